@@ -1,0 +1,112 @@
+package actors
+
+import (
+	"context"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/socketscience/socketscience/messages"
+	"golang.org/x/time/rate"
+)
+
+// handler is the actor for one message type. The same value serves every
+// restart of the actor, so its callbacks and counts survive a panic.
+type handler struct {
+	typ       string
+	r         *Router
+	callbacks atomic.Pointer[[]callback] // copy-on-write under r.mu
+	pending   atomic.Int64               // messages sent to the mailbox, not yet handled
+	pid       *actor.PID
+	stopped   chan struct{}
+	stopOnce  sync.Once
+	logErrors rate.Sometimes // a handler that fails on every message must not flood the log
+}
+
+type callback struct {
+	id   uint64
+	fn   messages.HandlerFunc
+	chat func(context.Context, messages.ChatMessage)
+}
+
+func newHandler(r *Router, typ string) *handler {
+	h := &handler{
+		typ:       typ,
+		r:         r,
+		stopped:   make(chan struct{}),
+		logErrors: rate.Sometimes{First: 5, Interval: 10 * time.Second},
+	}
+	h.callbacks.Store(&[]callback{})
+	return h
+}
+
+func (h *handler) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *messages.Message:
+		h.handle(func(cb callback) error { return cb.fn(h.r.ctx, *m) })
+	case *messages.ChatInbound:
+		h.handle(func(cb callback) error { cb.chat(h.r.ctx, m.Chat); return nil })
+	case *actor.Restarting:
+		h.r.counters.Restarts.Add(1)
+		h.r.log.Info().Str("type", h.typ).Msg("restarting handler")
+	case *actor.Stopped:
+		h.stopOnce.Do(func() { close(h.stopped) })
+		h.r.retire(h)
+	}
+}
+
+// handle runs every callback, in registration order, even when an earlier
+// one panics; then it re-panics with the first panic so that the supervisor
+// restarts this actor.
+func (h *handler) handle(call func(callback) error) {
+	var first *PanicError
+	for _, cb := range *h.callbacks.Load() {
+		if p := h.run(call, cb); p != nil && first == nil {
+			first = p
+		}
+	}
+	h.pending.Add(-1)
+	if first != nil {
+		panic(first)
+	}
+}
+
+func (h *handler) run(call func(callback) error, cb callback) (p *PanicError) {
+	defer func() {
+		if v := recover(); v != nil {
+			p = &PanicError{Type: h.typ, Value: v, Stack: debug.Stack()}
+			h.r.counters.HandlerPanics.Add(1)
+			h.r.log.Error().Str("type", h.typ).Interface("panic", v).Bytes("stack", p.Stack).Msg("handler panicked")
+		}
+	}()
+	if err := call(cb); err != nil {
+		h.r.counters.HandlerErrors.Add(1)
+		h.logErrors.Do(func() {
+			h.r.log.Warn().Str("type", h.typ).Err(err).Msg("handler returned an error")
+		})
+		return nil
+	}
+	h.r.counters.Delivered.Add(1)
+	return nil
+}
+
+// add and remove replace the callback list; the caller holds r.mu.
+func (h *handler) add(cb callback) {
+	old := *h.callbacks.Load()
+	next := append(old[:len(old):len(old)], cb)
+	h.callbacks.Store(&next)
+}
+
+func (h *handler) remove(id uint64) (left int) {
+	old := *h.callbacks.Load()
+	next := make([]callback, 0, len(old))
+	for _, cb := range old {
+		if cb.id != id {
+			next = append(next, cb)
+		}
+	}
+	h.callbacks.Store(&next)
+	return len(next)
+}

@@ -1,0 +1,81 @@
+package chatgateway
+
+import (
+	"context"
+	"errors"
+
+	"github.com/socketscience/socketscience/messages"
+)
+
+// Identity is the chat account a connection is logged in as.
+type Identity struct {
+	UserID   int64
+	UserName string
+}
+
+// Limits are what a connection's server allows.
+type Limits struct {
+	// MaxMessageLen is the longest text, in bytes, that one post may carry.
+	// Zero means the server sets no limit the adapter knows of.
+	MaxMessageLen int
+}
+
+// Conn is one live connection to one chat room. Adapters implement it.
+//
+// The gateway calls Read from exactly one goroutine and Post from exactly
+// one other goroutine; an adapter needs no further locking for them. Close may
+// be called from any goroutine, more than once, and must make a blocked Read
+// and Post return promptly.
+type Conn interface {
+	// Read blocks until the next chat message in the room, including the
+	// connection's own posts (as a real room echoes them). It returns an
+	// error when the connection is closed or has failed, including when
+	// the server has been silent past the adapter's liveness deadline;
+	// after an error the Conn is dead and the gateway dials a new one.
+	Read() (messages.ChatMessage, error)
+	// Post sends text to the room and returns the new message's ID.
+	// An error that wraps ErrPermanent stops reconnecting altogether.
+	Post(ctx context.Context, text string) (int64, error)
+	// Identity is the account this connection is logged in as.
+	Identity() Identity
+	// Limits are the server's limits for this connection.
+	Limits() Limits
+	// Close ends the connection and unblocks Read and Post.
+	Close() error
+}
+
+// Dialer opens connections. The gateway dials again, with backoff, each time
+// a connection fails. A Dial error that wraps ErrPermanent (bad credentials,
+// a banned account) stops the gateway from trying again.
+type Dialer interface {
+	Dial(ctx context.Context) (Conn, error)
+}
+
+// DialerFunc adapts a function to a Dialer.
+type DialerFunc func(ctx context.Context) (Conn, error)
+
+// Dial calls f(ctx).
+func (f DialerFunc) Dial(ctx context.Context) (Conn, error) { return f(ctx) }
+
+var (
+	// ErrPermanent marks failures that retrying cannot fix. Wrap it with
+	// Permanent.
+	ErrPermanent = errors.New("chatgateway: permanent failure")
+	// ErrConnClosed is returned by a Conn's methods after Close.
+	ErrConnClosed = errors.New("chatgateway: connection closed")
+	// ErrMessageTooLong is returned by Post for text over Limits.MaxMessageLen.
+	ErrMessageTooLong = errors.New("chatgateway: message too long")
+)
+
+// Permanent wraps err so that errors.Is(err, ErrPermanent) holds.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }

@@ -1,0 +1,524 @@
+package chatgateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+	"github.com/socketscience/socketscience/internal/goroutines"
+	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/supervisor"
+	"golang.org/x/time/rate"
+)
+
+// DefaultQueueSize is how many posts may wait in the outbound queue,
+// counting the one in flight.
+const DefaultQueueSize = 1000
+
+// DefaultReconnectPolicy is the connection's restart policy: backoff from
+// 500 ms doubling to 30 s with jitter, never giving up on transient errors.
+func DefaultReconnectPolicy() supervisor.Policy {
+	p := supervisor.DefaultPolicy()
+	p.MaxFailures = 0
+	return p
+}
+
+// Config is what a Gateway needs. System, Dialer and Router are required.
+type Config struct {
+	System *actor.ActorSystem
+	Dialer Dialer
+	// Router receives *messages.Inbound and *messages.ChatInbound.
+	Router *actor.PID
+	// Policy is the reconnect policy. Defaults to DefaultReconnectPolicy().
+	Policy *supervisor.Policy
+	// Clock times reconnects. Defaults to supervisor.SystemClock{}.
+	Clock supervisor.Clock
+	// Rand jitters reconnects. Defaults to math/rand/v2.Float64.
+	Rand func() float64
+	// Logger defaults to zerolog.Nop().
+	Logger   *zerolog.Logger
+	Counters *metrics.Counters
+	// QueueSize bounds the outbound queue. Defaults to DefaultQueueSize.
+	QueueSize int
+	// Limits bound inbound frames. Defaults to messages.DefaultLimits.
+	Limits messages.Limits
+	// Dispatcher runs the gateway's mailbox. Defaults to protoactor's.
+	Dispatcher actor.Dispatcher
+	// Guardian supervises the gateway actor itself, should it panic.
+	// Defaults to protoactor's default strategy.
+	Guardian actor.SupervisorStrategy
+	// OnState, if set, is called on the gateway actor with each
+	// *messages.ConnectionUp and *messages.ConnectionDown. It must not block.
+	OnState func(any)
+}
+
+// State is the connection's state as of its last change.
+type State struct {
+	Connected bool
+	// Err is why the connection last went down; nil while connected.
+	Err error
+	// Permanent means the gateway gave up and will not dial again.
+	Permanent bool
+	Since     time.Time
+}
+
+// Gateway is a handle on the gateway actor.
+type Gateway struct {
+	cfg      Config
+	log      zerolog.Logger
+	counters *metrics.Counters
+	pid      *actor.PID
+	slots    chan struct{} // one per queued or in-flight post
+	io       goroutines.Group
+	life     context.Context
+	cancel   context.CancelFunc
+	stopped  chan struct{}
+	state    atomic.Pointer[State]
+	changed  atomic.Pointer[chan struct{}] // closed and replaced on every state change
+	maxLen   atomic.Int64
+
+	mu     sync.Mutex // orders the last Outbound and dial result before the PoisonPill
+	closed bool
+
+	// Owned by the actor.
+	self     *actor.PID // g.pid as the actor sees it: g.pid is set after Started may run
+	conn     Conn
+	gen      int // bumped per dial; results from older generations are stale
+	writer   chan string
+	connStop context.CancelFunc
+	queue    []string
+	inflight *string
+	tracker  *supervisor.Tracker
+	retry    supervisor.Timer
+	drains   []chan struct{}
+	ups      int
+	logDrops rate.Sometimes
+}
+
+// New spawns the gateway actor, which starts dialing at once.
+func New(cfg Config) *Gateway {
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = supervisor.SystemClock{}
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Counters == nil {
+		cfg.Counters = new(metrics.Counters)
+	}
+	policy := DefaultReconnectPolicy()
+	if cfg.Policy != nil {
+		policy = *cfg.Policy
+	}
+	g := &Gateway{
+		cfg:      cfg,
+		log:      zerolog.Nop(),
+		counters: cfg.Counters,
+		slots:    make(chan struct{}, cfg.QueueSize),
+		stopped:  make(chan struct{}),
+		tracker:  policy.NewTracker(cfg.Clock, cfg.Rand),
+		logDrops: rate.Sometimes{First: 5, Interval: 10 * time.Second},
+	}
+	if cfg.Logger != nil {
+		g.log = *cfg.Logger
+	}
+	g.life, g.cancel = context.WithCancel(context.Background())
+	g.state.Store(&State{Since: cfg.Clock.Now()})
+	changed := make(chan struct{})
+	g.changed.Store(&changed)
+	var opts []actor.PropsOption
+	if cfg.Dispatcher != nil {
+		opts = append(opts, actor.WithDispatcher(cfg.Dispatcher))
+	}
+	if cfg.Guardian != nil {
+		opts = append(opts, actor.WithGuardian(cfg.Guardian))
+	}
+	g.pid = cfg.System.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return g }, opts...), "gateway")
+	return g
+}
+
+// State returns the connection's current state.
+func (g *Gateway) State() State { return *g.state.Load() }
+
+// WaitConnected blocks until the gateway is connected, or has failed for
+// good, or ctx ends.
+func (g *Gateway) WaitConnected(ctx context.Context) error {
+	for {
+		changed := *g.changed.Load()
+		switch s := g.State(); {
+		case s.Connected:
+			return nil
+		case s.Permanent:
+			return fmt.Errorf("%w: %w", ErrStopped, s.Err)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-g.stopped:
+			return ErrStopped
+		}
+	}
+}
+
+// Queued is how many posts are queued or in flight.
+func (g *Gateway) Queued() int { return len(g.slots) }
+
+// MaxMessageLen is the connected server's limit, or 0 when unknown.
+func (g *Gateway) MaxMessageLen() int { return int(g.maxLen.Load()) }
+
+// Enqueue queues text for posting. When the queue is full it waits for room
+// until ctx ends, or returns ErrQueueFull at once if wait is false.
+func (g *Gateway) Enqueue(ctx context.Context, text string, wait bool) error {
+	if s := g.State(); s.Permanent {
+		return fmt.Errorf("%w: %w", ErrStopped, s.Err)
+	}
+	select {
+	case g.slots <- struct{}{}:
+	default:
+		if !wait {
+			return ErrQueueFull
+		}
+		select {
+		case g.slots <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("chatgateway: waiting for queue room: %w", ctx.Err())
+		case <-g.stopped:
+			return ErrStopped
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		<-g.slots
+		return ErrStopped
+	}
+	g.cfg.System.Root.Send(g.pid, &messages.Outbound{Text: text})
+	return nil
+}
+
+// Drain waits until everything queued has been posted, or ctx ends, or the
+// gateway has given up for good.
+func (g *Gateway) Drain(ctx context.Context) error {
+	done := make(chan struct{})
+	g.cfg.System.Root.Send(g.pid, &messages.Drain{Done: done})
+	select {
+	case <-done:
+		if s := g.State(); s.Permanent && g.Queued() > 0 {
+			return fmt.Errorf("%w: %w", ErrStopped, s.Err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-g.stopped:
+		return ErrStopped
+	}
+}
+
+// Stop stops the gateway: what is still queued is dropped (counted as
+// abandoned), the connection is closed, and Stop returns once the gateway's
+// goroutines have ended.
+func (g *Gateway) Stop() {
+	g.mu.Lock()
+	already := g.closed
+	g.closed = true
+	g.mu.Unlock()
+	if !already {
+		// Poison, not Stop: a dial result already in the mailbox must be
+		// seen so that its connection is closed.
+		g.cfg.System.Root.Poison(g.pid)
+	}
+	<-g.stopped
+	g.cancel()
+	_ = g.io.Wait(context.Background())
+}
+
+type (
+	dialed struct {
+		gen  int
+		conn Conn
+		err  error
+	}
+	readFailed struct {
+		gen int
+		err error
+	}
+	posted struct {
+		gen int
+		err error
+	}
+	redial struct{ gen int }
+)
+
+// Receive is the gateway actor.
+func (g *Gateway) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		g.self = c.Self()
+		g.dial()
+	case *actor.Restarting:
+		g.teardown()
+	case *messages.Outbound:
+		g.queue = append(g.queue, m.Text)
+		g.pump()
+	case *messages.Drain:
+		g.drains = append(g.drains, m.Done)
+		g.checkDrained()
+	case *dialed:
+		switch {
+		case m.gen != g.gen:
+			if m.conn != nil {
+				_ = m.conn.Close()
+			}
+		case m.err != nil:
+			g.down(fmt.Errorf("dial: %w", m.err))
+		default:
+			g.up(m.conn)
+		}
+	case *readFailed:
+		if m.gen == g.gen && g.conn != nil {
+			g.down(fmt.Errorf("read: %w", m.err))
+		}
+	case *posted:
+		if m.gen == g.gen {
+			g.posted(m.err)
+		}
+	case *redial:
+		if m.gen == g.gen {
+			g.dial()
+		}
+	case *actor.Stopping:
+		g.teardown()
+		if g.retry != nil {
+			g.retry.Stop()
+		}
+		g.abandon()
+	case *actor.Stopped:
+		close(g.stopped)
+	}
+}
+
+// tell sends msg to the gateway actor from one of its goroutines or timers,
+// unless the gateway is stopping: then it reports false, and nothing ends
+// up as a dead letter.
+func (g *Gateway) tell(msg any) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.cfg.System.Root.Send(g.self, msg)
+	return true
+}
+
+func (g *Gateway) dial() {
+	g.gen++
+	gen := g.gen
+	g.io.Go(func() {
+		conn, err := g.cfg.Dialer.Dial(g.life)
+		if !g.tell(&dialed{gen: gen, conn: conn, err: err}) && conn != nil {
+			_ = conn.Close()
+		}
+	})
+}
+
+func (g *Gateway) up(conn Conn) {
+	g.conn = conn
+	lim, id := conn.Limits(), conn.Identity()
+	g.maxLen.Store(int64(lim.MaxMessageLen))
+	if g.ups > 0 {
+		g.counters.Reconnects.Add(1)
+	}
+	g.ups++
+	ctx, stop := context.WithCancel(g.life)
+	g.connStop = stop
+	g.writer = make(chan string, 1)
+	gen, writer := g.gen, g.writer
+	g.io.Go(func() { g.read(gen, conn) })
+	g.io.Go(func() { g.write(ctx, gen, conn, writer) })
+	g.setState(State{Connected: true})
+	g.log.Info().Int64("user_id", id.UserID).Str("user", id.UserName).Int("max_message_len", lim.MaxMessageLen).Msg("connected")
+	if g.cfg.OnState != nil {
+		g.cfg.OnState(&messages.ConnectionUp{UserID: id.UserID, UserName: id.UserName, MaxMessageLen: lim.MaxMessageLen})
+	}
+	g.pump()
+}
+
+// down handles a failed dial, read or post: it closes the connection, puts
+// the post in flight back at the head of the queue, and dials again later.
+func (g *Gateway) down(err error) {
+	g.teardown()
+	g.gen++ // results of the dead connection are stale from now on
+	delay, giveUp := g.tracker.Failed()
+	if errors.Is(err, ErrPermanent) || giveUp {
+		g.setState(State{Err: err, Permanent: true})
+		g.log.Error().Err(err).Bool("gave_up", giveUp).Int("queued", len(g.queue)).Msg("connection failed for good; not reconnecting")
+		if g.cfg.OnState != nil {
+			g.cfg.OnState(&messages.ConnectionDown{Err: err, Permanent: true})
+		}
+		g.checkDrained()
+		return
+	}
+	g.setState(State{Err: err})
+	g.log.Warn().Err(err).Dur("retry_in", delay).Int("attempt", g.tracker.Attempt()).Int("queued", len(g.queue)).Msg("disconnected")
+	if g.cfg.OnState != nil {
+		g.cfg.OnState(&messages.ConnectionDown{Err: err, RetryIn: delay})
+	}
+	gen := g.gen
+	g.retry = g.cfg.Clock.AfterFunc(delay, func() { g.tell(&redial{gen: gen}) })
+}
+
+// teardown closes the connection, if any, and requeues the post in flight.
+func (g *Gateway) teardown() {
+	if g.conn == nil {
+		return
+	}
+	_ = g.conn.Close()
+	g.connStop()
+	close(g.writer)
+	g.conn, g.writer, g.connStop = nil, nil, nil
+	if g.inflight != nil {
+		g.queue = append([]string{*g.inflight}, g.queue...)
+		g.inflight = nil
+	}
+}
+
+func (g *Gateway) posted(err error) {
+	text := g.inflight
+	g.inflight = nil
+	switch {
+	case err == nil:
+		g.counters.Posted.Add(1)
+		<-g.slots
+	case errors.Is(err, ErrMessageTooLong):
+		g.drop(metrics.MessageTooLong, len(*text))
+	default:
+		g.counters.PostFailures.Add(1)
+		g.inflight = text // down requeues it
+		g.down(fmt.Errorf("post: %w", err))
+		return
+	}
+	g.pump()
+	g.checkDrained()
+}
+
+// pump hands the writer the next post when it is idle: one post in flight
+// keeps per-node order and lets a failed post go back to the queue's head.
+func (g *Gateway) pump() {
+	for g.conn != nil && g.inflight == nil && len(g.queue) > 0 {
+		text := g.queue[0]
+		g.queue[0] = ""
+		g.queue = g.queue[1:]
+		if limit := g.MaxMessageLen(); limit > 0 && len(text) > limit {
+			g.drop(metrics.MessageTooLong, len(text))
+			continue
+		}
+		g.inflight = &text
+		g.writer <- text
+	}
+	if len(g.queue) == 0 {
+		g.queue = nil // let a burst's backing array go
+	}
+}
+
+func (g *Gateway) drop(r metrics.Reason, size int) {
+	<-g.slots
+	g.counters.Drop(r)
+	g.logDrops.Do(func() {
+		g.log.Warn().Str("reason", r.String()).Int("len", size).Int("max", g.MaxMessageLen()).Msg("dropped outbound post")
+	})
+}
+
+func (g *Gateway) checkDrained() {
+	if (len(g.queue) == 0 && g.inflight == nil) || g.State().Permanent {
+		for _, d := range g.drains {
+			close(d)
+		}
+		g.drains = nil
+	}
+}
+
+// abandon drops what is still queued when the gateway stops.
+func (g *Gateway) abandon() {
+	n := len(g.queue)
+	for range n {
+		g.counters.Drop(metrics.Abandoned)
+		<-g.slots
+	}
+	g.queue = nil
+	if n > 0 {
+		g.log.Warn().Int("count", n).Str("reason", metrics.Abandoned.String()).Msg("dropped queued posts on stop")
+	}
+	g.checkDrained()
+}
+
+func (g *Gateway) setState(s State) {
+	s.Since = g.cfg.Clock.Now()
+	g.state.Store(&s)
+	next := make(chan struct{})
+	close(*g.changed.Swap(&next))
+}
+
+// read is the connection's only reader. It decodes frames here, off the
+// actors, and never runs user code.
+func (g *Gateway) read(gen int, conn Conn) {
+	root := g.cfg.System.Root
+	for {
+		msg, err := conn.Read()
+		if err != nil {
+			g.tell(&readFailed{gen: gen, err: err})
+			return
+		}
+		frame, err := g.cfg.Limits.Split(msg.Text)
+		switch {
+		case err == nil:
+			g.counters.Frames.Add(1)
+			root.Send(g.cfg.Router, &messages.Inbound{Frame: frame, Chat: msg})
+		case errors.Is(err, messages.ErrNotFrame):
+			root.Send(g.cfg.Router, &messages.ChatInbound{Chat: msg})
+		default:
+			r := dropReason(err)
+			g.counters.Drop(r)
+			g.logDrops.Do(func() {
+				g.log.Warn().Err(err).Str("reason", r.String()).Int64("message_id", msg.ID).Int64("user_id", msg.UserID).Msg("dropped inbound frame")
+			})
+		}
+	}
+}
+
+// write is the connection's only writer.
+func (g *Gateway) write(ctx context.Context, gen int, conn Conn, texts <-chan string) {
+	for text := range texts {
+		_, err := conn.Post(ctx, text)
+		g.tell(&posted{gen: gen, err: err})
+	}
+}
+
+func dropReason(err error) metrics.Reason {
+	for _, r := range []struct {
+		err    error
+		reason metrics.Reason
+	}{
+		{messages.ErrTooLarge, metrics.TooLarge},
+		{messages.ErrBadBase64, metrics.BadBase64},
+		{messages.ErrBadMsgpack, metrics.BadMsgpack},
+		{messages.ErrNotMap, metrics.NotMap},
+		{messages.ErrNonStringKey, metrics.NonStringKey},
+		{messages.ErrBadEnvelope, metrics.BadEnvelope},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return metrics.BadFrame
+}

@@ -1,0 +1,68 @@
+// Package metrics holds the counters a node's packages share, so that the
+// root package can report them as one Stats value.
+package metrics
+
+import "sync/atomic"
+
+// Reason says why an inbound frame, an outbound post or a delivery was dropped.
+type Reason int
+
+// Drop reasons. Their String values are what users see in Stats.
+const (
+	BadBase64 Reason = iota
+	BadMsgpack
+	NotMap
+	NonStringKey
+	TooLarge
+	BadEnvelope
+	BadFrame // any other frame error
+	HandlerQueueFull
+	MessageTooLong
+	Abandoned // queued outbound payloads given up on when a node closed
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	BadBase64:        "bad_base64",
+	BadMsgpack:       "bad_msgpack",
+	NotMap:           "not_map",
+	NonStringKey:     "non_string_key",
+	TooLarge:         "too_large",
+	BadEnvelope:      "bad_envelope",
+	BadFrame:         "bad_frame",
+	HandlerQueueFull: "handler_queue_full",
+	MessageTooLong:   "message_too_long",
+	Abandoned:        "abandoned",
+}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// Counters are a node's running totals. The zero value is ready to use.
+type Counters struct {
+	Sent          atomic.Int64 // payloads accepted by Send
+	Posted        atomic.Int64 // chat posts that succeeded
+	PostFailures  atomic.Int64
+	Frames        atomic.Int64 // valid frames read
+	OwnFrames     atomic.Int64 // frames this node sent, skipped
+	Delivered     atomic.Int64 // messages handed to handlers
+	Unhandled     atomic.Int64 // types in frames that no handler is registered for
+	HandlerErrors atomic.Int64
+	HandlerPanics atomic.Int64
+	Restarts      atomic.Int64 // handler actor restarts
+	Reconnects    atomic.Int64
+	dropped       [numReasons]atomic.Int64
+}
+
+// Drop counts one drop for reason r.
+func (c *Counters) Drop(r Reason) { c.dropped[r].Add(1) }
+
+// Dropped returns the non-zero drop counts by reason name.
+func (c *Counters) Dropped() map[string]int64 {
+	m := make(map[string]int64)
+	for r := range numReasons {
+		if n := c.dropped[r].Load(); n > 0 {
+			m[r.String()] = n
+		}
+	}
+	return m
+}

@@ -1,0 +1,19 @@
+package messages
+
+import "time"
+
+// ChatMessage is one message as a chat adapter reads it from the room.
+type ChatMessage struct {
+	// ID is the chat server's message id, unique within the room.
+	ID int64
+	// UserID and UserName identify the chat account that posted it.
+	UserID   int64
+	UserName string
+	// Text is the message's plain source, with U+200B and U+200C already
+	// stripped where the server inserts them.
+	Text string
+	// Edited is true when this is an edit of an earlier message ID.
+	Edited bool
+	// Time is when the server says the message was posted; zero if unknown.
+	Time time.Time
+}

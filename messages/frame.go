@@ -1,0 +1,120 @@
+package messages
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"unicode"
+	"unsafe"
+)
+
+// Payload is what one frame carries: each top-level key is a message type
+// (such as "beverage") and its value is that type's data.
+type Payload map[string]any
+
+// FramePrefix starts every frame. The "." and newline make the post a
+// multi-line message on Stack Exchange chat, which lifts the single-line
+// length limit; U+0002 (STX) marks the start of the data.
+const FramePrefix = ".\n\x02"
+
+const (
+	frameEnd = '\x03' // U+0003 (ETX) ends every frame
+	idLen    = 4      // decimal digits of the random id after FramePrefix
+	// frameOverhead is the length of a frame around its base64 body.
+	frameOverhead = len(FramePrefix) + idLen + 1
+)
+
+// zeroWidth removes U+200B and U+200C, which chat servers insert into long
+// runs of text to let them wrap; SmokeDetector removes them too.
+var zeroWidth = strings.NewReplacer("\u200b", "", "\u200c", "")
+
+// hasZeroWidth reports whether s holds U+200B or U+200C. A frame is ASCII,
+// so one IndexByte scan for their lead byte usually settles it.
+func hasZeroWidth(s string) bool {
+	for {
+		i := strings.IndexByte(s, 0xe2)
+		if i < 0 || len(s)-i < 3 {
+			return false
+		}
+		if s[i+1] == 0x80 && (s[i+2] == 0x8b || s[i+2] == 0x8c) {
+			return true
+		}
+		s = s[i+1:]
+	}
+}
+
+// isPySpace is Python's str.isspace, which SmokeDetector's str.strip uses:
+// Go's unicode.IsSpace plus U+001C..U+001F, which Python counts as
+// separators.
+func isPySpace(r rune) bool {
+	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
+}
+
+// frameBody checks content's framing and returns its base64 body.
+//
+// SmokeDetector only checks the prefix and decodes content[7:-1]. We also
+// require the four ASCII digits and the closing U+0003, so that a message
+// that merely starts like a frame (someone quoting one, or a fragment
+// format of the future) is ErrNotFrame, not a decode failure.
+func frameBody(content string, l Limits) (string, error) {
+	// Checked on the raw text so that an oversized message costs nothing,
+	// not even the stripping.
+	if max := l.maxFrameLen(); len(content) > max {
+		return "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(content), max)
+	}
+	if hasZeroWidth(content) {
+		content = zeroWidth.Replace(content)
+	}
+	content = strings.TrimFunc(content, isPySpace)
+	if len(content) < frameOverhead || !strings.HasPrefix(content, FramePrefix) ||
+		content[len(content)-1] != frameEnd {
+		return "", ErrNotFrame
+	}
+	for i := len(FramePrefix); i < len(FramePrefix)+idLen; i++ {
+		if c := content[i]; c < '0' || c > '9' {
+			return "", fmt.Errorf("%w: id is not 4 digits", ErrNotFrame)
+		}
+	}
+	return content[len(FramePrefix)+idLen : len(content)-1], nil
+}
+
+// decodeBase64 decodes body into dst, which must have room for
+// base64.StdEncoding.DecodedLen(len(body)) bytes, and returns the bytes.
+// Go's StdEncoding, like Python's b64decode, needs the padding and skips
+// CR and LF; unlike Python it rejects other stray characters, which only a
+// mangled message would hold.
+func decodeBase64(dst []byte, body string) ([]byte, error) {
+	// The decoder only reads src, so viewing the string's bytes in place
+	// is safe and saves copying the whole body.
+	src := unsafe.Slice(unsafe.StringData(body), len(body))
+	n, err := base64.StdEncoding.Decode(dst, src)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadBase64, err)
+	}
+	return dst[:n], nil
+}
+
+// buildFrame wraps msgpack bytes as frame text. The caller has checked the
+// length against the limit.
+func buildFrame(raw []byte) string {
+	n := frameOverhead + base64.StdEncoding.EncodedLen(len(raw))
+	out := make([]byte, n)
+	copy(out, FramePrefix)
+	// SmokeDetector sends random.randint(0, 9999) formatted as {:04}.
+	id := rand.IntN(10000)
+	for i := len(FramePrefix) + idLen - 1; i >= len(FramePrefix); i-- {
+		out[i] = byte('0' + id%10)
+		id /= 10
+	}
+	base64.StdEncoding.Encode(out[len(FramePrefix)+idLen:], raw)
+	out[n-1] = frameEnd
+	// out is never written again, so it can back the string directly, as
+	// strings.Builder does; this saves copying the frame.
+	return unsafe.String(&out[0], n)
+}
+
+// frameLen is the length of the frame that buildFrame makes from n bytes.
+func frameLen(n int) int {
+	return frameOverhead + base64.StdEncoding.EncodedLen(n)
+}

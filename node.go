@@ -1,0 +1,245 @@
+package socketscience
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+	"github.com/socketscience/socketscience/actors"
+	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/internal/goroutines"
+	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/supervisor"
+)
+
+// Payload is what Send posts: each top-level key is a message type, holding
+// that type's data. Values may be any msgpack-encodable Go value; struct
+// fields are named by their `msgpack` tag, else their `json` tag.
+type Payload = messages.Payload
+
+// Message is what a handler receives for one type of one payload.
+type Message = messages.Message
+
+// HandlerFunc handles the messages of one type.
+type HandlerFunc = messages.HandlerFunc
+
+// Node is one bot instance's membership of the room. Its methods are safe
+// for concurrent use.
+type Node struct {
+	opts     options
+	id       string
+	log      zerolog.Logger
+	system   *actor.ActorSystem
+	group    goroutines.Group // every goroutine the node's actors run on
+	counters metrics.Counters
+	strategy *supervisor.Strategy
+	router   *actors.Router
+	gateway  *chatgateway.Gateway
+	seq      atomic.Uint64
+	closed   atomic.Bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a node that joins the room through dialer. It returns at once
+// and connects in the background, retrying with backoff; Health tells how
+// that goes.
+func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
+	if dialer == nil {
+		return nil, errors.New("socketscience: New needs a chatgateway.Dialer")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.nodeID == "" {
+		o.nodeID = randomID()
+	}
+	n := &Node{opts: o, id: o.nodeID}
+	n.log = o.log.With().Str("node", n.id).Logger()
+	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return protoactorLogger(n.log)
+	}))
+	n.strategy = supervisor.NewStrategy(o.handlerPolicy,
+		supervisor.WithClock(o.clock), supervisor.WithRand(o.rand), supervisor.WithEventHook(n.onHandlerFailure))
+	dispatcher := n.group.Dispatcher()
+	n.router = actors.NewRouter(actors.Config{
+		System:        n.system,
+		Strategy:      n.strategy,
+		Dispatcher:    dispatcher,
+		Logger:        &n.log,
+		Counters:      &n.counters,
+		MaxPending:    o.maxPending,
+		Self:          n.id,
+		DeliverToSelf: o.deliverToSelf,
+		Chat:          o.chat,
+	})
+	n.gateway = chatgateway.New(chatgateway.Config{
+		System:     n.system,
+		Dialer:     dialer,
+		Router:     n.router.PID(),
+		Policy:     &o.reconnect,
+		Clock:      o.clock,
+		Rand:       o.rand,
+		Logger:     &n.log,
+		Counters:   &n.counters,
+		QueueSize:  o.queueSize,
+		Dispatcher: dispatcher,
+		Guardian:   n.strategy,
+	})
+	return n, nil
+}
+
+// protoactorLogger routes protoactor's slog output into l at warning level
+// and above: below that it logs every panic and dead letter, which the node
+// reports itself.
+func protoactorLogger(l zerolog.Logger) *slog.Logger {
+	if l.GetLevel() == zerolog.Disabled {
+		return slog.New(slog.DiscardHandler)
+	}
+	level := max(l.GetLevel(), zerolog.WarnLevel)
+	return slog.New(zerolog.NewSlogHandler(l.Level(level).With().Str("lib", "protoactor").Logger()))
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ID is the node id this node puts in its frames.
+func (n *Node) ID() string { return n.id }
+
+// Send queues p for posting to the room as one frame. It returns once p is
+// queued, not posted (Flush waits for that). When the queue
+// is full it waits for room until ctx ends (or, WithNonBlockingSend, returns
+// ErrQueueFull).
+func (n *Node) Send(ctx context.Context, p Payload) error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	if len(p) == 0 {
+		return fmt.Errorf("%w: no message types", ErrInvalidPayload)
+	}
+	env := &messages.Envelope{Node: n.id, Seq: n.seq.Add(1), Time: n.opts.clock.Now().UnixMilli()}
+	text, err := messages.EncodeFrame(p, env)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidPayload, err)
+	}
+	if limit := n.gateway.MaxMessageLen(); limit > 0 && len(text) > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(text), limit)
+	}
+	if err := n.enqueue(ctx, text); err != nil {
+		return err
+	}
+	n.counters.Sent.Add(1)
+	return nil
+}
+
+// Post queues plain text for the room, through the same queue as Send.
+func (n *Node) Post(ctx context.Context, text string) error {
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	if strings.HasPrefix(strings.TrimSpace(text), messages.FramePrefix) {
+		return fmt.Errorf("%w: text starts like a frame", ErrInvalidPayload)
+	}
+	return n.enqueue(ctx, text)
+}
+
+func (n *Node) enqueue(ctx context.Context, text string) error {
+	err := n.gateway.Enqueue(ctx, text, !n.opts.nonBlocking)
+	if errors.Is(err, chatgateway.ErrStopped) && n.closed.Load() {
+		return ErrClosed
+	}
+	return err
+}
+
+// Register adds fn as a callback for message type typ, after any already
+// registered for it; each payload's data for typ is passed to every
+// callback in registration order, on the type's own actor. It returns a
+// function that removes the callback. A callback that returns an error is
+// logged and counted; one that panics is logged with its stack, counted,
+// and its type's actor restarted with backoff; other types never notice.
+func (n *Node) Register(typ string, fn HandlerFunc) (unregister func(), err error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	unregister, err = n.router.Register(typ, fn)
+	if errors.Is(err, actors.ErrStopped) {
+		return nil, ErrClosed
+	}
+	return unregister, err
+}
+
+// Handle registers a callback that receives typ's data decoded into a T. A
+// payload whose data does not decode into T counts as a handler error.
+func Handle[T any](n *Node, typ string, fn func(ctx context.Context, v T) error) (unregister func(), err error) {
+	if fn == nil {
+		return nil, ErrNilHandler
+	}
+	return n.Register(typ, func(ctx context.Context, m Message) error {
+		var v T
+		if err := m.Decode(&v); err != nil {
+			return err
+		}
+		return fn(ctx, v)
+	})
+}
+
+// WaitConnected blocks until the node is connected to the room, or its
+// connection has failed for good (ErrStopped), or ctx ends.
+func (n *Node) WaitConnected(ctx context.Context) error { return n.gateway.WaitConnected(ctx) }
+
+// Flush waits until everything queued so far has been posted, or ctx ends.
+func (n *Node) Flush(ctx context.Context) error { return n.gateway.Drain(ctx) }
+
+// Close stops the node. It posts what is queued and lets handlers finish
+// what they have been given, until ctx ends; then it drops what is left
+// (counted as abandoned), cancels the handlers' context, and waits for every
+// goroutine of the node to end, so a handler must return once its context is
+// done. It returns ctx's error if it had to drop anything. Calling it again
+// returns the first call's result.
+func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
+	return n.closeErr
+}
+
+func (n *Node) close(ctx context.Context) error {
+	n.closed.Store(true)
+	drainErr := n.gateway.Drain(ctx)
+	if drainErr != nil {
+		drainErr = fmt.Errorf("socketscience: posting the queue: %w", drainErr)
+	}
+	n.gateway.Stop()
+	routerErr := n.router.Stop(ctx)
+	if routerErr != nil {
+		routerErr = fmt.Errorf("socketscience: draining handlers: %w", routerErr)
+	}
+	n.strategy.Stop()
+	// Every actor has stopped; what is left are their mailbox goroutines
+	// finishing up.
+	_ = n.group.Wait(context.Background())
+	n.system.Shutdown()
+	n.log.Info().Msg("closed")
+	return errors.Join(drainErr, routerErr)
+}
+
+func (n *Node) onHandlerFailure(e supervisor.Event) {
+	if e.GaveUp {
+		typ, _ := n.router.Forget(e.Child)
+		n.log.Error().Str("actor", e.Child.Id).Str("type", typ).Interface("reason", e.Reason).Msg("handler stopped for good after too many failures; its type is no longer handled")
+		return
+	}
+	n.log.Debug().Str("actor", e.Child.Id).Int("attempt", e.Attempt).Dur("restart_in", e.Delay).Msg("restarting handler")
+}

@@ -1,0 +1,108 @@
+package socketscience
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/supervisor"
+)
+
+// Handler restarts, by default: 10 ms doubling to 5 s, jittered; a type
+// whose handler keeps panicking keeps being restarted, never given up.
+const (
+	DefaultHandlerBackoffInitial = 10 * time.Millisecond
+	DefaultHandlerBackoffMax     = 5 * time.Second
+)
+
+// DefaultHandlerPolicy is the restart policy for handler actors.
+func DefaultHandlerPolicy() supervisor.Policy {
+	p := supervisor.DefaultPolicy()
+	p.Backoff.Initial = DefaultHandlerBackoffInitial
+	p.Backoff.Max = DefaultHandlerBackoffMax
+	p.MaxFailures = 0
+	return p
+}
+
+type options struct {
+	log           zerolog.Logger
+	nodeID        string
+	queueSize     int
+	nonBlocking   bool
+	reconnect     supervisor.Policy
+	handlerPolicy supervisor.Policy
+	clock         supervisor.Clock
+	rand          func() float64
+	deliverToSelf bool
+	chat          func(context.Context, messages.ChatMessage)
+	maxPending    int
+}
+
+// Option configures a Node.
+type Option func(*options)
+
+// WithLogger sets where the node logs, protoactor's own warnings included.
+// Defaults to zerolog.Nop(): the node logs nothing.
+func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithNodeID sets the id this node puts in its frames' envelope. Defaults to
+// 16 random hex digits, new for every Node.
+func WithNodeID(id string) Option { return func(o *options) { o.nodeID = id } }
+
+// WithQueueSize sets how many outbound posts may wait while the node is
+// disconnected or rate limited. Defaults to chatgateway.DefaultQueueSize.
+func WithQueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
+
+// WithNonBlockingSend makes Send and Post return ErrQueueFull at once when
+// the queue is full. Defaults to waiting for room until their ctx ends.
+func WithNonBlockingSend() Option { return func(o *options) { o.nonBlocking = true } }
+
+// WithReconnectPolicy sets the backoff and restart intensity for the chat
+// connection. Defaults to chatgateway.DefaultReconnectPolicy().
+func WithReconnectPolicy(p supervisor.Policy) Option {
+	return func(o *options) { o.reconnect = p }
+}
+
+// WithHandlerPolicy sets the backoff and restart intensity for handler
+// actors that panic. A type whose handler exceeds the intensity stops being
+// handled, which is logged. Defaults to DefaultHandlerPolicy().
+func WithHandlerPolicy(p supervisor.Policy) Option {
+	return func(o *options) { o.handlerPolicy = p }
+}
+
+// WithClock sets the clock for backoff and envelope times; tests pass a
+// fake one. Defaults to supervisor.SystemClock{}.
+func WithClock(c supervisor.Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithRand sets the random source in [0,1) for backoff jitter. Defaults to
+// math/rand/v2.Float64.
+func WithRand(f func() float64) Option { return func(o *options) { o.rand = f } }
+
+// WithSelfDelivery makes the node handle the payloads it sent itself, as
+// the room echoes them back. Defaults to false. Frames with no node id, such
+// as SmokeDetector's, are always handled.
+func WithSelfDelivery(on bool) Option { return func(o *options) { o.deliverToSelf = on } }
+
+// WithChatHandler sets a callback for every chat message in the room that is
+// not a frame (commands typed by people, say), run on its own actor. The
+// node's own plain posts come back through it too. Defaults to none.
+func WithChatHandler(f func(context.Context, messages.ChatMessage)) Option {
+	return func(o *options) { o.chat = f }
+}
+
+// WithMaxPending bounds how many messages of one type may wait for a busy
+// handler; past it they are dropped and counted. Defaults to
+// actors.DefaultMaxPending.
+func WithMaxPending(n int) Option { return func(o *options) { o.maxPending = n } }
+
+func defaultOptions() options {
+	return options{
+		log:           zerolog.Nop(),
+		queueSize:     chatgateway.DefaultQueueSize,
+		reconnect:     chatgateway.DefaultReconnectPolicy(),
+		handlerPolicy: DefaultHandlerPolicy(),
+		clock:         supervisor.SystemClock{},
+	}
+}

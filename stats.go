@@ -1,0 +1,68 @@
+package socketscience
+
+import "time"
+
+// Health is the node's connection as of now.
+type Health struct {
+	// Connected is true while the node has a live connection to the room.
+	Connected bool
+	// Err is why the connection last went down; nil while connected.
+	Err error
+	// Stopped is true when the connection failed for good (Err says why)
+	// or the node is closed.
+	Stopped bool
+	// Since is when the connection state last changed.
+	Since time.Time
+	// Queued counts posts waiting to go out, including the one in flight.
+	Queued int
+}
+
+// Health reports the node's connection.
+func (n *Node) Health() Health {
+	s := n.gateway.State()
+	return Health{
+		Connected: s.Connected,
+		Err:       s.Err,
+		Stopped:   s.Permanent || n.closed.Load(),
+		Since:     s.Since,
+		Queued:    n.gateway.Queued(),
+	}
+}
+
+// Stats are a node's running totals since New.
+type Stats struct {
+	Sent          int64 // payloads accepted by Send
+	Posted        int64 // chat posts made (payloads and Post texts)
+	PostFailures  int64 // posts that failed and were queued again
+	Frames        int64 // valid frames read from the room
+	OwnFrames     int64 // of those, this node's own, skipped
+	Delivered     int64 // callback calls that returned nil
+	Unhandled     int64 // types in frames that nothing is registered for
+	HandlerErrors int64 // callback calls that returned an error
+	HandlerPanics int64
+	Restarts      int64 // handler actor restarts
+	Reconnects    int64
+	// Dropped counts what was dropped, by reason: bad_base64, bad_msgpack,
+	// not_map, non_string_key, too_large, bad_envelope, bad_frame,
+	// handler_queue_full, message_too_long, abandoned.
+	Dropped map[string]int64
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	c := &n.counters
+	return Stats{
+		Sent:          c.Sent.Load(),
+		Posted:        c.Posted.Load(),
+		PostFailures:  c.PostFailures.Load(),
+		Frames:        c.Frames.Load(),
+		OwnFrames:     c.OwnFrames.Load(),
+		Delivered:     c.Delivered.Load(),
+		Unhandled:     c.Unhandled.Load(),
+		HandlerErrors: c.HandlerErrors.Load(),
+		HandlerPanics: c.HandlerPanics.Load(),
+		Restarts:      c.Restarts.Load(),
+		Reconnects:    c.Reconnects.Load(),
+		Dropped:       c.Dropped(),
+	}
+}
