@@ -70,6 +70,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return protoactorLogger(n.log)
 	}))
+	n.system.EventStream.Subscribe(n.onDeadLetter)
 	n.strategy = supervisor.NewStrategy(o.handlerPolicy,
 		supervisor.WithClock(o.clock), supervisor.WithRand(o.rand), supervisor.WithEventHook(n.onHandlerFailure))
 	dispatcher := n.group.Dispatcher()
@@ -233,6 +234,16 @@ func (n *Node) close(ctx context.Context) error {
 	n.system.Shutdown()
 	n.log.Info().Msg("closed")
 	return errors.Join(drainErr, routerErr)
+}
+
+// onDeadLetter counts messages sent to actors that had stopped. The node
+// avoids sending them, as each one makes protoactor start a goroutine for a
+// second; one that slips through is counted, not lost silently.
+func (n *Node) onDeadLetter(evt any) {
+	if dl, ok := evt.(*actor.DeadLetterEvent); ok {
+		n.counters.DeadLetters.Add(1)
+		n.log.Debug().Str("pid", dl.PID.GetId()).Str("message", fmt.Sprintf("%T", dl.Message)).Msg("dead letter")
+	}
 }
 
 func (n *Node) onHandlerFailure(e supervisor.Event) {

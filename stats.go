@@ -42,6 +42,7 @@ type Stats struct {
 	HandlerPanics int64
 	Restarts      int64 // handler actor restarts
 	Reconnects    int64
+	DeadLetters   int64 // actor messages that reached an actor after it stopped
 	// Dropped counts what was dropped, by reason: bad_base64, bad_msgpack,
 	// not_map, non_string_key, too_large, bad_envelope, bad_frame,
 	// handler_queue_full, message_too_long, abandoned.
@@ -63,6 +64,7 @@ func (n *Node) Stats() Stats {
 		HandlerPanics: c.HandlerPanics.Load(),
 		Restarts:      c.Restarts.Load(),
 		Reconnects:    c.Reconnects.Load(),
+		DeadLetters:   c.DeadLetters.Load(),
 		Dropped:       c.Dropped(),
 	}
 }

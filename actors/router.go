@@ -233,9 +233,17 @@ func (r *Router) Stop(ctx context.Context) error {
 	}
 	if err != nil {
 		r.cancel()
-		r.cfg.System.Root.Stop(r.pid)
+		// Stopping an actor that has already stopped makes a dead letter.
+		stop := func(pid *actor.PID, done <-chan struct{}) {
+			select {
+			case <-done:
+			default:
+				r.cfg.System.Root.Stop(pid)
+			}
+		}
+		stop(r.pid, r.routerDone)
 		for _, h := range live {
-			r.cfg.System.Root.Stop(h.pid)
+			stop(h.pid, h.stopped)
 		}
 		<-r.routerDone
 		for _, h := range live {

@@ -89,10 +89,11 @@ type childKey struct{ address, id string }
 // child is the supervision state of one child actor.
 type child struct {
 	tracker *Tracker
-	// While a restart waits: the timer, and what Stop needs to stop the child instead.
+	// While a restart waits: the timer, and what fire and Stop need to act on the child.
 	timer Timer
 	// gen numbers the scheduled restarts, so a stale timer callback can tell it is stale.
 	gen    uint64
+	system *actor.ActorSystem
 	sup    actor.Supervisor
 	pid    *actor.PID
 	reason any
@@ -115,8 +116,8 @@ func NewStrategy(p Policy, opts ...StrategyOption) *Strategy {
 
 // HandleFailure implements actor.SupervisorStrategy. protoactor calls it on the parent's
 // goroutine when child panics. rs is ignored: the Strategy keeps its own bounded state.
-func (s *Strategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, pid *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
-	ev := s.decide(sup, pid, reason)
+func (s *Strategy) HandleFailure(system *actor.ActorSystem, sup actor.Supervisor, pid *actor.PID, _ *actor.RestartStatistics, reason any, _ any) {
+	ev := s.decide(system, sup, pid, reason)
 	switch {
 	case ev.GaveUp:
 		sup.StopChildren(pid)
@@ -129,7 +130,7 @@ func (s *Strategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, pid
 }
 
 // decide records the failure and, for a delayed restart, schedules it.
-func (s *Strategy) decide(sup actor.Supervisor, pid *actor.PID, reason any) Event {
+func (s *Strategy) decide(system *actor.ActorSystem, sup actor.Supervisor, pid *actor.PID, reason any) Event {
 	ev := Event{Child: pid, Reason: reason}
 	key := childKey{pid.Address, pid.Id}
 
@@ -160,7 +161,7 @@ func (s *Strategy) decide(sup actor.Supervisor, pid *actor.PID, reason any) Even
 		return ev
 	}
 	if ev.Delay > 0 {
-		c.sup, c.pid, c.reason = sup, pid, reason
+		c.system, c.sup, c.pid, c.reason = system, sup, pid, reason
 		c.gen++
 		gen := c.gen
 		// The callback cannot get past s.mu before c.timer is set below.
@@ -177,12 +178,25 @@ func (s *Strategy) fire(key childKey, c *child, gen uint64) {
 		s.mu.Unlock()
 		return
 	}
-	sup, pid := c.sup, c.pid
-	c.timer, c.sup, c.pid, c.reason = nil, nil, nil, nil
+	system, sup, pid := c.system, c.sup, c.pid
+	c.timer, c.system, c.sup, c.pid, c.reason = nil, nil, nil, nil, nil
 	s.mu.Unlock()
 
 	// RestartChildren only posts a system message, which is safe from any goroutine.
-	sup.RestartChildren(pid)
+	if alive(system, pid) {
+		sup.RestartChildren(pid)
+	}
+}
+
+// alive reports whether pid is still registered. A waiting child is stopped along with
+// its parent; posting to it afterwards would only produce a "[DeadLetter]" log line.
+// Without a system (in unit tests) it assumes so.
+func alive(system *actor.ActorSystem, pid *actor.PID) bool {
+	if system == nil {
+		return true
+	}
+	_, ok := system.ProcessRegistry.Get(pid)
+	return ok
 }
 
 // maybeSweep drops the trackers of children whose failures no longer count (they have
@@ -204,7 +218,11 @@ func (s *Strategy) maybeSweep() {
 // Stop cancels every pending restart and stops those children instead, since a child
 // whose restart never comes would otherwise stay suspended, and a PoisonPill sent to it
 // would never be processed. From then on every failure stops the child at once. Each
-// such child is reported to the event hook with GaveUp set. Stop is idempotent.
+// child it stops is reported to the event hook with GaveUp set. Stop is idempotent.
+//
+// Call it when shutting down, preferably after stopping the supervised actors: children
+// that are already gone are skipped, whereas stopping a child here races with its parent
+// stopping it too, which can cost a harmless dead letter.
 func (s *Strategy) Stop() {
 	s.mu.Lock()
 	s.stopped = true
@@ -222,6 +240,9 @@ func (s *Strategy) Stop() {
 	s.mu.Unlock()
 
 	for _, c := range cancelled {
+		if !alive(c.system, c.pid) {
+			continue
+		}
 		c.sup.StopChildren(c.pid)
 		if s.hook != nil {
 			s.hook(Event{Child: c.pid, Reason: c.reason, Attempt: c.tracker.Attempt(), GaveUp: true})

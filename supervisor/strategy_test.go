@@ -83,11 +83,11 @@ func newFamily(t *testing.T, p supervisor.Policy, rnd float64) *family {
 	assert.ElementsMatch(t, []string{"a", "b"}, []string{recv(t, f.started), recv(t, f.started)})
 
 	t.Cleanup(func() {
-		// Shutdown stops nothing in protoactor, so stop the tree (children first, via the
-		// parent) and cancel timers ourselves.
-		f.strategy.Stop()
+		// Shutdown stops nothing in protoactor, so stop the tree (the parent stops its
+		// children first) and then cancel the timers of restarts that will never be needed.
 		_, err := f.system.Root.StopFuture(f.parent).Result()
 		assert.NoError(t, err)
+		f.strategy.Stop()
 		f.system.Shutdown()
 	})
 	return f
@@ -247,35 +247,46 @@ func TestStrategyStopCancelsPendingRestarts(t *testing.T) {
 func TestStrategySharedBetweenParents(t *testing.T) {
 	// One Strategy value in two parents' props: children are tracked by their own ids.
 	f := newFamily(t, testPolicy(), 0)
+	otherChild := make(chan *actor.PID, 1)
+	otherStarted := make(chan struct{}, 10)
 	other := actor.PropsFromFunc(func(ctx actor.Context) {
 		if _, ok := ctx.Message().(*actor.Started); ok {
-			ctx.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
-				if ctx.Message() == "boom" {
+			pid, err := ctx.SpawnNamed(actor.PropsFromFunc(func(ctx actor.Context) {
+				switch ctx.Message().(type) {
+				case *actor.Started:
+					otherStarted <- struct{}{}
+				case string:
 					panic("boom in other")
 				}
-			}), "a")
+			}), "a") // same name as f.a, different parent
+			require.NoError(t, err)
+			otherChild <- pid
 		}
 	}, actor.WithSupervisor(f.strategy))
-	f.system.EventStream.Subscribe(func(evt any) {
-		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
-			fmt.Printf("DEADLETTER %v -> %v %T\n", dl.Message, dl.PID, dl.Message)
-		}
-	})
 	p2 := f.system.Root.Spawn(other)
 	defer func() {
 		_, err := f.system.Root.StopFuture(p2).Result()
 		assert.NoError(t, err)
 	}()
+	a2 := recv(t, otherChild)
+	recv(t, otherStarted)
 
 	e := f.fail(f.a)
 	require.Equal(t, 500*time.Millisecond, e.Delay)
-	f.system.Root.Send(actor.NewPID(p2.Address, p2.Id+"/a"), "boom")
-	e2 := recv(t, f.events)
-	assert.Equal(t, p2.Id+"/a", e2.Child.Id)
-	assert.Equal(t, 500*time.Millisecond, e2.Delay, "a different child starts at attempt 0")
-	assert.Equal(t, 2, f.strategy.Pending())
 	f.clock.Advance(500 * time.Millisecond)
 	assert.Equal(t, "a", recv(t, f.started))
+	e = f.fail(f.a)
+	require.Equal(t, time.Second, e.Delay)
+	f.clock.Advance(time.Second)
+	assert.Equal(t, "a", recv(t, f.started))
+
+	f.system.Root.Send(a2, "boom")
+	e2 := recv(t, f.events)
+	assert.Equal(t, a2.Id, e2.Child.Id)
+	assert.Equal(t, 1, e2.Attempt, "a different child starts at attempt 0")
+	assert.Equal(t, 500*time.Millisecond, e2.Delay)
+	f.clock.Advance(500 * time.Millisecond)
+	recv(t, otherStarted)
 	assert.Zero(t, f.strategy.Pending())
 }
 
@@ -289,7 +300,6 @@ func Example() {
 		supervisor.WithRand(func() float64 { return 0 }),
 		supervisor.WithEventHook(func(e supervisor.Event) { events <- e }), // e.g. log and count
 	)
-	defer strategy.Stop() // protoactor's Shutdown cancels no timers
 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
 	started := make(chan struct{}, 10)
@@ -306,7 +316,11 @@ func Example() {
 			ctx.Send(child, "boom")
 		}
 	}, actor.WithSupervisor(strategy)))
-	defer func() { _ = system.Root.StopFuture(parent).Wait() }()
+	defer func() {
+		// protoactor's Shutdown stops no actors and cancels no timers: do both.
+		_ = system.Root.StopFuture(parent).Wait()
+		strategy.Stop()
+	}()
 
 	<-started
 	e := <-events

@@ -1,0 +1,95 @@
+package socketscience_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/messages"
+)
+
+// feedConn is a Conn whose Read returns the frames the benchmark feeds it,
+// so the benchmark measures the node, not a chat server.
+type feedConn struct {
+	frames chan string
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *feedConn) Read() (messages.ChatMessage, error) {
+	select {
+	case s := <-c.frames:
+		return messages.ChatMessage{ID: 1, UserID: 2, UserName: "peer", Text: s}, nil
+	case <-c.closed:
+		return messages.ChatMessage{}, chatgateway.ErrConnClosed
+	}
+}
+func (c *feedConn) Post(context.Context, string) (int64, error) { return 1, nil }
+func (c *feedConn) Identity() chatgateway.Identity               { return chatgateway.Identity{UserID: 1} }
+func (c *feedConn) Limits() chatgateway.Limits                   { return chatgateway.Limits{} }
+func (c *feedConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+type vector struct {
+	Name    string `json:"name"`
+	Content string `json:"content"`
+}
+
+func loadVectors(b *testing.B) []vector {
+	raw, err := os.ReadFile("messages/testdata/smokey-vectors.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var file struct{ Vectors []vector }
+	if err := json.Unmarshal(raw, &file); err != nil {
+		b.Fatal(err)
+	}
+	return file.Vectors
+}
+
+// BenchmarkInboundDispatch measures one frame's whole way in: read from
+// the connection, split by type, routed, and every type's callback called.
+func BenchmarkInboundDispatch(b *testing.B) {
+	for _, v := range loadVectors(b) {
+		f, err := messages.Split(v.Content)
+		if err != nil || len(f.Types) == 0 {
+			continue
+		}
+		b.Run(v.Name, func(b *testing.B) {
+			conn := &feedConn{frames: make(chan string, 1024), closed: make(chan struct{})}
+			n, err := socketscience.New(chatgateway.DialerFunc(func(context.Context) (chatgateway.Conn, error) { return conn, nil }),
+				socketscience.WithMaxPending(1<<30))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer n.Close(context.Background())
+			var calls atomic.Int64
+			done := make(chan struct{})
+			want := int64(b.N * len(f.Types))
+			for _, t := range f.Types {
+				if _, err := n.Register(t.Type, func(context.Context, socketscience.Message) error {
+					if calls.Add(1) == want {
+						close(done)
+					}
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				conn.frames <- v.Content
+			}
+			<-done
+			b.StopTimer()
+		})
+	}
+}

@@ -1,0 +1,368 @@
+package socketscience_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/memchat"
+	"github.com/socketscience/socketscience/messages"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var bot = chatgateway.Identity{UserID: 1, UserName: "bot"}
+
+const wait = 5 * time.Second
+
+func newNode(t *testing.T, d chatgateway.Dialer, opts ...socketscience.Option) *socketscience.Node {
+	t.Helper()
+	n, err := socketscience.New(d, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = n.Close(ctx)
+	})
+	return n
+}
+
+func connected(t *testing.T, d chatgateway.Dialer, opts ...socketscience.Option) *socketscience.Node {
+	t.Helper()
+	n := newNode(t, d, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, n.WaitConnected(ctx))
+	return n
+}
+
+// collect returns a handler that sends what it gets on a channel.
+func collect[T any](t *testing.T, n *socketscience.Node, typ string) <-chan T {
+	t.Helper()
+	ch := make(chan T, 100)
+	_, err := socketscience.Handle(n, typ, func(ctx context.Context, v T) error {
+		ch <- v
+		return nil
+	})
+	require.NoError(t, err)
+	return ch
+}
+
+func receive[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(wait):
+		t.Fatal("nothing received")
+		panic("unreachable")
+	}
+}
+
+type Beverage struct {
+	MessageID int64  `json:"message_id"`
+	Type      string `json:"beverage_type"`
+}
+
+func TestSendReachesOtherNodesTyped(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"), socketscience.WithNodeID("node-a"))
+	b := connected(t, room.Member(bot, "b"))
+	c := connected(t, room.Member(bot, "c"))
+	fromB, fromC := collect[Beverage](t, b, "beverage"), collect[Beverage](t, c, "beverage")
+	own := collect[Beverage](t, a, "beverage")
+
+	var msgs = make(chan socketscience.Message, 1)
+	_, err := b.Register("beverage", func(ctx context.Context, m socketscience.Message) error {
+		msgs <- m
+		return nil
+	})
+	require.NoError(t, err)
+
+	want := Beverage{MessageID: 44402065, Type: "coffee"}
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"beverage": want}))
+	assert.Equal(t, want, receive(t, fromB))
+	assert.Equal(t, want, receive(t, fromC))
+	m := receive(t, msgs)
+	assert.Equal(t, "beverage", m.Type)
+	assert.Equal(t, messages.Sender{UserID: bot.UserID, UserName: bot.UserName, NodeID: "node-a"}, m.Sender)
+	assert.NotZero(t, m.ChatMessageID)
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, a.Flush(ctx))
+	require.Eventually(t, func() bool { return a.Stats().OwnFrames == 1 }, wait, time.Millisecond)
+	assert.Empty(t, own, "a node does not handle its own payloads by default")
+}
+
+func TestSelfDelivery(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"), socketscience.WithSelfDelivery(true))
+	own := collect[string](t, a, "note")
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"note": "hi"}))
+	assert.Equal(t, "hi", receive(t, own))
+}
+
+// A frame as SmokeDetector posts it (no envelope) is handled, and its
+// types are split: one callback per type.
+func TestSmokeDetectorFrameIsHandled(t *testing.T) {
+	room := memchat.NewRoom()
+	n := connected(t, room.Member(bot, "go"))
+	type ping struct {
+		Location string  `json:"location"`
+		Time     float64 `json:"time"`
+	}
+	pings := collect[ping](t, n, "ping")
+	states := collect[string](t, n, "metasmoke_state")
+	// From ../shared/testdata/smokey-vectors.json, made by Python msgpack.
+	room.Say(bot, ".\n\u00021033gqRwaW5ngqhsb2NhdGlvbqFhpHRpbWUBr21ldGFzbW9rZV9zdGF0ZaRkb3du\u0003")
+	assert.Equal(t, ping{Location: "a", Time: 1}, receive(t, pings))
+	assert.Equal(t, "down", receive(t, states))
+}
+
+func TestHandlersRunInRegistrationOrderAndUnregister(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	b := connected(t, room.Member(bot, "b"))
+	calls := make(chan string, 10)
+	for _, name := range []string{"first", "second"} {
+		_, err := b.Register("t", func(ctx context.Context, m socketscience.Message) error {
+			calls <- name
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	unregister, err := b.Register("t", func(ctx context.Context, m socketscience.Message) error {
+		calls <- "third"
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 1}))
+	assert.Equal(t, []string{"first", "second", "third"}, []string{receive(t, calls), receive(t, calls), receive(t, calls)})
+
+	unregister()
+	unregister() // idempotent
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 2}))
+	assert.Equal(t, []string{"first", "second"}, []string{receive(t, calls), receive(t, calls)})
+	require.Eventually(t, func() bool { return b.Stats().Delivered == 5 }, wait, time.Millisecond)
+	assert.Empty(t, calls)
+}
+
+func TestHandleDecodeErrorIsCounted(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	b := connected(t, room.Member(bot, "b"))
+	_, err := socketscience.Handle(b, "n", func(ctx context.Context, v int) error { return nil })
+	require.NoError(t, err)
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"n": "not a number"}))
+	require.Eventually(t, func() bool { return b.Stats().HandlerErrors == 1 }, wait, time.Millisecond)
+}
+
+func TestSendErrors(t *testing.T) {
+	room := memchat.NewRoom()
+	n := connected(t, room.Member(bot, "a"))
+	ctx := context.Background()
+	for name, p := range map[string]socketscience.Payload{
+		"empty":        {},
+		"reserved key": {messages.EnvelopeKey: 1},
+		"empty type":   {"": 1},
+		"unencodable":  {"f": func() {}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.ErrorIs(t, n.Send(ctx, p), socketscience.ErrInvalidPayload)
+		})
+	}
+	assert.ErrorIs(t, n.Post(ctx, ".\n\u00020000gA==\u0003"), socketscience.ErrInvalidPayload)
+
+	_, err := n.Register("", func(context.Context, socketscience.Message) error { return nil })
+	assert.ErrorIs(t, err, messages.ErrEmptyType)
+	_, err = n.Register("x", nil)
+	assert.ErrorIs(t, err, socketscience.ErrNilHandler)
+	_, err = socketscience.Handle[int](n, "x", nil)
+	assert.ErrorIs(t, err, socketscience.ErrNilHandler)
+}
+
+func TestPayloadTooLargeForServer(t *testing.T) {
+	room := memchat.NewRoom(memchat.WithMaxMessageLen(100))
+	n := connected(t, room.Member(bot, "a"))
+	err := n.Send(context.Background(), socketscience.Payload{"big": strings.Repeat("x", 200)})
+	assert.ErrorIs(t, err, socketscience.ErrPayloadTooLarge)
+}
+
+func TestClosedNode(t *testing.T) {
+	room := memchat.NewRoom()
+	n := connected(t, room.Member(bot, "a"))
+	require.NoError(t, n.Close(context.Background()))
+	require.NoError(t, n.Close(context.Background()), "second Close returns the first's result")
+	assert.ErrorIs(t, n.Send(context.Background(), socketscience.Payload{"t": 1}), socketscience.ErrClosed)
+	assert.ErrorIs(t, n.Post(context.Background(), "hi"), socketscience.ErrClosed)
+	_, err := n.Register("t", func(context.Context, socketscience.Message) error { return nil })
+	assert.ErrorIs(t, err, socketscience.ErrClosed)
+	assert.True(t, n.Health().Stopped)
+}
+
+// Payloads sent while the connection is down wait in the queue and are
+// posted, in order, after the node reconnects; Close posts what is left.
+func TestQueueSurvivesReconnectAndCloseDrains(t *testing.T) {
+	room := memchat.NewRoom()
+	fast := chatgateway.DefaultReconnectPolicy()
+	fast.Backoff.Initial, fast.Backoff.Max = time.Millisecond, time.Millisecond
+	member := room.Member(bot, "a")
+	a := connected(t, member, socketscience.WithReconnectPolicy(fast))
+	b := connected(t, room.Member(bot, "b"))
+	got := collect[int](t, b, "i")
+
+	member.FailDials(5, errors.New("network down"))
+	member.Break(nil)
+	require.Eventually(t, func() bool { return !a.Health().Connected }, wait, time.Millisecond)
+	for i := range 50 {
+		require.NoError(t, a.Send(context.Background(), socketscience.Payload{"i": i}))
+	}
+	for i := range 50 {
+		require.Equal(t, i, receive(t, got))
+	}
+	require.Eventually(t, func() bool { return a.Stats().Reconnects == 1 }, wait, time.Millisecond)
+
+	for i := range 10 {
+		require.NoError(t, a.Send(context.Background(), socketscience.Payload{"i": 50 + i}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, a.Close(ctx))
+	for i := range 10 {
+		require.Equal(t, 50+i, receive(t, got))
+	}
+	assert.Empty(t, a.Stats().Dropped)
+}
+
+func TestQueueFull(t *testing.T) {
+	room := memchat.NewRoom()
+	member := room.Member(bot, "a")
+	member.FailDials(1<<30, errors.New("network down"))
+	n := newNode(t, member, socketscience.WithQueueSize(2), socketscience.WithNonBlockingSend())
+	ctx := context.Background()
+	require.NoError(t, n.Send(ctx, socketscience.Payload{"t": 1}))
+	require.NoError(t, n.Send(ctx, socketscience.Payload{"t": 2}))
+	assert.ErrorIs(t, n.Send(ctx, socketscience.Payload{"t": 3}), socketscience.ErrQueueFull)
+	assert.Equal(t, 2, n.Health().Queued)
+
+	down := room.Member(bot, "b")
+	down.FailDials(1<<30, errors.New("network down"))
+	blocking := newNode(t, down, socketscience.WithQueueSize(1))
+	require.NoError(t, blocking.Send(ctx, socketscience.Payload{"t": 1}))
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, blocking.Send(short, socketscience.Payload{"t": 2}), context.DeadlineExceeded, "Send waits for room until ctx ends")
+
+	// Neither can post: Close gives up at once and counts what it dropped.
+	closed, cancelClose := context.WithCancel(ctx)
+	cancelClose()
+	assert.ErrorIs(t, n.Close(closed), context.Canceled)
+	assert.ErrorIs(t, blocking.Close(closed), context.Canceled)
+	assert.Equal(t, int64(2), n.Stats().Dropped["abandoned"])
+}
+
+// Close gives up on what cannot be posted when its ctx ends, counts it, and
+// still leaves no goroutine behind.
+func TestCloseAbandonsWhenDisconnected(t *testing.T) {
+	room := memchat.NewRoom()
+	member := room.Member(bot, "a")
+	member.FailDials(1<<30, errors.New("network down"))
+	n, err := socketscience.New(member)
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, n.Send(context.Background(), socketscience.Payload{"t": i}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err = n.Close(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, map[string]int64{"abandoned": 3}, n.Stats().Dropped)
+}
+
+// A handler blocked past Close's deadline gets its ctx cancelled, and Close
+// waits for it to return.
+func TestCloseCancelsBlockedHandler(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	b, err := socketscience.New(room.Member(bot, "b"))
+	require.NoError(t, err)
+	entered := make(chan struct{})
+	returned := make(chan struct{})
+	_, err = b.Register("t", func(ctx context.Context, m socketscience.Message) error {
+		close(entered)
+		<-ctx.Done()
+		close(returned)
+		return ctx.Err()
+	})
+	require.NoError(t, err)
+	require.NoError(t, b.WaitConnected(context.Background()))
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 1}))
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, b.Close(ctx), context.DeadlineExceeded)
+	select {
+	case <-returned:
+	default:
+		t.Fatal("Close returned before the handler did")
+	}
+}
+
+func TestPermanentFailureStops(t *testing.T) {
+	room := memchat.NewRoom()
+	member := room.Member(bot, "a")
+	bad := errors.New("bad password")
+	member.FailDials(1, chatgateway.Permanent(bad))
+	n := newNode(t, member)
+	err := n.WaitConnected(context.Background())
+	assert.ErrorIs(t, err, socketscience.ErrStopped)
+	assert.ErrorIs(t, err, bad)
+	h := n.Health()
+	assert.True(t, h.Stopped)
+	assert.ErrorIs(t, h.Err, bad)
+	assert.ErrorIs(t, n.Send(context.Background(), socketscience.Payload{"t": 1}), socketscience.ErrStopped)
+}
+
+// Malformed frames from the room are dropped and counted by reason.
+func TestBadFramesAreCounted(t *testing.T) {
+	room := memchat.NewRoom()
+	n := connected(t, room.Member(bot, "a"))
+	room.Say(bot, ".\n\u00021234!!!not base64\u0003")
+	room.Say(bot, ".\n\u00021234kQE=\u0003") // msgpack [1], not a map
+	require.Eventually(t, func() bool {
+		d := n.Stats().Dropped
+		return d["bad_base64"] == 1 && d["not_map"] == 1
+	}, wait, time.Millisecond)
+}
+
+// With a logger, the node logs structured lines, and protoactor's own
+// Info noise stays out.
+func TestLogsGoToTheGivenLogger(t *testing.T) {
+	var mu sync.Mutex
+	var buf strings.Builder
+	w := zerolog.SyncWriter(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}))
+	room := memchat.NewRoom()
+	n := connected(t, room.Member(bot, "a"), socketscience.WithLogger(zerolog.New(w)), socketscience.WithNodeID("n1"))
+	require.NoError(t, n.Close(context.Background()))
+	mu.Lock()
+	defer mu.Unlock()
+	out := buf.String()
+	assert.Contains(t, out, `"node":"n1"`)
+	assert.Contains(t, out, `"message":"connected"`)
+	assert.NotContains(t, out, "actor system started")
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
