@@ -30,8 +30,8 @@ func (c *feedConn) Read() (messages.ChatMessage, error) {
 	}
 }
 func (c *feedConn) Post(context.Context, string) (int64, error) { return 1, nil }
-func (c *feedConn) Identity() chatgateway.Identity               { return chatgateway.Identity{UserID: 1} }
-func (c *feedConn) Limits() chatgateway.Limits                   { return chatgateway.Limits{} }
+func (c *feedConn) Identity() chatgateway.Identity              { return chatgateway.Identity{UserID: 1} }
+func (c *feedConn) Limits() chatgateway.Limits                  { return chatgateway.Limits{} }
 func (c *feedConn) Close() error {
 	c.once.Do(func() { close(c.closed) })
 	return nil
