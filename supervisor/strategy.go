@@ -164,7 +164,7 @@ func (s *Strategy) decide(system *actor.ActorSystem, sup actor.Supervisor, pid *
 		c.system, c.sup, c.pid, c.reason = system, sup, pid, reason
 		c.gen++
 		gen := c.gen
-		// The callback cannot get past s.mu before c.timer is set below.
+		// Even if the timer fires at once, fire waits for s.mu, by which time c.timer is set.
 		c.timer = s.clock.AfterFunc(ev.Delay, func() { s.fire(key, c, gen) })
 	}
 	return ev

@@ -3,6 +3,8 @@ package supervisor_test
 import (
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +33,10 @@ type family struct {
 	started    chan string // child name, on every start and restart
 	processed  chan string // "name:message"
 	terminated chan string // child id, as seen by the parent
+	// deadLetters counts messages that reached no actor: the strategy must not post
+	// restarts or stops to children that are gone.
+	deadLetters atomic.Int32
+	stopParent  func()
 }
 
 func newFamily(t *testing.T, p supervisor.Policy, rnd float64) *family {
@@ -77,18 +83,27 @@ func newFamily(t *testing.T, p supervisor.Policy, rnd float64) *family {
 		}
 	}, actor.WithSupervisor(f.strategy))
 
+	f.system.EventStream.Subscribe(func(evt any) {
+		if _, ok := evt.(*actor.DeadLetterEvent); ok {
+			f.deadLetters.Add(1)
+		}
+	})
 	f.parent = f.system.Root.Spawn(parentProps)
 	pids := recv(t, kids)
 	f.a, f.b = pids[0], pids[1]
 	assert.ElementsMatch(t, []string{"a", "b"}, []string{recv(t, f.started), recv(t, f.started)})
 
+	f.stopParent = sync.OnceFunc(func() {
+		_, err := f.system.Root.StopFuture(f.parent).Result()
+		assert.NoError(t, err)
+	})
 	t.Cleanup(func() {
 		// Shutdown stops nothing in protoactor, so stop the tree (the parent stops its
 		// children first) and then cancel the timers of restarts that will never be needed.
-		_, err := f.system.Root.StopFuture(f.parent).Result()
-		assert.NoError(t, err)
+		f.stopParent()
 		f.strategy.Stop()
 		f.system.Shutdown()
+		assert.Zero(t, f.deadLetters.Load(), "dead letters")
 	})
 	return f
 }
@@ -242,6 +257,22 @@ func TestStrategyStopCancelsPendingRestarts(t *testing.T) {
 	f.clock.Advance(time.Hour)
 	assertNothing(t, f.started, "nothing restarts after Stop")
 	assertNothing(t, f.processed, "the stopped children processed nothing more")
+}
+
+func TestStrategyWaitingChildStoppedWithItsParent(t *testing.T) {
+	f := newFamily(t, testPolicy(), 0)
+	e := f.fail(f.a, "queued")
+	require.Equal(t, 500*time.Millisecond, e.Delay)
+
+	// The parent stops while a waits: a is stopped with it (system messages still reach
+	// a suspended mailbox), and its restart becomes moot.
+	f.stopParent()
+	f.clock.Advance(time.Second)
+	assert.Zero(t, f.strategy.Pending())
+	f.strategy.Stop()
+	assertNothing(t, f.events, "a child that is already gone is not reported as stopped")
+	assertNothing(t, f.started, "nothing restarted")
+	// The cleanup checks that no restart or stop was posted to the dead child.
 }
 
 func TestStrategySharedBetweenParents(t *testing.T) {
