@@ -429,6 +429,8 @@ func (g *Gateway) pump() {
 	if len(g.queue) == 0 {
 		g.queue = nil // let a burst's backing array go
 	}
+	// Dropping the last posts (too long) may have emptied the queue.
+	g.checkDrained()
 }
 
 func (g *Gateway) drop(r metrics.Reason, size int) {
@@ -459,7 +461,10 @@ func (g *Gateway) abandon() {
 	if n > 0 {
 		g.log.Warn().Int("count", n).Str("reason", metrics.Abandoned.String()).Msg("dropped queued posts on stop")
 	}
-	g.checkDrained()
+	// A Drain still waiting here has had posts abandoned: leave its channel
+	// open so that it returns ErrStopped when the gateway has stopped, not
+	// nil as if everything had been posted.
+	g.drains = nil
 }
 
 func (g *Gateway) setState(s State) {
