@@ -13,6 +13,7 @@ import (
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/supervisor/fakeclock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -366,3 +367,25 @@ func TestLogsGoToTheGivenLogger(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A Send waiting for queue room returns once the connection fails for good,
+// rather than waiting for its ctx.
+func TestPermanentFailureReleasesWaitingSend(t *testing.T) {
+	room := memchat.NewRoom()
+	member := room.Member(bot, "a")
+	member.FailDials(1, errors.New("network down"))
+	clock := fakeclock.New(time.Now())
+	n := newNode(t, member, socketscience.WithQueueSize(1), socketscience.WithClock(clock))
+	require.Eventually(t, func() bool { return n.Health().Err != nil }, wait, time.Millisecond)
+	require.NoError(t, n.Send(context.Background(), socketscience.Payload{"t": 1}))
+	sent := make(chan error)
+	go func() { sent <- n.Send(context.Background(), socketscience.Payload{"t": 2}) }()
+
+	bad := errors.New("account suspended")
+	member.FailDials(1, chatgateway.Permanent(bad))
+	require.Eventually(t, func() bool { return clock.Pending() == 1 }, wait, time.Millisecond, "one redial timer")
+	clock.Advance(time.Minute)
+	err := receive(t, sent)
+	assert.ErrorIs(t, err, socketscience.ErrStopped)
+	assert.ErrorIs(t, err, bad)
+}

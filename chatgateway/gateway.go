@@ -180,30 +180,41 @@ func (g *Gateway) MaxMessageLen() int { return int(g.maxLen.Load()) }
 // Enqueue queues text for posting. When the queue is full it waits for room
 // until ctx ends, or returns ErrQueueFull at once if wait is false.
 func (g *Gateway) Enqueue(ctx context.Context, text string, wait bool) error {
-	if s := g.State(); s.Permanent {
-		return fmt.Errorf("%w: %w", ErrStopped, s.Err)
-	}
-	select {
-	case g.slots <- struct{}{}:
-	default:
+	for {
+		changed := *g.changed.Load()
+		if s := g.State(); s.Permanent {
+			return fmt.Errorf("%w: %w", ErrStopped, s.Err)
+		}
+		select {
+		case g.slots <- struct{}{}:
+			return g.send(&messages.Outbound{Text: text}, true)
+		default:
+		}
 		if !wait {
 			return ErrQueueFull
 		}
 		select {
 		case g.slots <- struct{}{}:
+			return g.send(&messages.Outbound{Text: text}, true)
 		case <-ctx.Done():
 			return fmt.Errorf("chatgateway: waiting for queue room: %w", ctx.Err())
-		case <-g.stopped:
-			return ErrStopped
+		case <-changed: // a permanent failure must not leave senders waiting
 		}
 	}
+}
+
+// send delivers msg to the gateway actor unless it is stopping; a slot
+// taken for msg is given back then.
+func (g *Gateway) send(msg any, slot bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		<-g.slots
+		if slot {
+			<-g.slots
+		}
 		return ErrStopped
 	}
-	g.cfg.System.Root.Send(g.pid, &messages.Outbound{Text: text})
+	g.cfg.System.Root.Send(g.pid, msg)
 	return nil
 }
 
@@ -211,7 +222,9 @@ func (g *Gateway) Enqueue(ctx context.Context, text string, wait bool) error {
 // gateway has given up for good.
 func (g *Gateway) Drain(ctx context.Context) error {
 	done := make(chan struct{})
-	g.cfg.System.Root.Send(g.pid, &messages.Drain{Done: done})
+	if err := g.send(&messages.Drain{Done: done}, false); err != nil {
+		return err
+	}
 	select {
 	case <-done:
 		if s := g.State(); s.Permanent && g.Queued() > 0 {
@@ -298,6 +311,7 @@ func (g *Gateway) Receive(c actor.Context) {
 			g.dial()
 		}
 	case *actor.Stopping:
+		g.setState(State{Err: ErrStopped, Permanent: true})
 		g.teardown()
 		if g.retry != nil {
 			g.retry.Stop()
