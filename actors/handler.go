@@ -22,6 +22,7 @@ type handler struct {
 	pid       *actor.PID
 	stopped   chan struct{}
 	stopOnce  sync.Once
+	poisoned  atomic.Bool    // a PoisonPill has been sent
 	logErrors rate.Sometimes // a handler that fails on every message must not flood the log
 }
 
@@ -90,6 +91,14 @@ func (h *handler) run(call func(callback) error, cb callback) (p *PanicError) {
 	}
 	h.r.counters.Delivered.Add(1)
 	return nil
+}
+
+// poison sends h a PoisonPill through send, unless one was sent already or
+// h has stopped: a second one could reach h after it stopped, a dead letter.
+func (h *handler) poison(send func(*actor.PID)) {
+	if !h.poisoned.Swap(true) {
+		unlessDone(h.stopped, send, h.pid)
+	}
 }
 
 // add and remove replace the callback list; the caller holds r.mu.

@@ -150,9 +150,14 @@ func (r *Router) unregister(h *handler, id uint64) {
 	}
 	r.unmap(h)
 	// Poison, not Stop: messages already queued are handled (by nobody) in
-	// order, and the pending count stays right.
-	r.cfg.System.Root.Poison(h.pid)
+	// order, and the pending count stays right. The router actor sends the
+	// poison, after any message it is routing with the old type map; poisoning
+	// h from here could let such a message reach h after it stopped.
+	r.cfg.System.Root.Send(r.pid, &poisonHandler{h})
 }
+
+// poisonHandler asks the router actor to poison a handler it no longer routes to.
+type poisonHandler struct{ h *handler }
 
 // Forget stops routing to the handler actor pid, which its supervisor has
 // stopped for good; that type's messages count as unhandled from now on.
@@ -213,7 +218,9 @@ func (r *Router) Stop(ctx context.Context) error {
 	r.stopped = true
 	r.mu.Unlock()
 
-	r.cfg.System.Root.Poison(r.pid)
+	// Poisoning or stopping an actor that has already stopped (as on a second
+	// Stop) makes a dead letter.
+	unlessDone(r.routerDone, r.cfg.System.Root.Poison, r.pid)
 	err := waitCtx(ctx, r.routerDone)
 	r.mu.Lock()
 	live := make([]*handler, 0, len(r.live))
@@ -223,7 +230,7 @@ func (r *Router) Stop(ctx context.Context) error {
 	r.mu.Unlock()
 	if err == nil {
 		for _, h := range live {
-			r.cfg.System.Root.Poison(h.pid)
+			h.poison(r.cfg.System.Root.Poison)
 		}
 		for _, h := range live {
 			if err = waitCtx(ctx, h.stopped); err != nil {
@@ -232,19 +239,14 @@ func (r *Router) Stop(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		r.cancel()
-		// Stopping an actor that has already stopped makes a dead letter.
-		stop := func(pid *actor.PID, done <-chan struct{}) {
-			select {
-			case <-done:
-			default:
-				r.cfg.System.Root.Stop(pid)
-			}
-		}
-		stop(r.pid, r.routerDone)
+		// Stop the actors before cancelling their context: a handler that
+		// returns when it is cancelled could otherwise reach its PoisonPill,
+		// and stop, before the Stop is sent.
+		unlessDone(r.routerDone, r.cfg.System.Root.Stop, r.pid)
 		for _, h := range live {
-			stop(h.pid, h.stopped)
+			unlessDone(h.stopped, r.cfg.System.Root.Stop, h.pid)
 		}
+		r.cancel()
 		<-r.routerDone
 		for _, h := range live {
 			<-h.stopped
@@ -252,6 +254,15 @@ func (r *Router) Stop(ctx context.Context) error {
 	}
 	r.cancel()
 	return err
+}
+
+// unlessDone calls send(pid) unless done is closed.
+func unlessDone(done <-chan struct{}, send func(*actor.PID), pid *actor.PID) {
+	select {
+	case <-done:
+	default:
+		send(pid)
+	}
 }
 
 func waitCtx(ctx context.Context, done <-chan struct{}) error {
@@ -275,6 +286,8 @@ func (a routerActor) Receive(c actor.Context) {
 		if r.chat != nil && r.admit(r.chat) {
 			c.Send(r.chat.pid, m)
 		}
+	case *poisonHandler:
+		m.h.poison(c.Poison)
 	case *actor.Stopped:
 		close(r.routerDone)
 	}
