@@ -86,17 +86,18 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Chat:          o.chat,
 	})
 	n.gateway = chatgateway.New(chatgateway.Config{
-		System:     n.system,
-		Dialer:     dialer,
-		Router:     n.router.PID(),
-		Policy:     &o.reconnect,
-		Clock:      o.clock,
-		Rand:       o.rand,
-		Logger:     &n.log,
-		Counters:   &n.counters,
-		QueueSize:  o.queueSize,
-		Dispatcher: dispatcher,
-		Guardian:   n.strategy,
+		System:       n.system,
+		Dialer:       dialer,
+		Router:       n.router.PID(),
+		Policy:       &o.reconnect,
+		Clock:        o.clock,
+		Rand:         o.rand,
+		Logger:       &n.log,
+		Counters:     &n.counters,
+		QueueSize:    o.queueSize,
+		Dispatcher:   dispatcher,
+		Guardian:     n.strategy,
+		TrustedUsers: o.trusted,
 	})
 	return n, nil
 }

@@ -38,6 +38,7 @@ type options struct {
 	deliverToSelf bool
 	chat          func(context.Context, messages.ChatMessage)
 	maxPending    int
+	trusted       []int64
 }
 
 // Option configures a Node.
@@ -96,6 +97,14 @@ func WithChatHandler(f func(context.Context, messages.ChatMessage)) Option {
 // handler; past it they are dropped and counted. Defaults to
 // actors.DefaultMaxPending.
 func WithMaxPending(n int) Option { return func(o *options) { o.maxPending = n } }
+
+// WithTrustedUsers sets the chat accounts (by user id) whose frames the node
+// accepts; frames posted by anyone else are dropped, logged and counted as
+// untrusted. Defaults to the node's own chat account, as SmokeDetector does,
+// whose instances all run on one account.
+func WithTrustedUsers(userIDs ...int64) Option {
+	return func(o *options) { o.trusted = userIDs }
+}
 
 func defaultOptions() options {
 	return options{

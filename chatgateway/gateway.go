@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,11 @@ type Config struct {
 	QueueSize int
 	// Limits bound inbound frames. Defaults to messages.DefaultLimits.
 	Limits messages.Limits
+	// TrustedUsers are the chat accounts whose frames are accepted; frames
+	// from anyone else are dropped as untrusted. Defaults to the
+	// connection's own account, as SmokeDetector does: its instances share
+	// one account.
+	TrustedUsers []int64
 	// Dispatcher runs the gateway's mailbox. Defaults to protoactor's.
 	Dispatcher actor.Dispatcher
 	// Guardian supervises the gateway actor itself, should it panic.
@@ -492,6 +498,10 @@ func (g *Gateway) setState(s State) {
 // actors, and never runs user code.
 func (g *Gateway) read(gen int, conn Conn) {
 	root := g.cfg.System.Root
+	trusted := g.cfg.TrustedUsers
+	if len(trusted) == 0 {
+		trusted = []int64{conn.Identity().UserID}
+	}
 	for {
 		msg, err := conn.Read()
 		if err != nil {
@@ -500,6 +510,11 @@ func (g *Gateway) read(gen int, conn Conn) {
 		}
 		frame, err := g.cfg.Limits.Split(msg.Text)
 		switch {
+		case err == nil && !slices.Contains(trusted, msg.UserID):
+			g.counters.Drop(metrics.Untrusted)
+			g.logDrops.Do(func() {
+				g.log.Warn().Str("reason", metrics.Untrusted.String()).Int64("message_id", msg.ID).Int64("user_id", msg.UserID).Str("user", msg.UserName).Msg("dropped inbound frame")
+			})
 		case err == nil:
 			g.counters.Frames.Add(1)
 			root.Send(g.cfg.Router, &messages.Inbound{Frame: frame, Chat: msg})

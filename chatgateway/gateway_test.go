@@ -202,6 +202,8 @@ func (h *harness) config() chatgateway.Config {
 		Rand:     func() float64 { return 0 },
 		Counters: h.counters,
 		OnState:  func(s any) { h.states <- s },
+		// Frames from alice, another account, are part of most tests.
+		TrustedUsers: []int64{smokey.UserID, alice.UserID},
 	}
 }
 
@@ -1108,4 +1110,19 @@ func TestDialReturningAfterStopIsClosed(t *testing.T) {
 	assert.EqualValues(t, 1, rc.closes.Load(), "the late connection was closed")
 	assert.False(t, h.gw.State().Connected)
 	assert.Empty(t, h.states, "a late connection is never reported up")
+}
+
+// By default only the connection's own account is trusted.
+func TestUntrustedFramesAreDropped(t *testing.T) {
+	h := newHarness(t)
+	h.start(func(c *chatgateway.Config) { c.TrustedUsers = nil })
+	h.waitConnected()
+	text, err := messages.Encode(messages.Payload{"t": 1})
+	require.NoError(t, err)
+	h.room.Say(alice, text)
+	h.room.Say(smokey, text)
+	msgs := h.col.waitFor(t, "the own account's frame", func(msgs []any) bool { return len(msgs) > 0 })
+	require.Len(t, msgs, 1)
+	require.Equal(t, smokey.UserID, msgs[0].(*messages.Inbound).Chat.UserID)
+	require.Equal(t, int64(1), h.counters.Dropped()["untrusted"])
 }

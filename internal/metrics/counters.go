@@ -16,6 +16,7 @@ const (
 	TooLarge
 	BadEnvelope
 	BadFrame // any other frame error
+	Untrusted
 	HandlerQueueFull
 	MessageTooLong
 	Abandoned // queued outbound payloads given up on when a node closed
@@ -30,6 +31,7 @@ var reasonNames = [numReasons]string{
 	TooLarge:         "too_large",
 	BadEnvelope:      "bad_envelope",
 	BadFrame:         "bad_frame",
+	Untrusted:        "untrusted",
 	HandlerQueueFull: "handler_queue_full",
 	MessageTooLong:   "message_too_long",
 	Abandoned:        "abandoned",
