@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,7 +45,6 @@ type Node struct {
 	strategy *supervisor.Strategy
 	router   *actors.Router
 	gateway  *chatgateway.Gateway
-	seq      atomic.Uint64
 	closed   atomic.Bool
 
 	closeOnce sync.Once
@@ -98,6 +98,8 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Dispatcher:   dispatcher,
 		Guardian:     n.strategy,
 		TrustedUsers: o.trusted,
+		NodeID:       n.id,
+		NoCoalesce:   o.noCoalesce,
 	})
 	return n, nil
 }
@@ -133,15 +135,17 @@ func (n *Node) Send(ctx context.Context, p Payload) error {
 	if len(p) == 0 {
 		return fmt.Errorf("%w: no message types", ErrInvalidPayload)
 	}
-	env := &messages.Envelope{Node: n.id, Seq: n.seq.Add(1), Time: n.opts.clock.Now().UnixMilli()}
-	text, err := messages.EncodeFrame(p, env)
+	types, err := messages.EncodeTypes(p)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidPayload, err)
 	}
-	if limit := n.gateway.MaxMessageLen(); limit > 0 && len(text) > limit {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, len(text), limit)
+	if limit := n.gateway.MaxMessageLen(); limit > 0 {
+		env := &messages.Envelope{Node: n.id, Seq: math.MaxUint64, Time: math.MaxInt64} // the longest it can be
+		if size := messages.ComposedLen(types, env); size > limit {
+			return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, size, limit)
+		}
 	}
-	if err := n.enqueue(ctx, text); err != nil {
+	if err := n.enqueue(ctx, messages.Outbound{Types: types}); err != nil {
 		return err
 	}
 	n.counters.Sent.Add(1)
@@ -156,11 +160,11 @@ func (n *Node) Post(ctx context.Context, text string) error {
 	if strings.HasPrefix(strings.TrimSpace(text), messages.FramePrefix) {
 		return fmt.Errorf("%w: text starts like a frame", ErrInvalidPayload)
 	}
-	return n.enqueue(ctx, text)
+	return n.enqueue(ctx, messages.Outbound{Text: text})
 }
 
-func (n *Node) enqueue(ctx context.Context, text string) error {
-	err := n.gateway.Enqueue(ctx, text, !n.opts.nonBlocking)
+func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
+	err := n.gateway.Enqueue(ctx, out, !n.opts.nonBlocking)
 	if errors.Is(err, chatgateway.ErrStopped) && n.closed.Load() {
 		return ErrClosed
 	}

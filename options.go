@@ -39,6 +39,7 @@ type options struct {
 	chat          func(context.Context, messages.ChatMessage)
 	maxPending    int
 	trusted       []int64
+	noCoalesce    bool
 }
 
 // Option configures a Node.
@@ -105,6 +106,12 @@ func WithMaxPending(n int) Option { return func(o *options) { o.maxPending = n }
 func WithTrustedUsers(userIDs ...int64) Option {
 	return func(o *options) { o.trusted = userIDs }
 }
+
+// WithoutCoalescing makes the node post every payload as a frame of its
+// own. By default, payloads waiting in the queue whose types do not collide
+// are merged into one frame, so a burst costs few posts under a server's
+// rate limit; SmokeDetector decodes merged frames as it does any other.
+func WithoutCoalescing() Option { return func(o *options) { o.noCoalesce = true } }
 
 func defaultOptions() options {
 	return options{

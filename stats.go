@@ -36,6 +36,7 @@ type Stats struct {
 	PostFailures  int64 // posts that failed and were queued again
 	Frames        int64 // valid frames read from the room
 	OwnFrames     int64 // of those, this node's own, skipped
+	Duplicates    int64 // of those, copies of frames handled before, skipped
 	Delivered     int64 // callback calls that returned nil
 	Unhandled     int64 // types in frames that nothing is registered for
 	HandlerErrors int64 // callback calls that returned an error
@@ -58,6 +59,7 @@ func (n *Node) Stats() Stats {
 		PostFailures:  c.PostFailures.Load(),
 		Frames:        c.Frames.Load(),
 		OwnFrames:     c.OwnFrames.Load(),
+		Duplicates:    c.Duplicates.Load(),
 		Delivered:     c.Delivered.Load(),
 		Unhandled:     c.Unhandled.Load(),
 		HandlerErrors: c.HandlerErrors.Load(),

@@ -63,6 +63,7 @@ type Router struct {
 	pid        *actor.PID
 	routerDone chan struct{}
 	chat       *handler
+	dedup      *dedup // owned by the router actor
 	logDrops   rate.Sometimes
 }
 
@@ -83,6 +84,7 @@ func NewRouter(cfg Config) *Router {
 		counters:   cfg.Counters,
 		live:       make(map[*handler]struct{}),
 		routerDone: make(chan struct{}),
+		dedup:      newDedup(DefaultDedupNodes, DefaultDedupMessages),
 		logDrops:   rate.Sometimes{First: 5, Interval: 10 * time.Second},
 	}
 	if cfg.Logger != nil {
@@ -301,6 +303,10 @@ func (r *Router) route(c actor.Context, in *messages.Inbound) {
 			return
 		}
 		sender.NodeID = env.Node
+	}
+	if r.dedup.seen(in.Chat.ID, in.Frame.Envelope) {
+		r.counters.Duplicates.Add(1)
+		return
 	}
 	types := *r.types.Load()
 	for _, rt := range in.Frame.Types {

@@ -54,6 +54,7 @@ type fixture struct {
 	// for a throttle interval.
 	deadLetters atomic.Int64
 	deadLog     chan string
+	chatID      atomic.Int64
 }
 
 func newFixture(tb testing.TB, cfg Config) *fixture {
@@ -126,8 +127,10 @@ func (f *fixture) stop(ctx context.Context) error {
 }
 
 // send routes fr as if the gateway had read it in chat message 1 of user 1.
+// send delivers fr as the next chat message: each has its own id, as in a
+// real room, or the router would drop it as a duplicate.
 func (f *fixture) send(fr messages.Frame) {
-	f.sendFrom(fr, messages.ChatMessage{ID: 1, UserID: 1, UserName: "someone"})
+	f.sendFrom(fr, messages.ChatMessage{ID: f.chatID.Add(1), UserID: 1, UserName: "someone"})
 }
 
 func (f *fixture) sendFrom(fr messages.Frame, chat messages.ChatMessage) {
@@ -1055,18 +1058,21 @@ func BenchmarkRoute(b *testing.B) {
 	})
 	data, err := msgpack.Marshal(map[string]any{"message_id": 1, "beverage_type": "coffee"})
 	require.NoError(b, err)
-	in := &messages.Inbound{
-		Frame: messages.Frame{
-			Types:    []messages.RawType{{Type: "ping", Data: data}},
-			Envelope: &messages.Envelope{Node: "peer", Seq: 1},
-		},
-		Chat: messages.ChatMessage{ID: 1, UserID: 2, UserName: "peer"},
+	ins := make([]messages.Inbound, b.N)
+	for i := range ins {
+		ins[i] = messages.Inbound{
+			Frame: messages.Frame{
+				Types:    []messages.RawType{{Type: "ping", Data: data}},
+				Envelope: &messages.Envelope{Node: "peer", Seq: uint64(i + 1)},
+			},
+			Chat: messages.ChatMessage{ID: int64(i + 1), UserID: 2, UserName: "peer"},
+		}
 	}
 	pid := f.router.PID()
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
-		f.system.Root.Send(pid, in)
+	for i := range ins {
+		f.system.Root.Send(pid, &ins[i])
 	}
 	closed(b, done, "the callback to see every message")
 	b.StopTimer()

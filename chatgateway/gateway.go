@@ -50,6 +50,12 @@ type Config struct {
 	QueueSize int
 	// Limits bound inbound frames. Defaults to messages.DefaultLimits.
 	Limits messages.Limits
+	// NodeID is put in the envelope of every frame the gateway posts.
+	NodeID string
+	// NoCoalesce stops the gateway from merging queued payloads whose types
+	// do not collide into one frame. Merging is on by default: a burst of N
+	// payloads then costs one post, not N, under a server's rate limit.
+	NoCoalesce bool
 	// TrustedUsers are the chat accounts whose frames are accepted; frames
 	// from anyone else are dropped as untrusted. Defaults to the
 	// connection's own account, as SmokeDetector does: its instances share
@@ -99,8 +105,8 @@ type Gateway struct {
 	gen      int // bumped per dial; results from older generations are stale
 	writer   chan string
 	connStop context.CancelFunc
-	queue    []string
-	inflight *string
+	out      outbox
+	inflight bool // a post is with the writer
 	tracker  *supervisor.Tracker
 	retry    supervisor.Timer
 	drains   []chan struct{}
@@ -138,6 +144,10 @@ func New(cfg Config) *Gateway {
 	if cfg.Logger != nil {
 		g.log = *cfg.Logger
 	}
+	g.out = outbox{node: cfg.NodeID, coalesce: !cfg.NoCoalesce,
+		// Sequence numbers keep growing across restarts of a node that keeps
+		// its id, so receivers never take new frames for replays.
+		seq: uint64(cfg.Clock.Now().UnixMicro())}
 	g.life, g.cancel = context.WithCancel(context.Background())
 	g.state.Store(&State{Since: cfg.Clock.Now()})
 	changed := make(chan struct{})
@@ -183,9 +193,9 @@ func (g *Gateway) Queued() int { return len(g.slots) }
 // MaxMessageLen is the connected server's limit, or 0 when unknown.
 func (g *Gateway) MaxMessageLen() int { return int(g.maxLen.Load()) }
 
-// Enqueue queues text for posting. When the queue is full it waits for room
+// Enqueue queues out for posting. When the queue is full it waits for room
 // until ctx ends, or returns ErrQueueFull at once if wait is false.
-func (g *Gateway) Enqueue(ctx context.Context, text string, wait bool) error {
+func (g *Gateway) Enqueue(ctx context.Context, out messages.Outbound, wait bool) error {
 	for {
 		changed := *g.changed.Load()
 		if s := g.State(); s.Permanent {
@@ -193,7 +203,7 @@ func (g *Gateway) Enqueue(ctx context.Context, text string, wait bool) error {
 		}
 		select {
 		case g.slots <- struct{}{}:
-			return g.send(&messages.Outbound{Text: text}, true)
+			return g.send(&out, true)
 		default:
 		}
 		if !wait {
@@ -201,7 +211,7 @@ func (g *Gateway) Enqueue(ctx context.Context, text string, wait bool) error {
 		}
 		select {
 		case g.slots <- struct{}{}:
-			return g.send(&messages.Outbound{Text: text}, true)
+			return g.send(&out, true)
 		case <-ctx.Done():
 			return fmt.Errorf("chatgateway: waiting for queue room: %w", ctx.Err())
 		case <-changed: // a permanent failure must not leave senders waiting
@@ -288,7 +298,7 @@ func (g *Gateway) Receive(c actor.Context) {
 	case *actor.Restarting:
 		g.teardown()
 	case *messages.Outbound:
-		g.queue = append(g.queue, m.Text)
+		g.out.push(*m)
 		g.pump()
 	case *messages.Drain:
 		g.drains = append(g.drains, m.Done)
@@ -382,7 +392,7 @@ func (g *Gateway) down(err error) {
 	delay, giveUp := g.tracker.Failed()
 	if errors.Is(err, ErrPermanent) || giveUp {
 		g.setState(State{Err: err, Permanent: true})
-		g.log.Error().Err(err).Bool("gave_up", giveUp).Int("queued", len(g.queue)).Msg("connection failed for good; not reconnecting")
+		g.log.Error().Err(err).Bool("gave_up", giveUp).Int("queued", g.out.len()).Msg("connection failed for good; not reconnecting")
 		if g.cfg.OnState != nil {
 			g.cfg.OnState(&messages.ConnectionDown{Err: err, Permanent: true})
 		}
@@ -390,7 +400,7 @@ func (g *Gateway) down(err error) {
 		return
 	}
 	g.setState(State{Err: err})
-	g.log.Warn().Err(err).Dur("retry_in", delay).Int("attempt", g.tracker.Attempt()).Int("queued", len(g.queue)).Msg("disconnected")
+	g.log.Warn().Err(err).Dur("retry_in", delay).Int("attempt", g.tracker.Attempt()).Int("queued", g.out.len()).Msg("disconnected")
 	if g.cfg.OnState != nil {
 		g.cfg.OnState(&messages.ConnectionDown{Err: err, RetryIn: delay})
 	}
@@ -398,7 +408,8 @@ func (g *Gateway) down(err error) {
 	g.retry = g.cfg.Clock.AfterFunc(delay, func() { g.tell(&redial{gen: gen}) })
 }
 
-// teardown closes the connection, if any, and requeues the post in flight.
+// teardown closes the connection, if any. A post in flight stays pending,
+// to be posted again first.
 func (g *Gateway) teardown() {
 	if g.conn == nil {
 		return
@@ -407,50 +418,49 @@ func (g *Gateway) teardown() {
 	g.connStop()
 	close(g.writer)
 	g.conn, g.writer, g.connStop = nil, nil, nil
-	if g.inflight != nil {
-		g.queue = append([]string{*g.inflight}, g.queue...)
-		g.inflight = nil
-	}
+	g.inflight = false
 }
 
 func (g *Gateway) posted(err error) {
-	text := g.inflight
-	g.inflight = nil
+	g.inflight = false
 	switch {
 	case err == nil:
 		g.counters.Posted.Add(1)
-		<-g.slots
+		g.release(g.out.posted())
 	case errors.Is(err, ErrMessageTooLong):
-		g.drop(metrics.MessageTooLong, len(*text))
+		size := len(g.out.pending.text)
+		for range g.out.posted() {
+			g.drop(metrics.MessageTooLong, size)
+		}
 	default:
 		g.counters.PostFailures.Add(1)
-		g.inflight = text // down requeues it
 		g.down(fmt.Errorf("post: %w", err))
 		return
 	}
 	g.pump()
-	g.checkDrained()
 }
 
 // pump hands the writer the next post when it is idle: one post in flight
-// keeps per-node order and lets a failed post go back to the queue's head.
+// keeps per-node order and lets a failed post be made again, unchanged,
+// before anything else.
 func (g *Gateway) pump() {
-	for g.conn != nil && g.inflight == nil && len(g.queue) > 0 {
-		text := g.queue[0]
-		g.queue[0] = ""
-		g.queue = g.queue[1:]
-		if limit := g.MaxMessageLen(); limit > 0 && len(text) > limit {
-			g.drop(metrics.MessageTooLong, len(text))
+	for g.conn != nil && !g.inflight && !g.out.empty() {
+		p, tooLong := g.out.next(g.MaxMessageLen(), g.cfg.Clock.Now())
+		if p == nil {
+			g.drop(metrics.MessageTooLong, tooLong)
 			continue
 		}
-		g.inflight = &text
-		g.writer <- text
-	}
-	if len(g.queue) == 0 {
-		g.queue = nil // let a burst's backing array go
+		g.inflight = true
+		g.writer <- p.text
 	}
 	// Dropping the last posts (too long) may have emptied the queue.
 	g.checkDrained()
+}
+
+func (g *Gateway) release(n int) {
+	for range n {
+		<-g.slots
+	}
 }
 
 func (g *Gateway) drop(r metrics.Reason, size int) {
@@ -462,7 +472,7 @@ func (g *Gateway) drop(r metrics.Reason, size int) {
 }
 
 func (g *Gateway) checkDrained() {
-	if (len(g.queue) == 0 && g.inflight == nil) || g.State().Permanent {
+	if g.out.empty() || g.State().Permanent {
 		for _, d := range g.drains {
 			close(d)
 		}
@@ -472,12 +482,12 @@ func (g *Gateway) checkDrained() {
 
 // abandon drops what is still queued when the gateway stops.
 func (g *Gateway) abandon() {
-	n := len(g.queue)
+	n := g.out.len()
 	for range n {
 		g.counters.Drop(metrics.Abandoned)
-		<-g.slots
 	}
-	g.queue = nil
+	g.release(n)
+	g.out.items, g.out.pending = nil, nil
 	if n > 0 {
 		g.log.Warn().Int("count", n).Str("reason", metrics.Abandoned.String()).Msg("dropped queued posts on stop")
 	}

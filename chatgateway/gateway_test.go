@@ -234,7 +234,7 @@ func (h *harness) drain() {
 func (h *harness) enqueue(texts ...string) {
 	h.t.Helper()
 	for _, s := range texts {
-		require.NoError(h.t, h.gw.Enqueue(context.Background(), s, false))
+		require.NoError(h.t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: s}, false))
 	}
 }
 
@@ -567,7 +567,7 @@ func TestGivesUpAfterMaxFailures(t *testing.T) {
 	assert.EqualValues(t, 3, h.attempts.Load())
 	assert.Zero(t, h.clock.Pending())
 	assert.Empty(t, h.clock.scheduled)
-	isStopped(t, h.gw.Enqueue(context.Background(), "x", false))
+	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "x"}, false))
 }
 
 // ---------------------------------------------------------------------------
@@ -675,7 +675,7 @@ func TestPermanentDialFailureStops(t *testing.T) {
 
 	assert.Zero(t, h.clock.Pending(), "no retry after a permanent failure")
 	assert.Empty(t, h.clock.scheduled)
-	err = h.gw.Enqueue(context.Background(), "x", false)
+	err = h.gw.Enqueue(context.Background(), messages.Outbound{Text: "x"}, false)
 	isStopped(t, err)
 	assert.ErrorIs(t, err, cause)
 	assert.Zero(t, h.gw.Queued())
@@ -709,7 +709,7 @@ func TestPermanentPostFailureStops(t *testing.T) {
 	err = h.gw.Drain(ctx)
 	isStopped(t, err)
 	assert.ErrorIs(t, err, cause)
-	isStopped(t, h.gw.Enqueue(context.Background(), "b", false))
+	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "b"}, false))
 
 	h.gw.Stop()
 	assert.Equal(t, map[string]int64{"abandoned": 1}, h.counters.Dropped())
@@ -728,14 +728,14 @@ func TestQueueBound(t *testing.T) {
 
 	ctx := context.Background()
 	for _, s := range []string{"a", "b", "c"} {
-		require.NoError(t, h.gw.Enqueue(ctx, s, false))
+		require.NoError(t, h.gw.Enqueue(ctx, messages.Outbound{Text: s}, false))
 	}
 	assert.Equal(t, 3, h.gw.Queued())
-	require.ErrorIs(t, h.gw.Enqueue(ctx, "full", false), chatgateway.ErrQueueFull)
+	require.ErrorIs(t, h.gw.Enqueue(ctx, messages.Outbound{Text: "full"}, false), chatgateway.ErrQueueFull)
 
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	err := h.gw.Enqueue(short, "late", true)
+	err := h.gw.Enqueue(short, messages.Outbound{Text: "late"}, true)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.NotErrorIs(t, err, chatgateway.ErrQueueFull)
 	assert.Equal(t, 3, h.gw.Queued())
@@ -744,7 +744,7 @@ func TestQueueBound(t *testing.T) {
 	long, cancelLong := context.WithTimeout(ctx, waitLimit)
 	defer cancelLong()
 	waited := make(chan error, 1)
-	go func() { waited <- h.gw.Enqueue(long, "d", true) }()
+	go func() { waited <- h.gw.Enqueue(long, messages.Outbound{Text: "d"}, true) }()
 	h.clock.Advance(d)
 	select {
 	case err := <-waited:
@@ -768,7 +768,7 @@ func TestQueueBoundUnderConcurrentWaiters(t *testing.T) {
 	for g := range senders {
 		wg.Go(func() {
 			for _, s := range texts(fmt.Sprintf("s%d", g), each) {
-				if err := h.gw.Enqueue(context.Background(), s, true); err != nil {
+				if err := h.gw.Enqueue(context.Background(), messages.Outbound{Text: s}, true); err != nil {
 					errs <- err
 				}
 			}
@@ -899,8 +899,8 @@ func TestStopAbandonsQueue(t *testing.T) {
 		t.Fatal("Drain did not return after Stop")
 	}
 
-	isStopped(t, h.gw.Enqueue(context.Background(), "after stop", false))
-	isStopped(t, h.gw.Enqueue(context.Background(), "after stop", true))
+	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "after stop"}, false))
+	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "after stop"}, true))
 	assert.Zero(t, h.gw.Queued())
 	h.gw.Stop() // idempotent
 }
@@ -1011,7 +1011,7 @@ func TestOneReaderOneWriter(t *testing.T) {
 	for g := range enqueuers {
 		wg.Go(func() {
 			for _, s := range texts(fmt.Sprintf("out%d", g), each) {
-				assert.NoError(t, h.gw.Enqueue(context.Background(), s, true))
+				assert.NoError(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: s}, true))
 			}
 		})
 	}

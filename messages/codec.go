@@ -31,9 +31,16 @@ func Encode(p Payload) (string, error) {
 // Encode checks that the result would decode, so that a sender learns at
 // once what every receiver would drop: every map key must be a string (not
 // map[int]T), every string valid UTF-8 (Python rejects anything else), no
-// ext types but time.Time, nesting at most MaxDepth deep. The frame may be
-// at most DefaultMaxFrameLen long (ErrTooLarge).
+// ext types but time.Time, and the frame within the default Limits (depth
+// ErrTooDeep; length, map, array, string and decoded size ErrTooLarge).
 func EncodeFrame(p Payload, env *Envelope) (frame string, err error) {
+	return encodeFrame(p, env, nil)
+}
+
+// encodeFrame encodes p and env, and signs the frame with secret if it is
+// not nil. A signed frame lists the envelope last, after the types it
+// signs; an unsigned one lists it in sorted order among them.
+func encodeFrame(p Payload, env *Envelope, secret []byte) (frame string, err error) {
 	var keysBuf [8]string // most payloads carry a type or two
 	keys := keysBuf[:0]
 	for k := range p {
@@ -45,8 +52,12 @@ func EncodeFrame(p Payload, env *Envelope) (frame string, err error) {
 		}
 		keys = append(keys, k)
 	}
+	nkeys := len(keys)
 	if env != nil {
-		keys = append(keys, EnvelopeKey)
+		nkeys++
+		if secret == nil {
+			keys = append(keys, EnvelopeKey)
+		}
 	}
 	slices.Sort(keys)
 
@@ -61,15 +72,18 @@ func EncodeFrame(p Payload, env *Envelope) (frame string, err error) {
 		}
 		putEncoder(s)
 	}()
-	if err := s.enc.EncodeMapLen(len(keys)); err != nil {
+	if err := s.enc.EncodeMapLen(nkeys); err != nil {
 		return "", fmt.Errorf("messages: encode: %w", err)
 	}
+	var spansBuf [8][2]int
+	spans := spansBuf[:0] // where each type's data is, for the signature
 	for _, k := range keys {
 		if err := s.enc.EncodeString(k); err != nil {
 			return "", fmt.Errorf("messages: encode %q: %w", k, err)
 		}
 		var err error
-		if k == EnvelopeKey { // only present when env != nil
+		start := s.buf.Len()
+		if k == EnvelopeKey { // only here when env != nil and unsigned
 			err = env.encode(s.enc)
 		} else {
 			err = s.enc.Encode(p[k])
@@ -77,12 +91,30 @@ func EncodeFrame(p Payload, env *Envelope) (frame string, err error) {
 		if err != nil {
 			return "", fmt.Errorf("messages: encode %q: %w", k, err)
 		}
+		if secret != nil {
+			spans = append(spans, [2]int{start, s.buf.Len()})
+		}
+	}
+	if secret != nil {
+		b := s.buf.Bytes()
+		m := newMAC(secret, env)
+		for i, k := range keys {
+			m.add(k, b[spans[i][0]:spans[i][1]])
+		}
+		signed := *env
+		signed.Sig = m.sum()
+		if err := s.enc.EncodeString(EnvelopeKey); err != nil {
+			return "", fmt.Errorf("messages: encode %q: %w", EnvelopeKey, err)
+		}
+		if err := signed.encode(s.enc); err != nil {
+			return "", fmt.Errorf("messages: encode %q: %w", EnvelopeKey, err)
+		}
 	}
 	raw := s.buf.Bytes()
 	if n := frameLen(len(raw)); n > DefaultMaxFrameLen {
-		return "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, DefaultMaxFrameLen)
+		return "", &LimitError{Limit: "MaxFrameLen", Got: n, Max: DefaultMaxFrameLen, Offset: -1}
 	}
-	if err := checkPayload(raw); err != nil {
+	if err := checkPayload(raw, Limits{}); err != nil {
 		return "", fmt.Errorf("%w (in the encoded payload; no receiver could decode it)", err)
 	}
 	return buildFrame(raw), nil
@@ -115,19 +147,27 @@ func (l Limits) Decode(content string) (Payload, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Walk it all first, so that a frame over a limit allocates nothing.
+	if err := checkPayload(b, l); err != nil {
+		return nil, err
+	}
 	return decodePayload(b)
 }
 
 // decodePayload decodes msgpack bytes that should hold a payload map. Every
 // string and []byte it returns is a copy, so b may be reused.
+// The caller has checked b with checkPayload.
 func decodePayload(b []byte) (Payload, error) {
-	n, off, err := topMap(b)
+	w := ceilingWalker(b)
+	n, off, err := w.topMap()
 	if err != nil {
 		return nil, err
 	}
-	p := make(Payload, min(n, maxPrealloc))
+	// The exact size: checkPayload has charged for all n entries, even if
+	// they repeat one key.
+	p := make(Payload, n)
 	for range n {
-		ks, ke, err := topKey(b, off)
+		ks, ke, err := w.topKey(off)
 		if err != nil {
 			return nil, err
 		}
@@ -144,22 +184,11 @@ func decodePayload(b []byte) (Payload, error) {
 	return p, nil
 }
 
-// checkPayload checks that b is a payload that Decode and Split accept.
-func checkPayload(b []byte) error {
-	n, off, err := topMap(b)
-	if err != nil {
-		return err
-	}
-	for range n {
-		_, ke, err := topKey(b, off)
-		if err != nil {
-			return err
-		}
-		if off, err = skipValue(b, ke, 2); err != nil {
-			return err
-		}
-	}
-	return checkEnd(b, off)
+// checkPayload checks that b is a payload that Decode and Split accept with
+// l.
+func checkPayload(b []byte, l Limits) error {
+	w := l.walker(b)
+	return w.payload()
 }
 
 // unmarshal decodes one msgpack value into v, with Message.Decode's rules:
@@ -203,8 +232,8 @@ func unmarshal(data []byte, v any) (err error) {
 // not pin their memory for good.
 const maxPooled = 64 << 10
 
-// maxPrealloc caps the size hint given to make(map): a hostile frame can
-// claim many pairs that all repeat one key.
+// maxPrealloc caps the capacity Split gives Frame.Types: a hostile frame
+// can claim many pairs that all repeat one key.
 const maxPrealloc = 64
 
 type encState struct {
@@ -449,42 +478,196 @@ func timestamp(d []byte) (sec, nsec int64, ok bool) {
 }
 
 // skipValue walks the value at b[off:], checking it all, and returns the
-// offset past it. depth is the nesting level of the value itself.
+// offset past it. depth is the nesting level of the value itself. Only the
+// MaxDepth ceiling applies: this is for data that a limited walk has
+// already checked, or that has no Limits (Message.Decode's).
 func skipValue(b []byte, off, depth int) (int, error) {
-	h, off, err := readHead(b, off)
+	w := ceilingWalker(b)
+	return w.skip(off, depth)
+}
+
+// walker is the bounded walk: it checks the msgpack in b with readHead and
+// checks it against the limits, and adds up the estimate of what decoding
+// it would allocate, all without allocating.
+type walker struct {
+	b                                 []byte
+	maxDepth, maxMap, maxArray, maxStr int
+	maxSize                           int
+	size                              int // the decoded-size estimate so far
+}
+
+// The decoded-size estimate, in bytes, for 64-bit Go: what decodeValue
+// allocates for each kind of value, measured (TestDecodedSizeEstimate keeps
+// it honest) and rounded up.
+const (
+	costSlot  = 16 // an interface value, in a slice or a map entry
+	costNum   = 8  // an int, uint or float boxed in an interface
+	costStr   = 16 // a string header boxed in an interface, before the bytes
+	costBin   = 24 // a []byte header boxed, before the bytes
+	costTime  = 24 // a time.Time boxed
+	costArray = 24 // a []any header boxed, before the slots
+	costMap   = 48 // a map's header
+	// costSmallMap is a map of 1 to 8 entries: one group of 8 slots of a
+	// string key and an interface value, and their control word (264
+	// bytes), in the allocator's 288-byte size class.
+	costSmallMap = 288
+	// costEntry is each entry of a bigger map, made at its full size: the
+	// slot and control byte, with load-factor and power-of-two slack (33
+	// bytes a slot, up to 2.3 slots an entry).
+	costEntry = 80
+)
+
+// mapCost estimates the memory of a map[string]any of n entries, keys'
+// bytes apart.
+func mapCost(n int) int {
+	switch {
+	case n == 0:
+		return costMap
+	case n <= 8:
+		return costMap + costSmallMap
+	default:
+		return costMap + costEntry*n
+	}
+}
+
+// roundStr is the allocation for n bytes of string data.
+func roundStr(n int) int { return (n + 7) &^ 7 }
+
+// charge adds n to the estimate and checks it.
+func (w *walker) charge(n, off int) error {
+	w.size += n
+	if w.size > w.maxSize {
+		return &LimitError{Limit: "MaxDecodedSize", Got: w.size, Max: w.maxSize, Offset: off}
+	}
+	return nil
+}
+
+// container checks a map or array header at off, of n entries or elements,
+// at depth, and charges for it.
+func (w *walker) container(h head, off, depth int) error {
+	if depth > w.maxDepth {
+		return &LimitError{Limit: "MaxDepth", Got: depth, Max: w.maxDepth, Offset: off}
+	}
+	if h.kind == kMap {
+		if h.n > w.maxMap {
+			return &LimitError{Limit: "MaxMapLen", Got: h.n, Max: w.maxMap, Offset: off}
+		}
+		return w.charge(mapCost(h.n), off)
+	}
+	if h.n > w.maxArray {
+		return &LimitError{Limit: "MaxArrayLen", Got: h.n, Max: w.maxArray, Offset: off}
+	}
+	return w.charge(costArray+costSlot*h.n, off)
+}
+
+// skip walks the value at off, at depth, and returns the offset past it.
+func (w *walker) skip(off, depth int) (int, error) {
+	h, next, err := readHead(w.b, off)
 	if err != nil {
 		return 0, err
 	}
 	switch h.kind {
-	case kStr, kBin, kTime:
-		return off + h.n, nil
+	case kNil, kBool:
+		return next, nil
+	case kInt, kUint, kFloat32, kFloat64:
+		return next, w.charge(costNum, off)
+	case kStr, kBin:
+		if h.n > w.maxStr {
+			return 0, &LimitError{Limit: "MaxStringLen", Got: h.n, Max: w.maxStr, Offset: off}
+		}
+		c := costStr
+		if h.kind == kBin {
+			c = costBin
+		}
+		return next + h.n, w.charge(c+roundStr(h.n), off)
+	case kTime:
+		return next + h.n, w.charge(costTime, off)
 	case kArray:
-		if depth > MaxDepth {
-			return 0, errTooDeep(off)
+		if err := w.container(h, off, depth); err != nil {
+			return 0, err
 		}
 		for range h.n {
-			if off, err = skipValue(b, off, depth+1); err != nil {
+			if next, err = w.skip(next, depth+1); err != nil {
 				return 0, err
 			}
 		}
 	case kMap:
-		if depth > MaxDepth {
-			return 0, errTooDeep(off)
+		if err := w.container(h, off, depth); err != nil {
+			return 0, err
 		}
 		for range h.n {
-			if _, off, err = readKey(b, off); err != nil {
+			if _, next, err = w.key(next); err != nil {
 				return 0, err
 			}
-			if off, err = skipValue(b, off, depth+1); err != nil {
+			if next, err = w.skip(next, depth+1); err != nil {
 				return 0, err
 			}
 		}
 	}
-	return off, nil
+	return next, nil
+}
+
+// key reads a map key at off, checks and charges it, and returns its
+// bytes and the offset past it.
+func (w *walker) key(off int) ([]byte, int, error) {
+	k, next, err := readKey(w.b, off)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(k) > w.maxStr {
+		return nil, 0, &LimitError{Limit: "MaxStringLen", Got: len(k), Max: w.maxStr, Offset: off}
+	}
+	return k, next, w.charge(roundStr(len(k)), off)
+}
+
+// topMap reads and checks the payload map's header.
+func (w *walker) topMap() (n, off int, err error) {
+	h, off, err := readHead(w.b, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	if h.kind != kMap {
+		return 0, 0, fmt.Errorf("%w: got %s", ErrNotMap, h.kind)
+	}
+	if err := w.container(h, 0, 1); err != nil {
+		return 0, 0, err
+	}
+	return h.n, off, nil
+}
+
+// topKey reads a type name: a map key that is also not empty. It returns
+// the key's bounds in b.
+func (w *walker) topKey(off int) (start, end int, err error) {
+	k, end, err := w.key(off)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(k) == 0 {
+		return 0, 0, fmt.Errorf("%w: at offset %d", ErrEmptyType, off)
+	}
+	return end - len(k), end, nil
+}
+
+// payload walks a whole payload: a map of types, and nothing after it.
+func (w *walker) payload() error {
+	n, off, err := w.topMap()
+	if err != nil {
+		return err
+	}
+	for range n {
+		_, ke, err := w.topKey(off)
+		if err != nil {
+			return err
+		}
+		if off, err = w.skip(ke, 2); err != nil {
+			return err
+		}
+	}
+	return checkEnd(w.b, off)
 }
 
 func errTooDeep(off int) error {
-	return fmt.Errorf("%w: nested deeper than %d at offset %d", ErrBadMsgpack, MaxDepth, off)
+	return &LimitError{Limit: "MaxDepth", Got: MaxDepth + 1, Max: MaxDepth, Offset: off}
 }
 
 // decodeValue decodes the value at b[off:] and returns the offset past it.
@@ -530,7 +713,9 @@ func decodeValue(b []byte, off, depth int) (any, int, error) {
 		if depth > MaxDepth {
 			return nil, 0, errTooDeep(off)
 		}
-		m := make(map[string]any, min(h.n, maxPrealloc))
+		// The exact size, which a limited walk has charged for (Decode
+		// walks first); without one, readHead bounds h.n by the bytes.
+		m := make(map[string]any, h.n)
 		for range h.n {
 			var k []byte
 			if k, off, err = readKey(b, off); err != nil {
@@ -556,31 +741,6 @@ func readKey(b []byte, off int) ([]byte, int, error) {
 		return nil, 0, fmt.Errorf("%w: %s key at offset %d", ErrNonStringKey, h.kind, off)
 	}
 	return b[next : next+h.n], next + h.n, nil
-}
-
-// topMap reads the payload map's header.
-func topMap(b []byte) (n, off int, err error) {
-	h, off, err := readHead(b, 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	if h.kind != kMap {
-		return 0, 0, fmt.Errorf("%w: got %s", ErrNotMap, h.kind)
-	}
-	return h.n, off, nil
-}
-
-// topKey reads a type name: a map key that is also not empty. It returns
-// the key's bounds in b.
-func topKey(b []byte, off int) (start, end int, err error) {
-	k, end, err := readKey(b, off)
-	if err != nil {
-		return 0, 0, err
-	}
-	if len(k) == 0 {
-		return 0, 0, fmt.Errorf("%w: at offset %d", ErrEmptyType, off)
-	}
-	return end - len(k), end, nil
 }
 
 func checkEnd(b []byte, off int) error {

@@ -50,7 +50,9 @@ func mp(parts ...any) []byte {
 
 // sentinels are every error the codec returns; each error must wrap one.
 var sentinels = []error{ErrNotFrame, ErrBadBase64, ErrBadMsgpack, ErrNotMap,
-	ErrNonStringKey, ErrTooLarge, ErrBadEnvelope, ErrReservedKey, ErrEmptyType}
+	ErrNonStringKey, ErrTooLarge, ErrBadEnvelope, ErrReservedKey, ErrEmptyType,
+	ErrTooDeep, ErrEmptySecret, ErrUnsigned, ErrBadSignature,
+	ErrBadFragment, ErrFragmentConflict, ErrFragmentLimit}
 
 func isSentinel(err error) bool {
 	for _, s := range sentinels {
@@ -106,7 +108,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"ext type 5", frameOf(mp(0x81, "a", 0xd4, 5, 0)), ErrBadMsgpack},
 		{"timestamp bad length", frameOf(mp(0x81, "a", 0xd5, 0xff, 0, 0)), ErrBadMsgpack},
 		{"timestamp bad nsec", frameOf(mp(0x81, "a", 0xc7, 12, 0xff, 0xff, 0xff, 0xff, 0xff, make([]byte, 8))), ErrBadMsgpack},
-		{"depth 100", frameOf(nested(MaxDepth)), nil},
+		{"depth 32", frameOf(nested(DefaultMaxDepth)), nil},
+		{"depth 33", frameOf(nested(DefaultMaxDepth + 1)), ErrTooDeep},
+		{"depth 33 is bad msgpack", frameOf(nested(DefaultMaxDepth + 1)), ErrBadMsgpack},
 		{"depth 101", frameOf(nested(MaxDepth + 1)), ErrBadMsgpack},
 		{"array", frameOf(mp(0x91, 1)), ErrNotMap},
 		{"int", frameOf(mp(1)), ErrNotMap},

@@ -13,10 +13,12 @@ import (
 // so it ignores this one.
 const EnvelopeKey = "_ss"
 
-// Envelope is what a Go node adds to each frame it sends: who sent it and
-// in what order. On the wire it is a msgpack map with the short keys "n",
-// "s" and "t", to keep frames short; keys it does not know are ignored, so
-// later versions may add fields.
+// Envelope is what a Go node adds to each frame it sends: who sent it, in
+// what order, and, when nodes share a secret, a signature. On the wire it
+// is a msgpack map with the short keys "g", "n", "s" and "t", to keep
+// frames short; "g" is left out when there is no signature, so unsigned
+// envelopes are as they were. Keys it does not know are ignored, so later
+// versions may add fields.
 type Envelope struct {
 	// Node is the sending node's id.
 	Node string
@@ -24,13 +26,30 @@ type Envelope struct {
 	Seq uint64
 	// Time is when the frame was sent, in Unix milliseconds.
 	Time int64
+	// Sig is the frame's HMAC-SHA256 signature (see EncodeSignedFrame and
+	// Frame.Verify), a msgpack bin under "g"; nil when the frame is not
+	// signed. In a Frame from Split it views the frame's buffer: treat it
+	// as read-only.
+	Sig []byte
 }
 
 // encode writes env as a msgpack map. Keys go in sorted order, like every
 // other map the codec writes.
 func (env *Envelope) encode(enc *msgpack.Encoder) error {
-	if err := enc.EncodeMapLen(3); err != nil {
+	n := 3
+	if len(env.Sig) > 0 {
+		n++
+	}
+	if err := enc.EncodeMapLen(n); err != nil {
 		return err
+	}
+	if len(env.Sig) > 0 {
+		if err := enc.EncodeString("g"); err != nil {
+			return err
+		}
+		if err := enc.EncodeBytes(env.Sig); err != nil {
+			return err
+		}
 	}
 	if err := enc.EncodeString("n"); err != nil {
 		return err
@@ -73,6 +92,15 @@ func decodeEnvelope(b []byte) (*Envelope, error) {
 			return nil, err
 		}
 		switch string(k) { // no allocation: the compiler compares in place
+		case "g":
+			if v.kind != kBin {
+				return nil, fmt.Errorf("%w: signature is %s, want bin", ErrBadEnvelope, v.kind)
+			}
+			env.Sig = nil
+			if v.n > 0 {
+				env.Sig = b[off : off+v.n : off+v.n]
+			}
+			off += v.n
 		case "n":
 			if v.kind != kStr {
 				return nil, fmt.Errorf("%w: node id is %s, want str", ErrBadEnvelope, v.kind)

@@ -51,6 +51,15 @@ func isPySpace(r rune) bool {
 	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
 }
 
+// strip removes what chat servers and SmokeDetector do: U+200B and U+200C
+// anywhere, then whitespace at both ends.
+func strip(content string) string {
+	if hasZeroWidth(content) {
+		content = zeroWidth.Replace(content)
+	}
+	return strings.TrimFunc(content, isPySpace)
+}
+
 // frameBody checks content's framing and returns its base64 body.
 //
 // SmokeDetector only checks the prefix and decodes content[7:-1]. We also
@@ -61,12 +70,9 @@ func frameBody(content string, l Limits) (string, error) {
 	// Checked on the raw text so that an oversized message costs nothing,
 	// not even the stripping.
 	if max := l.maxFrameLen(); len(content) > max {
-		return "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(content), max)
+		return "", &LimitError{Limit: "MaxFrameLen", Got: len(content), Max: max, Offset: -1}
 	}
-	if hasZeroWidth(content) {
-		content = zeroWidth.Replace(content)
-	}
-	content = strings.TrimFunc(content, isPySpace)
+	content = strip(content)
 	if len(content) < frameOverhead || !strings.HasPrefix(content, FramePrefix) ||
 		content[len(content)-1] != frameEnd {
 		return "", ErrNotFrame

@@ -5,11 +5,13 @@ import "time"
 // The structs below are the messages actors send each other. Each is sent
 // as a pointer.
 
-// Outbound asks the gateway to post Text, a frame or plain chat text, to
-// the room. The sender holds a queue slot that the gateway releases once the
-// text is posted or given up on.
+// Outbound asks the gateway to post a payload, as EncodeTypes gives it, or
+// plain chat Text when Types is nil. The gateway stamps payloads with the
+// node's envelope and may merge several into one frame. The sender holds a
+// queue slot that the gateway releases once it is posted or given up on.
 type Outbound struct {
-	Text string
+	Types []RawType
+	Text  string
 }
 
 // Inbound carries one valid frame, read from the room, to the router.

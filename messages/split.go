@@ -30,6 +30,10 @@ type Frame struct {
 	// Envelope is the sending Go node's envelope; nil if the frame has none,
 	// as SmokeDetector's frames do not.
 	Envelope *Envelope
+
+	// repeated is set by Split when the frame listed a type (or the
+	// envelope) twice, which no signer does; Verify rejects such a frame.
+	repeated bool
 }
 
 // Split splits a frame with DefaultLimits.
@@ -40,8 +44,9 @@ func Split(content string) (Frame, error) {
 // Split splits a frame into its top-level types without decoding their
 // values: each RawType.Data is the raw msgpack of one value, to be decoded
 // by the handler that wants it (Message.Decode). It still checks the whole
-// frame, with the same rules as Decode, so a frame that Split accepts
-// Decode accepts too; and it decodes the envelope, if there is one.
+// frame, with the same rules and limits as Decode, so a frame that Split
+// accepts Decode accepts too; and it decodes the envelope, if there is one.
+// It does not check a signature: see Frame.Verify.
 func (l Limits) Split(content string) (Frame, error) {
 	body, err := frameBody(content, l)
 	if err != nil {
@@ -52,13 +57,14 @@ func (l Limits) Split(content string) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	return splitPayload(b)
+	return splitPayload(b, l)
 }
 
-// splitPayload splits msgpack bytes into types. b must not be modified
-// afterwards: the type names are views into it.
-func splitPayload(b []byte) (Frame, error) {
-	n, off, err := topMap(b)
+// splitPayload splits msgpack bytes into types, checking them with l. b
+// must not be modified afterwards: the type names are views into it.
+func splitPayload(b []byte, l Limits) (Frame, error) {
+	w := l.walker(b)
+	n, off, err := w.topMap()
 	if err != nil {
 		return Frame{}, err
 	}
@@ -68,11 +74,11 @@ func splitPayload(b []byte) (Frame, error) {
 	}
 	var seen map[string]int // built only for frames with many types
 	for range n {
-		ks, ke, err := topKey(b, off)
+		ks, ke, err := w.topKey(off)
 		if err != nil {
 			return Frame{}, err
 		}
-		end, err := skipValue(b, ke, 2)
+		end, err := w.skip(ke, 2)
 		if err != nil {
 			return Frame{}, err
 		}
@@ -84,6 +90,7 @@ func splitPayload(b []byte) (Frame, error) {
 		// immutable as a string's must be.
 		typ := unsafe.String(&b[ks], ke-ks)
 		if typ == EnvelopeKey {
+			f.repeated = f.repeated || f.Envelope != nil
 			if f.Envelope, err = decodeEnvelope(data); err != nil {
 				return Frame{}, err
 			}
@@ -91,6 +98,7 @@ func splitPayload(b []byte) (Frame, error) {
 		}
 		if i, dup := findType(f.Types, seen, typ); dup {
 			f.Types[i].Data = data
+			f.repeated = true
 			continue
 		}
 		f.Types = append(f.Types, RawType{Type: typ, Data: data})

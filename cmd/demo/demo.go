@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/socketscience/socketscience"
-	"github.com/socketscience/socketscience/chatgateway"
-	"github.com/socketscience/socketscience/chatgateway/memchat"
+	"github.com/socketscience/socketscience/chatgateway/sechat"
+	"github.com/socketscience/socketscience/chatgateway/sechat/sechattest"
 	"github.com/socketscience/socketscience/messages"
 )
 
@@ -21,7 +20,24 @@ type config struct {
 	nodes    int
 	headless bool
 	timeout  time.Duration
+	addr     string
 	log      zerolog.Logger
+
+	seRoom              int64
+	seHost              string
+	seEmail, sePassword string
+}
+
+func (c config) check() error {
+	switch {
+	case c.nodes < 1:
+		return errors.New("-nodes must be at least 1")
+	case c.seRoom != 0 && (c.seEmail == "" || c.sePassword == ""):
+		return errors.New("-se-room needs the bot account's SE_EMAIL and SE_PASSWORD in the environment")
+	case c.seRoom != 0 && c.headless:
+		return errors.New("-headless acts the scenario out on the local server; it cannot type in a real room")
+	}
+	return nil
 }
 
 // Beverage is the payload of the "beverage" message type, as SmokeDetector
@@ -30,12 +46,6 @@ type Beverage struct {
 	MessageID int64  `json:"message_id"`
 	Type      string `json:"beverage_type"`
 }
-
-// bot is the chat account all instances share, as SmokeDetector's do.
-var (
-	bot   = chatgateway.Identity{UserID: 1, UserName: "SmokeDetector"}
-	human = chatgateway.Identity{UserID: 2, UserName: "you"}
-)
 
 var instanceNames = []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"}
 
@@ -46,28 +56,109 @@ func instanceName(i int) string {
 	return fmt.Sprintf("instance%d", i+1)
 }
 
+// The local server's accounts: all instances share the bot's, as
+// SmokeDetector's do.
+const (
+	botName, botEmail, botPassword = "SmokeDetector", "smokey@example.com", "demo-password"
+	humanName                      = "you"
+)
+
 func run(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
-	room := memchat.NewRoom()
-	nodes, err := startInstances(ctx, cfg, room)
+	if cfg.seRoom != 0 {
+		return runOnStackExchange(ctx, cfg, out)
+	}
+	srv, err := sechattest.NewServerAt(cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	room := srv.AddRoom("SocketScience demo")
+	srv.AddUser(botName, botEmail, botPassword)
+	human := srv.AddUser(humanName, "you@example.com", "")
+	base := sechat.Config{BaseURL: srv.URL, Email: botEmail, Password: botPassword}
+
+	nodes, err := startInstances(ctx, cfg, base, room.ID)
 	defer closeAll(nodes, out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%d instances of %s joined the room: %s is the active one and answers commands.\n",
-		len(nodes), bot.UserName, instanceName(0))
+	fmt.Fprintf(out, "Room: %s\n", srv.RoomURL(room.ID))
+	fmt.Fprintf(out, "%d instances of %s joined it, each over its own WebSocket; %s is the active one and answers commands.\n",
+		len(nodes), botName, instanceName(0))
+
+	say := func(text string) { _, _ = srv.Say(room.ID, human.ID, text) }
 	if cfg.headless {
-		return actOut(ctx, cfg, room, out)
+		say("!!/coffee")
+		say("!!/tea")
+		return report(ctx, cfg, srv, room.ID, out)
 	}
-	return interactive(ctx, room, in, out)
+	printed := 0
+	follow := make(chan struct{})
+	go func() { // ends with ctx; run waits for it below
+		defer close(follow)
+		for {
+			msgs, err := srv.WaitFor(ctx, room.ID, func(ms []sechattest.Message) bool { return len(ms) > printed })
+			if err != nil {
+				return
+			}
+			for _, m := range msgs[printed:] {
+				printMessage(out, m)
+			}
+			printed = len(msgs)
+		}
+	}()
+	say("!!/coffee")
+	fmt.Fprintln(out, "Open the room in a browser and type !!/coffee or !!/tea, or type here; Ctrl-C ends.")
+	readLines(ctx, in, say)
+	<-ctx.Done()
+	<-follow
+	return nil
 }
 
-func startInstances(ctx context.Context, cfg config, room *memchat.Room) ([]*socketscience.Node, error) {
+// readLines posts each line of in until in ends or ctx does.
+func readLines(ctx context.Context, in io.Reader, say func(string)) {
+	lines := make(chan string)
+	go func() { // ends with in; a read of stdin cannot be cancelled
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(lines)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case line, ok := <-lines:
+			if !ok {
+				return
+			}
+			if strings.TrimSpace(line) != "" {
+				say(line)
+			}
+		}
+	}
+}
+
+func startInstances(ctx context.Context, cfg config, base sechat.Config, roomID int64) ([]*socketscience.Node, error) {
 	var nodes []*socketscience.Node
 	for i := range cfg.nodes {
 		name := instanceName(i)
+		log := cfg.log.With().Str("instance", name).Logger()
+		sc := base
+		sc.Logger = &log
+		// One session per instance, as if each ran on its own machine.
+		client, err := sechat.NewClient(sc)
+		if err != nil {
+			return nodes, err
+		}
 		var node *socketscience.Node
 		opts := []socketscience.Option{
-			socketscience.WithLogger(cfg.log.With().Str("instance", name).Logger()),
+			socketscience.WithLogger(log),
 			// The active instance sends the payload and serves too.
 			socketscience.WithSelfDelivery(true),
 		}
@@ -76,13 +167,14 @@ func startInstances(ctx context.Context, cfg config, room *memchat.Room) ([]*soc
 				answerCommand(ctx, node, m)
 			}))
 		}
-		node, err := socketscience.New(room.Member(bot, name), opts...)
+		node, err = socketscience.New(client.Room(roomID), opts...)
 		if err != nil {
 			return nodes, err
 		}
 		nodes = append(nodes, node)
 		_, err = socketscience.Handle(node, "beverage", func(ctx context.Context, b Beverage) error {
-			return node.Post(ctx, fmt.Sprintf("*serves another %s*", b.Type))
+			// SmokeDetector prefixes what it says with its location.
+			return node.Post(ctx, fmt.Sprintf("[ %s | %s ] *serves another %s*", botName, name, b.Type))
 		})
 		if err != nil {
 			return nodes, err
@@ -96,9 +188,10 @@ func startInstances(ctx context.Context, cfg config, room *memchat.Room) ([]*soc
 	return nodes, nil
 }
 
-// answerCommand turns "!!/coffee" and "!!/tea" into a beverage payload.
+// answerCommand turns "!!/coffee" and "!!/tea" from a person into a
+// beverage payload.
 func answerCommand(ctx context.Context, node *socketscience.Node, m messages.ChatMessage) {
-	if m.UserID == bot.UserID {
+	if m.UserName == botName || m.Edited {
 		return
 	}
 	kind, ok := strings.CutPrefix(strings.TrimSpace(m.Text), "!!/")
@@ -108,22 +201,18 @@ func answerCommand(ctx context.Context, node *socketscience.Node, m messages.Cha
 	_ = node.Send(ctx, socketscience.Payload{"beverage": Beverage{MessageID: m.ID, Type: kind}})
 }
 
-func actOut(ctx context.Context, cfg config, room *memchat.Room, out io.Writer) error {
-	kinds := []string{"coffee", "tea"}
-	for _, k := range kinds {
-		room.Say(human, "!!/"+k)
-	}
-	want := cfg.nodes * len(kinds)
+func report(ctx context.Context, cfg config, srv *sechattest.Server, roomID int64, out io.Writer) error {
+	want := cfg.nodes * 2
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	entries, _ := room.WaitFor(ctx, func(es []memchat.Entry) bool { return served(es) >= want })
-	if entries == nil {
-		entries = room.Transcript()
+	msgs, _ := srv.WaitFor(ctx, roomID, func(ms []sechattest.Message) bool { return served(ms) >= want })
+	if msgs == nil {
+		msgs = srv.Messages(roomID)
 	}
-	for _, e := range entries {
-		printEntry(out, e)
+	for _, m := range msgs {
+		printMessage(out, m)
 	}
-	got := served(entries)
+	got := served(msgs)
 	fmt.Fprintf(out, "served %d/%d\n", got, want)
 	if got != want {
 		return fmt.Errorf("%d of %d servings missing", want-got, want)
@@ -131,77 +220,42 @@ func actOut(ctx context.Context, cfg config, room *memchat.Room, out io.Writer) 
 	return nil
 }
 
-// served counts distinct (instance, beverage) servings, so an instance that
-// serves twice does not make up for one that never served.
-func served(es []memchat.Entry) int {
+// served counts distinct servings, "[ SmokeDetector | alpha ] *serves
+// another coffee*", so that an instance serving twice does not make up for
+// one that never served.
+func served(ms []sechattest.Message) int {
 	seen := map[string]bool{}
-	for _, e := range es {
-		if e.UserID == bot.UserID && strings.HasPrefix(e.Text, "*serves another ") {
-			seen[e.Via+" "+e.Text] = true
+	for _, m := range ms {
+		if m.UserName == botName && strings.Contains(m.Text, "*serves another ") {
+			seen[m.Text] = true
 		}
 	}
 	return len(seen)
 }
 
-func interactive(ctx context.Context, room *memchat.Room, in io.Reader, out io.Writer) error {
-	fmt.Fprintln(out, "Type !!/coffee or !!/tea (or anything else); Ctrl-D ends.")
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { follow(ctx, room, out) })
-	defer wg.Wait()
-	defer cancel()
-	lines := make(chan string)
-	go func() { // ends with stdin; not waited for, as a read of stdin cannot be cancelled
-		sc := bufio.NewScanner(in)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case line, ok := <-lines:
-			if !ok {
-				return nil
-			}
-			if strings.TrimSpace(line) != "" {
-				room.Say(human, line)
-			}
-		}
-	}
-}
-
-// follow prints the room's transcript as it grows.
-func follow(ctx context.Context, room *memchat.Room, out io.Writer) {
-	printed := 0
-	for {
-		es, err := room.WaitFor(ctx, func(es []memchat.Entry) bool { return len(es) > printed })
-		if err != nil {
-			return
-		}
-		for _, e := range es[printed:] {
-			printEntry(out, e)
-		}
-		printed = len(es)
-	}
-}
-
-func printEntry(out io.Writer, e memchat.Entry) {
-	who := e.UserName
-	if e.Via != "" {
-		who += " [" + e.Via + "]"
-	}
-	text := e.Text
+func printMessage(out io.Writer, m sechattest.Message) {
+	text := m.Text
 	if f, err := messages.Split(text); err == nil {
 		types := make([]string, len(f.Types))
 		for i, t := range f.Types {
 			types[i] = t.Type
 		}
-		text = fmt.Sprintf("(SocketScience frame, %d bytes: %s)", len(e.Text), strings.Join(types, ", "))
+		text = fmt.Sprintf("(SocketScience frame, %d bytes: %s)", len(m.Text), strings.Join(types, ", "))
 	}
-	fmt.Fprintf(out, "  %-24s %s\n", who+":", text)
+	fmt.Fprintf(out, "  %-15s %s\n", m.UserName+":", text)
+}
+
+// runOnStackExchange joins a real room and serves until ctx ends.
+func runOnStackExchange(ctx context.Context, cfg config, out io.Writer) error {
+	base := sechat.Config{Host: cfg.seHost, Email: cfg.seEmail, Password: cfg.sePassword}
+	nodes, err := startInstances(ctx, cfg, base, cfg.seRoom)
+	defer closeAll(nodes, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%d instances joined https://%s/rooms/%d; type !!/coffee there. Ctrl-C ends.\n", len(nodes), cfg.seHost, cfg.seRoom)
+	<-ctx.Done()
+	return nil
 }
 
 func closeAll(nodes []*socketscience.Node, out io.Writer) {

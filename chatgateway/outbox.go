@@ -1,0 +1,119 @@
+package chatgateway
+
+import (
+	"time"
+
+	"github.com/socketscience/socketscience/messages"
+)
+
+// DefaultMaxCoalescedLen caps a frame merged from several payloads when the
+// server states no message limit: merging must save posts, not make posts
+// the server might refuse. A single payload is not held to it.
+const DefaultMaxCoalescedLen = 8 << 10
+
+// outbox is the gateway's outbound queue: what waits to be posted, and the
+// post composed from it that has not been confirmed yet. The gateway actor
+// owns it.
+type outbox struct {
+	node     string
+	seq      uint64
+	coalesce bool
+	items    []messages.Outbound
+	// pending is posted again as it is, same text and sequence number,
+	// when its first post failed: if that post did reach the room,
+	// receivers drop the copy.
+	pending *post
+}
+
+type post struct {
+	text  string
+	items int // queue slots it stands for
+}
+
+func (o *outbox) push(out messages.Outbound) { o.items = append(o.items, out) }
+
+func (o *outbox) empty() bool { return len(o.items) == 0 && o.pending == nil }
+
+// len is how many queued items are waiting, including those in pending.
+func (o *outbox) len() int {
+	n := len(o.items)
+	if o.pending != nil {
+		n += o.pending.items
+	}
+	return n
+}
+
+// next returns the post to make: the pending one, else one composed from
+// the head of the queue, merging the payloads after it while their types do
+// not collide and the frame stays within limit (0: no stated limit). It
+// returns nil when an item at the head cannot fit in limit even alone; that
+// item is taken off the queue and its size returned as tooLong.
+func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
+	if o.pending != nil {
+		return o.pending, 0
+	}
+	head := o.items[0]
+	if head.Types == nil {
+		o.take(1)
+		if limit > 0 && len(head.Text) > limit {
+			return nil, len(head.Text)
+		}
+		o.pending = &post{text: head.Text, items: 1}
+		return o.pending, 0
+	}
+	env := &messages.Envelope{Node: o.node, Seq: o.seq + 1, Time: now.UnixMilli()}
+	types, n := head.Types, 1
+	if o.coalesce {
+		mergeLimit := limit
+		if mergeLimit <= 0 {
+			mergeLimit = DefaultMaxCoalescedLen
+		}
+		for n < len(o.items) && o.items[n].Types != nil && !collide(types, o.items[n].Types) {
+			merged := append(types[:len(types):len(types)], o.items[n].Types...)
+			if messages.ComposedLen(merged, env) > mergeLimit {
+				break
+			}
+			types = merged
+			n++
+		}
+	}
+	o.take(n)
+	if size := messages.ComposedLen(types, env); limit > 0 && size > limit {
+		return nil, size
+	}
+	text, err := messages.ComposeFrame(types, env)
+	if err != nil { // raw parts from EncodeTypes always compose
+		panic(err)
+	}
+	o.seq++
+	o.pending = &post{text: text, items: n}
+	return o.pending, 0
+}
+
+func (o *outbox) take(n int) {
+	clear(o.items[:n])
+	o.items = o.items[n:]
+	if len(o.items) == 0 {
+		o.items = nil // let a burst's backing array go
+	}
+}
+
+// posted forgets the pending post and returns how many items it stood for.
+func (o *outbox) posted() int {
+	n := o.pending.items
+	o.pending = nil
+	return n
+}
+
+// collide reports whether a and b share a type: one frame holds each type
+// once, and a type's order must be kept.
+func collide(a, b []messages.RawType) bool {
+	for _, x := range b {
+		for _, y := range a {
+			if x.Type == y.Type {
+				return true
+			}
+		}
+	}
+	return false
+}

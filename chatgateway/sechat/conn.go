@@ -1,0 +1,514 @@
+package sechat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/supervisor"
+)
+
+// plainTries is how many times Read asks for a message's plain source
+// before skipping the message (a 404, a deleted message, skips at once).
+const plainTries = 3
+
+// closeGrace bounds writing the close frame, so Close never hangs on a
+// stuck socket. It is network time, hence the real clock.
+const closeGrace = time.Second
+
+// ResumeWindow is how recent a Dialer's last socket cursor must be for its
+// next Dial to resume from it rather than from now.
+const ResumeWindow = 10 * time.Minute
+
+type roomDialer struct {
+	c    *Client
+	room int64
+
+	mu       sync.Mutex
+	cursor   int64     // the room cursor up to which Read has returned everything
+	cursorAt time.Time // when cursor last moved, on the Clock
+}
+
+// Dial joins the room: it logs in if need be, gets the room's event cursor
+// (POST /chats/<room>/events), a socket URL (POST /ws-auth), and opens the
+// socket at url?l=<cursor> with Origin set to the chat site, without which
+// SE drops the socket at once.
+//
+// The first Dial reads messages posted from then on. A later Dial of the
+// same Dialer, within ResumeWindow of the last frame its previous Conn
+// read, opens the socket at that Conn's last cursor instead, so that the
+// server replays what was said while the socket was down (the gateway's
+// router drops what it has already seen). This assumes, as the frames
+// JamesSOBot shows and the sechattest server do, that a frame's "t" and the
+// events call's "time" count the same server-wide event ids.
+func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
+	c := d.c
+	_, self, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	room := strconv.FormatInt(d.room, 10)
+	resp, err := c.postFkey(ctx, "/chats/"+room+"/events",
+		url.Values{"since": {"0"}, "mode": {"Messages"}, "msgCount": {"1"}})
+	if err != nil {
+		return nil, err
+	}
+	var events struct {
+		Time *int64 `json:"time"`
+	}
+	if err := answerJSON(resp, "room events", &events); err != nil {
+		return nil, err
+	}
+	if events.Time == nil {
+		return nil, errors.New("sechat: room events: answer has no time")
+	}
+	resp, err = c.postFkey(ctx, "/ws-auth", url.Values{"roomid": {room}})
+	if err != nil {
+		return nil, err
+	}
+	var auth struct {
+		URL string `json:"url"`
+	}
+	if err := answerJSON(resp, "ws-auth", &auth); err != nil {
+		return nil, err
+	}
+	if auth.URL == "" {
+		return nil, errors.New("sechat: ws-auth: answer has no url")
+	}
+	sep := "?"
+	if strings.Contains(auth.URL, "?") {
+		sep = "&"
+	}
+	from := d.resumeFrom(*events.Time)
+	ws, hs, err := c.wsDialer().DialContext(ctx, auth.URL+sep+"l="+strconv.FormatInt(from, 10),
+		http.Header{"Origin": {c.origin}, "User-Agent": {userAgent}})
+	if err != nil {
+		// The socket URL holds an access token: it stays out of the error.
+		if hs != nil {
+			return nil, fmt.Errorf("sechat: opening room %d's socket: HTTP %d: %w", d.room, hs.StatusCode, err)
+		}
+		return nil, fmt.Errorf("sechat: opening room %d's socket: %w", d.room, err)
+	}
+	ws.SetReadLimit(maxBody)
+	k := newConn(c, d, self, ws)
+	if from != *events.Time {
+		k.log.Info().Int64("missed_events", *events.Time-from).Msg("resuming room socket where the last one stopped")
+	}
+	return k, nil
+}
+
+// resumeFrom is the ?l= cursor for a new socket when the room's cursor is
+// now: the previous socket's last cursor if recent, else now.
+func (d *roomDialer) resumeFrom(now int64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cursor > 0 && d.cursor <= now && d.c.cfg.Clock.Now().Sub(d.cursorAt) <= ResumeWindow {
+		return d.cursor
+	}
+	return now
+}
+
+// advance records that Read has returned everything up to cursor t.
+func (d *roomDialer) advance(t int64) {
+	if t <= 0 {
+		return
+	}
+	now := d.c.cfg.Clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t >= d.cursor {
+		d.cursor, d.cursorAt = t, now
+	}
+}
+
+// answerJSON decodes a 200 answer, or explains the status.
+func answerJSON(resp *response, what string, v any) error {
+	switch resp.status {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return fmt.Errorf("sechat: %s: %w", what, notFoundError(resp.snippet()))
+	default:
+		return fmt.Errorf("sechat: %s: HTTP %d: %s", what, resp.status, resp.snippet())
+	}
+	if err := json.Unmarshal(resp.body, v); err != nil {
+		return fmt.Errorf("sechat: %s: bad answer: %w", what, err)
+	}
+	return nil
+}
+
+// wsDialer dials like the HTTP client does: same cookies, proxy, TLS
+// settings and dialer where its transport is an *http.Transport.
+func (c *Client) wsDialer() *websocket.Dialer {
+	d := &websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: DefaultHTTPTimeout,
+		Jar:              c.http.Jar,
+	}
+	if t, ok := c.http.Transport.(*http.Transport); ok && t != nil {
+		d.Proxy = t.Proxy
+		d.NetDialContext = t.DialContext
+		d.TLSClientConfig = t.TLSClientConfig.Clone()
+	}
+	return d
+}
+
+// conn is one room's socket. Read is its only reader; Post only uses HTTP.
+type conn struct {
+	c    *Client
+	d    *roomDialer
+	room int64
+	self chatgateway.Identity
+	ws   *websocket.Conn
+	log  zerolog.Logger
+
+	// ctx ends on Close; it cancels Read's plain-source fetches and Post.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Owned by the Read goroutine.
+	pending []event // the rest of the last frame's events
+	frameT  int64   // the last frame's cursor, recorded once pending is drained
+	readErr error   // sticky: once Read failed, the socket is dead
+
+	mu       sync.Mutex
+	reason   error  // why the adapter closed the socket: chatgateway.ErrConnClosed, ErrSilent or ErrRefresh
+	waitGen  uint64 // bumped when Read starts and stops waiting for a frame
+	liveness supervisor.Timer
+	refresh  supervisor.Timer
+
+	closeOnce sync.Once
+}
+
+var _ chatgateway.Conn = (*conn)(nil)
+
+func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.Conn) *conn {
+	k := &conn{c: c, d: d, room: d.room, self: self, ws: ws}
+	k.log = c.log.With().Int64("room", d.room).Logger()
+	k.ctx, k.cancel = context.WithCancel(context.Background())
+	if c.cfg.RefreshInterval > 0 {
+		k.mu.Lock()
+		k.refresh = c.cfg.Clock.AfterFunc(c.cfg.RefreshInterval, k.refreshDue)
+		k.mu.Unlock()
+	}
+	k.log.Info().Int64("user_id", self.UserID).Msg("room socket open")
+	return k
+}
+
+// Read returns the next message posted or edited in the room, own posts
+// included. Its Text is the message's plain source, as typed, fetched from
+// /message/<id>?plain=true, because the event's HTML content is escaped and,
+// for long messages, cut short; U+200B and U+200C are removed. A message
+// whose source cannot be had (deleted meanwhile, or the fetch failed three
+// times) is logged and skipped: failing the socket would lose it just the
+// same. The events of one frame are returned one by one, in order; only once
+// all of them are returned does the Dialer's resume cursor move past them.
+//
+// The socket counts as dead when no frame (keep-alives included) arrives
+// for Config.LivenessTimeout while Read waits for one: Read then closes it
+// and returns an error wrapping ErrSilent. Once the socket is
+// Config.RefreshInterval old, Read returns what is left of the last frame
+// and then an error wrapping ErrRefresh. After Close it returns
+// chatgateway.ErrConnClosed.
+func (k *conn) Read() (messages.ChatMessage, error) {
+	for {
+		if k.ctx.Err() != nil {
+			return messages.ChatMessage{}, chatgateway.ErrConnClosed
+		}
+		if k.readErr != nil {
+			return messages.ChatMessage{}, k.readErr
+		}
+		if len(k.pending) > 0 {
+			e := k.pending[0]
+			msg, ok := k.message(e)
+			if k.ctx.Err() != nil {
+				// Not returned: the next socket's replay brings it again.
+				return messages.ChatMessage{}, chatgateway.ErrConnClosed
+			}
+			k.pending = k.pending[1:]
+			if len(k.pending) == 0 {
+				k.d.advance(k.frameT)
+			}
+			if ok {
+				k.log.Debug().Int64("message_id", msg.ID).Int64("user_id", msg.UserID).Bool("edited", msg.Edited).Int("len", len(msg.Text)).Msg("read message")
+				return msg, nil
+			}
+			continue
+		}
+		frame, err := k.next()
+		if err != nil {
+			if k.ctx.Err() != nil {
+				return messages.ChatMessage{}, chatgateway.ErrConnClosed
+			}
+			k.readErr = err
+			k.log.Debug().Err(err).Msg("room socket ended")
+			return messages.ChatMessage{}, err
+		}
+		evs, t, err := roomEvents(frame, k.room)
+		if err != nil {
+			k.log.Warn().Err(err).Int("len", len(frame)).Msg("skipped socket frame")
+			continue
+		}
+		if len(evs) == 0 {
+			k.d.advance(t)
+		}
+		k.pending, k.frameT = evs, t
+	}
+}
+
+// next waits for the socket's next frame, with the liveness deadline armed
+// only while waiting: time spent fetching plain sources between frames does
+// not count as the server's silence.
+func (k *conn) next() ([]byte, error) {
+	k.mu.Lock()
+	if k.reason != nil {
+		reason := k.reason
+		k.mu.Unlock()
+		return nil, k.reasonErr(reason, nil)
+	}
+	k.waitGen++
+	gen := k.waitGen
+	k.liveness = k.c.cfg.Clock.AfterFunc(k.c.cfg.LivenessTimeout, func() { k.silent(gen) })
+	k.mu.Unlock()
+
+	_, data, err := k.ws.ReadMessage()
+
+	k.mu.Lock()
+	k.waitGen++
+	t := k.liveness
+	k.liveness = nil
+	reason := k.reason
+	k.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
+	if err != nil {
+		return nil, k.reasonErr(reason, err)
+	}
+	return data, nil
+}
+
+func (k *conn) reasonErr(reason, err error) error {
+	switch reason {
+	case chatgateway.ErrConnClosed:
+		return chatgateway.ErrConnClosed
+	case ErrSilent:
+		return fmt.Errorf("%w: no frame from room %d for %s", ErrSilent, k.room, k.c.cfg.LivenessTimeout)
+	case ErrRefresh:
+		return fmt.Errorf("%w: room %d's socket is %s old", ErrRefresh, k.room, k.c.cfg.RefreshInterval)
+	}
+	return fmt.Errorf("sechat: reading room %d's socket: %w", k.room, err)
+}
+
+// silent is the liveness timer: it closes the socket, so that the blocked
+// ReadMessage returns, unless a frame came in first.
+func (k *conn) silent(gen uint64) {
+	k.mu.Lock()
+	if k.waitGen != gen || k.reason != nil {
+		k.mu.Unlock()
+		return
+	}
+	k.reason = ErrSilent
+	k.mu.Unlock()
+	k.log.Warn().Dur("timeout", k.c.cfg.LivenessTimeout).Msg("room socket silent; closing it")
+	_ = k.ws.Close()
+}
+
+// refreshDue is the refresh timer: it closes the socket cleanly (code 1000,
+// as sochat4j does), so that Read returns ErrRefresh and the gateway dials
+// a fresh one.
+func (k *conn) refreshDue() {
+	k.mu.Lock()
+	if k.reason != nil {
+		k.mu.Unlock()
+		return
+	}
+	k.reason = ErrRefresh
+	k.refresh = nil
+	k.mu.Unlock()
+	k.log.Info().Dur("age", k.c.cfg.RefreshInterval).Msg("refreshing room socket")
+	k.closeSocket()
+}
+
+func (k *conn) closeSocket() {
+	_ = k.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(closeGrace))
+	_ = k.ws.Close()
+}
+
+// message turns an event into a ChatMessage with the plain source as Text,
+// or reports false when the message is to be skipped.
+func (k *conn) message(e event) (messages.ChatMessage, bool) {
+	text, err := k.plainSource(e.MessageID)
+	if err != nil {
+		if k.ctx.Err() == nil {
+			k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Msg("skipped message: no plain source")
+		}
+		return messages.ChatMessage{}, false
+	}
+	msg := messages.ChatMessage{
+		ID:       e.MessageID,
+		UserID:   e.UserID,
+		UserName: e.UserName,
+		Text:     text,
+		Edited:   e.EventType == eventMessageEdited,
+	}
+	if e.TimeStamp > 0 {
+		msg.Time = time.Unix(e.TimeStamp, 0)
+	}
+	return msg, true
+}
+
+var errNoSuchMessage = errors.New("sechat: message not found")
+
+// plainSource fetches exactly what was typed (no auth needed), minus the
+// zero-width characters SE inserts into long words.
+func (k *conn) plainSource(id int64) (string, error) {
+	u := k.c.chatRoot + "/message/" + strconv.FormatInt(id, 10) + "?plain=true"
+	var err error
+	for range plainTries {
+		var resp *response
+		resp, err = k.c.do(k.ctx, k.c.http, http.MethodGet, u, nil)
+		switch {
+		case err != nil:
+			if k.ctx.Err() != nil {
+				return "", err
+			}
+			continue
+		case resp.status == http.StatusOK:
+			return zeroWidth.Replace(string(resp.body)), nil
+		case resp.status == http.StatusNotFound:
+			return "", errNoSuchMessage
+		default:
+			err = fmt.Errorf("sechat: plain source of message %d: HTTP %d", id, resp.status)
+		}
+	}
+	return "", err
+}
+
+// Post posts text to the room and returns the new message's id.
+//
+// Single-line text longer than MaxSingleLineLen characters is refused with
+// an error wrapping chatgateway.ErrMessageTooLong without asking SE, which
+// would refuse it too (text with an inner line break, such as every frame,
+// has no known limit, which is why Limits reports none). Blank text is
+// refused with ErrEmptyMessage.
+//
+// A 409 "You can perform this action again in N second(s)" waits N seconds
+// on the Config.Clock and tries again, up to Config.MaxThrottleRetries
+// times, then fails with ErrThrottled; ctx and Close end the wait. A stale
+// fkey (HTTP 403) is refreshed and the post retried once. SE's refusals map
+// to ErrDuplicate, ErrNoPermission, ErrRoomTimeout and
+// chatgateway.Permanent(ErrAccountBlocked), each wrapping SE's text.
+func (k *conn) Post(ctx context.Context, text string) (int64, error) {
+	if k.ctx.Err() != nil {
+		return 0, chatgateway.ErrConnClosed
+	}
+	trimmed := strings.TrimSpace(text)
+	if trimmed == "" {
+		return 0, ErrEmptyMessage
+	}
+	if n := utf8.RuneCountInString(trimmed); !strings.Contains(trimmed, "\n") && n > MaxSingleLineLen {
+		return 0, fmt.Errorf("%w: single-line message of %d characters, SE allows %d", chatgateway.ErrMessageTooLong, n, MaxSingleLineLen)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(k.ctx, cancel)()
+
+	path := "/chats/" + strconv.FormatInt(k.room, 10) + "/messages/new"
+	for throttled := 0; ; throttled++ {
+		resp, err := k.c.postFkey(ctx, path, url.Values{"text": {text}})
+		if err != nil {
+			return 0, k.postErr(err)
+		}
+		switch resp.status {
+		case http.StatusOK:
+			var ans struct {
+				ID *int64 `json:"id"`
+			}
+			if err := json.Unmarshal(resp.body, &ans); err != nil {
+				return 0, fmt.Errorf("sechat: post: bad answer: %w", err)
+			}
+			if ans.ID == nil {
+				return 0, ErrDuplicate
+			}
+			return *ans.ID, nil
+		case http.StatusConflict:
+			if throttled >= k.c.cfg.MaxThrottleRetries {
+				return 0, fmt.Errorf("%w after %d retries: %s", ErrThrottled, throttled, resp.snippet())
+			}
+			wait := throttleWait(resp.text())
+			k.log.Debug().Dur("wait", wait).Int("retry", throttled+1).Msg("post throttled; waiting")
+			if err := k.sleep(ctx, wait); err != nil {
+				return 0, k.postErr(err)
+			}
+		case http.StatusNotFound:
+			return 0, notFoundError(resp.snippet())
+		default:
+			return 0, fmt.Errorf("sechat: post: HTTP %d: %s", resp.status, resp.snippet())
+		}
+	}
+}
+
+// postErr reports a post cut short by Close as ErrConnClosed.
+func (k *conn) postErr(err error) error {
+	if k.ctx.Err() != nil {
+		return chatgateway.ErrConnClosed
+	}
+	return err
+}
+
+// sleep waits d on the configured clock, or until ctx ends.
+func (k *conn) sleep(ctx context.Context, d time.Duration) error {
+	done := make(chan struct{})
+	t := k.c.cfg.Clock.AfterFunc(d, func() { close(done) })
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Identity is the account as the chat page showed it when dialing.
+func (k *conn) Identity() chatgateway.Identity { return k.self }
+
+// Limits reports no length limit: SE's only known limit is on single-line
+// messages, which Post enforces itself; frames are multi-line. Reporting
+// 500 would make the node refuse every payload SE would take.
+func (k *conn) Limits() chatgateway.Limits { return chatgateway.Limits{} }
+
+// Close closes the socket and stops the timers; a blocked Read returns
+// chatgateway.ErrConnClosed, and a Post in progress (or waiting out a 409)
+// returns it too. It is idempotent and returns nil.
+func (k *conn) Close() error {
+	k.closeOnce.Do(func() {
+		k.mu.Lock()
+		k.reason = chatgateway.ErrConnClosed
+		timers := []supervisor.Timer{k.liveness, k.refresh}
+		k.liveness, k.refresh = nil, nil
+		k.mu.Unlock()
+		for _, t := range timers {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		k.cancel()
+		k.closeSocket()
+		k.log.Debug().Msg("room socket closed")
+	})
+	return nil
+}

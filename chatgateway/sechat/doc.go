@@ -1,0 +1,66 @@
+// Package sechat connects a node to a Stack Exchange chat room: it
+// implements chatgateway.Dialer and chatgateway.Conn over SE chat's HTTP
+// endpoints and its per-room websocket, the way SmokeDetector's
+// ChatExchange and the other public bot clients use them.
+//
+// A Client is one account's session on one chat server; Client.Room gives a
+// Dialer for one room. A bot in several rooms makes one Client and one
+// socketscience.Node per room:
+//
+//	client, err := sechat.NewClient(sechat.Config{
+//		Host:     "chat.stackexchange.com",
+//		Email:    email,
+//		Password: password,
+//	})
+//	...
+//	node, err := socketscience.New(client.Room(11540))
+//
+// # What a Conn does
+//
+// Dial logs in (lazily, once per Client: the login site's form, then the
+// chat page for the chat fkey and the account's own id and name), gets the
+// room's event cursor and a socket URL, and opens the socket with the Origin
+// header SE requires. Read turns the socket's message-posted and
+// message-edited events for this room into messages.ChatMessage values,
+// one at a time in the server's order, ignoring other rooms and other event
+// types. Their Text is the message's plain source, fetched per message from
+// /message/<id>?plain=true, never the event's HTML, which is escaped and,
+// for long messages such as frames, only a 'partial' beginning; U+200B and
+// U+200C, which SE inserts into long words, are removed. Post posts with
+// the chat fkey, waits out 409 throttling on the configured clock, and
+// refreshes the fkey once when SE refuses it.
+//
+// # Dead sockets
+//
+// SE sockets are known to stop delivering without closing. A socket that
+// sends no frame, keep-alives included, for Config.LivenessTimeout (45 s) is
+// closed and Read fails with ErrSilent; every socket is also rebuilt after
+// Config.RefreshInterval (4 h) with ErrRefresh, however healthy it looks.
+// Either way the gateway dials again, and the new socket resumes at the
+// last cursor the old one read (within ResumeWindow), so that the server
+// replays what was said in between. Both timers run on Config.Clock, so
+// tests drive them with a fake clock.
+//
+// # Limits
+//
+// Conn.Limits reports no length limit: SE refuses single-line messages over
+// MaxSingleLineLen (500) characters but sets no known limit on messages with
+// a line break, which every frame is (it starts with ".\n"). Post refuses an
+// over-long single line itself with chatgateway.ErrMessageTooLong, which
+// the gateway drops and counts rather than retrying.
+//
+// # Assumptions
+//
+// Where the real service's behaviour is not documented, the adapter
+// assumes: a stale fkey is answered HTTP 403 (or a redirect to the login
+// page); a 409 without a number of seconds means 5 s; /message/<id>?plain=true
+// returns U+0002 and U+0003 unchanged; the event cursor from
+// /chats/<room>/events is the right ?l= for the socket (as ChatExchange uses
+// it), and a frame's "t" counts the same event ids, so a socket opened at an
+// older cursor replays the events after it. Credentials, cookies, fkeys and
+// socket URLs are never logged.
+//
+// Package sechattest is a local server that speaks the same protocol, for
+// tests, with fault knobs for throttling, refusals, stale fkeys and dead
+// sockets.
+package sechat

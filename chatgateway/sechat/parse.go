@@ -1,0 +1,172 @@
+package sechat
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/socketscience/socketscience/chatgateway"
+)
+
+// The pages are scraped with regular expressions rather than an HTML
+// parser: only two things are read from them, and the module has no HTML
+// parser dependency.
+var (
+	inputTag = regexp.MustCompile(`(?is)<input\b[^>]*>`)
+	attrRE   = regexp.MustCompile(`(?s)([a-zA-Z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))`)
+	userLink = regexp.MustCompile(`(?is)<a\b([^>]*)>(.*?)</a>`)
+	userHref = regexp.MustCompile(`^/users/(-?\d+)(?:[/?#]|$)`)
+	tagRE    = regexp.MustCompile(`(?s)<[^>]*>`)
+	// SE says "…again in 3 seconds" and, since 2020 at least, "…again in
+	// 1 second"; ChatExchange matched only the plural until Makyen's fix.
+	throttleRE = regexp.MustCompile(`(?i)again in (\d+) seconds?`)
+)
+
+// attrs returns a tag's attributes, names lower-cased, values unescaped.
+func attrs(tag string) map[string]string {
+	m := make(map[string]string)
+	for _, a := range attrRE.FindAllStringSubmatch(tag, -1) {
+		m[strings.ToLower(a[1])] = html.UnescapeString(a[2] + a[3] + a[4])
+	}
+	return m
+}
+
+// findFkey returns the value of the page's input named (or with id) fkey.
+func findFkey(page string) string {
+	for _, tag := range inputTag.FindAllString(page, -1) {
+		a := attrs(tag)
+		if a["name"] == "fkey" || a["id"] == "fkey" {
+			return a["value"]
+		}
+	}
+	return ""
+}
+
+type chatPageInfo struct {
+	fkey string
+	self chatgateway.Identity // zero UserID: an anonymous visitor
+}
+
+// parseChatPage reads the chat fkey and the logged-in user from a chat page:
+// the first link to /users/<id>/… in .topbar-menu-links is the account
+// itself (ChatExchange and go-sechat read it the same way).
+func parseChatPage(page string) chatPageInfo {
+	info := chatPageInfo{fkey: findFkey(page)}
+	i := strings.Index(page, "topbar-menu-links")
+	if i < 0 {
+		return info
+	}
+	for _, m := range userLink.FindAllStringSubmatch(page[i:], -1) {
+		a := attrs(m[1])
+		sm := userHref.FindStringSubmatch(a["href"])
+		if sm == nil {
+			continue
+		}
+		id, err := strconv.ParseInt(sm[1], 10, 64)
+		if err != nil || id == 0 {
+			continue
+		}
+		name := strings.TrimSpace(html.UnescapeString(tagRE.ReplaceAllString(m[2], "")))
+		if name == "" {
+			name = strings.TrimSpace(a["title"])
+		}
+		info.self = chatgateway.Identity{UserID: id, UserName: name}
+		break
+	}
+	return info
+}
+
+// event is the part of a socket event the adapter reads.
+type event struct {
+	EventType int    `json:"event_type"`
+	TimeStamp int64  `json:"time_stamp"`
+	ID        int64  `json:"id"`
+	UserID    int64  `json:"user_id"`
+	UserName  string `json:"user_name"`
+	RoomID    int64  `json:"room_id"`
+	MessageID int64  `json:"message_id"`
+}
+
+const (
+	eventMessagePosted = 1
+	eventMessageEdited = 2
+)
+
+// roomEvents returns the message-posted and message-edited events for room
+// in one socket frame, in the frame's order, each event id once, and the
+// room's cursor "t" after them (0 if absent). Keys for other rooms, other
+// event types (mentions and replies duplicate a 1 or 2 with the same
+// message), and events without a message id are skipped.
+func roomEvents(frame []byte, room int64) ([]event, int64, error) {
+	var rooms map[string]json.RawMessage
+	if err := json.Unmarshal(frame, &rooms); err != nil {
+		return nil, 0, fmt.Errorf("sechat: bad socket frame: %w", err)
+	}
+	raw, ok := rooms["r"+strconv.FormatInt(room, 10)]
+	if !ok {
+		return nil, 0, nil
+	}
+	var body struct {
+		E []json.RawMessage `json:"e"`
+		T int64             `json:"t"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return nil, 0, fmt.Errorf("sechat: bad socket frame: %w", err)
+	}
+	var out []event
+	seen := make(map[int64]bool, len(body.E))
+	for _, r := range body.E {
+		var e event
+		if json.Unmarshal(r, &e) != nil {
+			continue // one odd event must not cost the others
+		}
+		if e.EventType != eventMessagePosted && e.EventType != eventMessageEdited {
+			continue
+		}
+		if e.MessageID == 0 || (e.RoomID != 0 && e.RoomID != room) {
+			continue
+		}
+		if e.ID != 0 {
+			if seen[e.ID] {
+				continue
+			}
+			seen[e.ID] = true
+		}
+		out = append(out, e)
+	}
+	return out, body.T, nil
+}
+
+// throttleWait reads N from "You can perform this action again in N
+// second(s)". Without a number it guesses 5 s, as sochat4j does.
+func throttleWait(body string) time.Duration {
+	if m := throttleRE.FindStringSubmatch(body); m != nil {
+		if n, err := strconv.Atoi(m[1]); err == nil && n >= 0 && n <= 3600 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return 5 * time.Second
+}
+
+// notFoundError maps the texts SE answers a refused post with (HTTP 404).
+func notFoundError(body string) error {
+	lower := strings.ToLower(body)
+	switch {
+	case strings.Contains(lower, "account is blocked"):
+		return chatgateway.Permanent(fmt.Errorf("%w: %s", ErrAccountBlocked, body))
+	case strings.Contains(lower, "timeout"):
+		return fmt.Errorf("%w: %s", ErrRoomTimeout, body)
+	default:
+		// "The room does not exist, or you do not have permission", and
+		// the 404 SE gives a POST that is not form-encoded.
+		return fmt.Errorf("%w: %s", ErrNoPermission, body)
+	}
+}
+
+// zeroWidth removes what SE inserts into long words of a message source;
+// SmokeDetector strips the same two characters.
+var zeroWidth = strings.NewReplacer("\u200b", "", "\u200c", "")

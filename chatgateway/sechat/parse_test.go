@@ -1,0 +1,126 @@
+package sechat
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/socketscience/socketscience/chatgateway"
+)
+
+func TestParseChatPage(t *testing.T) {
+	page := `<html><body>
+<div id="topbar"><div class="topbar-menu-links">
+  <a href="/users/120914/smokedetector" title="Smoke Detector">Smoke &amp; Detector</a>
+  <a href="/users/1/other">other</a>
+</div></div>
+<input id="fkey" name="fkey" type="hidden" value="0123456789abcdef0123456789abcdef"/>
+</body></html>`
+	info := parseChatPage(page)
+	assert.Equal(t, "0123456789abcdef0123456789abcdef", info.fkey)
+	assert.Equal(t, chatgateway.Identity{UserID: 120914, UserName: "Smoke & Detector"}, info.self)
+
+	// Attributes in any order and quoting; the name falls back to title.
+	info = parseChatPage(`<input value='abc' type=hidden name=fkey><div class="topbar-menu-links"><a title="Zed" href='/users/7'></a></div>`)
+	assert.Equal(t, "abc", info.fkey)
+	assert.Equal(t, chatgateway.Identity{UserID: 7, UserName: "Zed"}, info.self)
+
+	// The anonymous view: no fkey and no user link.
+	info = parseChatPage(`<div class="topbar-menu-links"><a href="/users/login">log in</a></div>`)
+	assert.Empty(t, info.fkey)
+	assert.Zero(t, info.self.UserID)
+
+	// A user link outside the topbar is not the account.
+	info = parseChatPage(`<a href="/users/5/x">x</a><div class="topbar-menu-links"></div>`)
+	assert.Zero(t, info.self.UserID)
+}
+
+func TestFindFkey(t *testing.T) {
+	assert.Equal(t, "f00", findFkey(`<form><input type="text" name="email"><input type="hidden" name="fkey" value="f00"></form>`))
+	assert.Empty(t, findFkey(`<p>read-only</p>`))
+}
+
+func TestRoomEvents(t *testing.T) {
+	frame := `{"r11540":{"e":[
+		{"event_type":1,"time_stamp":1540642697,"content":"a","id":10,"user_id":4,"user_name":"F","room_id":11540,"message_id":100},
+		{"event_type":18,"time_stamp":1540642697,"content":"a","id":11,"user_id":4,"user_name":"F","room_id":11540,"message_id":100,"parent_id":9},
+		{"event_type":1,"time_stamp":1540642697,"content":"a","id":10,"user_id":4,"user_name":"F","room_id":11540,"message_id":100},
+		{"event_type":3,"time_stamp":1540642697,"id":12,"user_id":4,"user_name":"F","room_id":11540},
+		{"event_type":2,"time_stamp":1540642698,"content":"b","id":13,"user_id":4,"user_name":"F","room_id":11540,"message_id":100,"message_edits":1},
+		"junk",
+		{"event_type":1,"time_stamp":1540642699,"content":"c","id":14,"user_id":5,"user_name":"G","room_id":11540,"message_id":101}
+	],"t":14,"d":3},"r999":{"e":[{"event_type":1,"id":15,"room_id":999,"message_id":102}]}}`
+	evs, cursor, err := roomEvents([]byte(frame), 11540)
+	require.NoError(t, err)
+	assert.Equal(t, int64(14), cursor)
+	require.Len(t, evs, 3)
+	assert.Equal(t, event{EventType: 1, TimeStamp: 1540642697, ID: 10, UserID: 4, UserName: "F", RoomID: 11540, MessageID: 100}, evs[0])
+	assert.Equal(t, int64(13), evs[1].ID)
+	assert.Equal(t, eventMessageEdited, evs[1].EventType)
+	assert.Equal(t, int64(101), evs[2].MessageID)
+
+	evs, cursor, err = roomEvents([]byte(`{"r11540":{"t":15,"d":3}}`), 11540)
+	require.NoError(t, err)
+	assert.Empty(t, evs)
+	assert.Equal(t, int64(15), cursor)
+	evs, cursor, err = roomEvents([]byte(`{"r999":{}}`), 11540)
+	require.NoError(t, err)
+	assert.Empty(t, evs)
+	assert.Zero(t, cursor)
+	_, _, err = roomEvents([]byte(`not json`), 11540)
+	assert.Error(t, err)
+}
+
+func TestThrottleWait(t *testing.T) {
+	assert.Equal(t, 3*time.Second, throttleWait("You can perform this action again in 3 seconds"))
+	assert.Equal(t, time.Second, throttleWait("You can perform this action again in 1 second"))
+	assert.Equal(t, 5*time.Second, throttleWait("slow down"))
+}
+
+func TestNotFoundError(t *testing.T) {
+	err := notFoundError("The room does not exist, or you do not have permission")
+	assert.ErrorIs(t, err, ErrNoPermission)
+	assert.NotErrorIs(t, err, chatgateway.ErrPermanent)
+	err = notFoundError("Your account is blocked, ending in 5 hours")
+	assert.ErrorIs(t, err, ErrAccountBlocked)
+	assert.ErrorIs(t, err, chatgateway.ErrPermanent)
+	assert.Contains(t, err.Error(), "ending in 5 hours")
+	err = notFoundError("The room is in timeout, ending in 58 seconds")
+	assert.ErrorIs(t, err, ErrRoomTimeout)
+	assert.False(t, errors.Is(err, ErrNoPermission))
+}
+
+func TestNewClientConfig(t *testing.T) {
+	_, err := NewClient(Config{})
+	assert.Error(t, err, "no credentials and no jar")
+	_, err = NewClient(Config{Host: "chat.example.org", Email: "a", Password: "b"})
+	assert.NoError(t, err, "any chat.<site> host")
+	_, err = NewClient(Config{Host: "example.org", Email: "a", Password: "b"})
+	assert.Error(t, err)
+	_, err = NewClient(Config{BaseURL: "ftp://x", Email: "a", Password: "b"})
+	assert.Error(t, err)
+
+	for host, login := range map[string]string{
+		"":                            "https://meta.stackexchange.com",
+		"chat.stackexchange.com":      "https://meta.stackexchange.com",
+		"chat.stackoverflow.com":      "https://stackoverflow.com",
+		"chat.meta.stackexchange.com": "https://meta.stackexchange.com",
+	} {
+		c, err := NewClient(Config{Host: host, Email: "a", Password: "b"})
+		require.NoError(t, err)
+		assert.Equal(t, login, c.loginRoot, host)
+		assert.Equal(t, c.chatRoot, c.origin)
+	}
+
+	c, err := NewClient(Config{BaseURL: "http://127.0.0.1:4711/", Email: "a", Password: "b"})
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:4711", c.chatRoot)
+	assert.Equal(t, "http://127.0.0.1:4711", c.loginRoot)
+	assert.Equal(t, "http://127.0.0.1:4711", c.origin)
+	assert.Equal(t, DefaultMaxThrottleRetries, c.cfg.MaxThrottleRetries)
+	assert.Equal(t, DefaultLivenessTimeout, c.cfg.LivenessTimeout)
+	assert.Equal(t, DefaultRefreshInterval, c.cfg.RefreshInterval)
+}

@@ -1,0 +1,241 @@
+package sechat
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/supervisor"
+)
+
+const (
+	// DefaultHost is the chat server used when Config.Host and
+	// Config.BaseURL are both empty.
+	DefaultHost = "chat.stackexchange.com"
+	// DefaultLivenessTimeout is how long a socket may go without any frame
+	// (keep-alives included) before it counts as dead. SE sends a
+	// keep-alive frame well within this, and sockets are known to stop
+	// delivering without ever closing.
+	DefaultLivenessTimeout = 45 * time.Second
+	// DefaultRefreshInterval is how often a healthy socket is rebuilt
+	// anyway: SE sockets have been seen to go bad while still sending
+	// keep-alives (sochat4j refreshes every 4 h for the same reason).
+	DefaultRefreshInterval = 4 * time.Hour
+	// DefaultMaxThrottleRetries is how many times Post retries after a 409
+	// "You can perform this action again in N seconds" before giving up.
+	DefaultMaxThrottleRetries = 5
+	// DefaultHTTPTimeout bounds each HTTP request of the default client.
+	DefaultHTTPTimeout = 30 * time.Second
+	// MaxSingleLineLen is the longest single-line message, in characters
+	// (runes), that SE chat accepts. Messages with a line break inside
+	// them have no known limit (every frame is one: it starts with ".\n").
+	MaxSingleLineLen = 500
+)
+
+var (
+	// ErrBadCredentials means the login site refused the email and
+	// password. Dial returns it wrapped with chatgateway.Permanent.
+	ErrBadCredentials = errors.New("sechat: bad credentials")
+	// ErrNotLoggedIn means the chat page shows an anonymous visitor even
+	// after logging in (or, with only a cookie jar and no credentials, that
+	// the jar's session is not logged in: then it is wrapped with
+	// chatgateway.Permanent, as nothing the adapter can do fixes it).
+	ErrNotLoggedIn = errors.New("sechat: not logged in")
+	// ErrThrottled means Post was still answered 409 after
+	// Config.MaxThrottleRetries waits.
+	ErrThrottled = errors.New("sechat: throttled")
+	// ErrDuplicate means SE refused the post as a repeat of the account's
+	// previous message in the room ({"id":null}).
+	ErrDuplicate = errors.New("sechat: duplicate message refused")
+	// ErrNoPermission means the room does not exist or the account may not
+	// post in it (HTTP 404 "The room does not exist, or you do not have
+	// permission").
+	ErrNoPermission = errors.New("sechat: room does not exist or no permission")
+	// ErrAccountBlocked means the account is blocked from chat (HTTP 404
+	// "Your account is blocked…"). Post returns it wrapped with
+	// chatgateway.Permanent.
+	ErrAccountBlocked = errors.New("sechat: account blocked")
+	// ErrRoomTimeout means the room is in timeout (HTTP 404 "The room is in
+	// timeout…").
+	ErrRoomTimeout = errors.New("sechat: room in timeout")
+	// ErrSilent is what Read returns when no frame arrived for
+	// Config.LivenessTimeout; the socket has been closed.
+	ErrSilent = errors.New("sechat: socket silent past liveness timeout")
+	// ErrRefresh is what Read returns once the socket is
+	// Config.RefreshInterval old, so that the gateway dials a fresh one.
+	ErrRefresh = errors.New("sechat: socket refresh due")
+	// ErrEmptyMessage is what Post returns for text that is empty or only
+	// whitespace, which SE refuses (HTTP 400).
+	ErrEmptyMessage = errors.New("sechat: empty message")
+)
+
+// Config configures a Client. Either Email and Password, or Jar, is
+// required.
+type Config struct {
+	// Host is the chat server: "chat.stackexchange.com" (the default),
+	// "chat.stackoverflow.com" or "chat.meta.stackexchange.com". The login
+	// site is derived from it: meta.stackexchange.com for
+	// chat.stackexchange.com, otherwise Host without its "chat." prefix.
+	// Everything is over https.
+	Host string
+	// BaseURL, if set, overrides Host: one base URL (such as
+	// "http://127.0.0.1:4711", a sechattest.Server's URL) serves both the
+	// login pages and chat.
+	BaseURL string
+	// Email and Password log the account in. They are sent only to the
+	// login site and never logged.
+	Email, Password string
+	// Jar is a cookie jar that is already logged in, used instead of, or
+	// before, Email and Password. With credentials as well, the adapter logs
+	// in again when the jar's session turns out to be logged out. Defaults
+	// to a new empty jar (so credentials are then required).
+	Jar http.CookieJar
+	// HTTPClient makes every HTTP request. Defaults to a client with a
+	// DefaultHTTPTimeout timeout. The adapter uses a copy of it whose Jar is
+	// Config.Jar (or, when that is nil, HTTPClient.Jar, or a new jar).
+	HTTPClient *http.Client
+	// Logger defaults to zerolog.Nop(). Credentials, cookies, fkeys and
+	// socket URLs are never logged.
+	Logger *zerolog.Logger
+	// Clock times the liveness deadline, the refresh interval and 409
+	// waits. Defaults to supervisor.SystemClock{}.
+	Clock supervisor.Clock
+	// LivenessTimeout defaults to DefaultLivenessTimeout.
+	LivenessTimeout time.Duration
+	// RefreshInterval defaults to DefaultRefreshInterval; negative disables
+	// refreshing.
+	RefreshInterval time.Duration
+	// MaxThrottleRetries defaults to DefaultMaxThrottleRetries; negative
+	// means a 409 is never retried.
+	MaxThrottleRetries int
+}
+
+// Client is one logged-in account session on one chat server: its cookies,
+// its chat fkey and its own identity. It is shared by every room the
+// account joins, because SE ties the fkey to the session (logging in again
+// would invalidate the fkey the other rooms use) and rate-limits per
+// account and server, not per room. A bot in several rooms makes one Client
+// and one socketscience.Node per room, each with client.Room(id) as its
+// Dialer; each room then has its own socket, reconnects on its own, and
+// keeps its own outbound queue.
+//
+// A Client is safe for concurrent use. It logs in lazily, on the first
+// Dial, and again only when the chat page shows it logged out.
+type Client struct {
+	cfg        Config
+	log        zerolog.Logger
+	http       *http.Client
+	noRedirect *http.Client // for the login POST, whose 302 is the answer
+	chatRoot   string       // "https://chat.stackexchange.com", no trailing slash
+	loginRoot  string       // "https://meta.stackexchange.com"
+	origin     string       // Origin header for the socket: the chat root's scheme://host
+	haveCreds  bool
+
+	// sess is a one-slot semaphore guarding the session fields below; a
+	// channel rather than a mutex so that waiting for it honours ctx.
+	sess     chan struct{}
+	fkey     string // chat fkey; "" until the chat page was read
+	self     chatgateway.Identity
+	loggedIn bool // believed logged in: a jar was given, or a login succeeded
+}
+
+// NewClient checks cfg and returns a Client. It does no I/O: the account
+// logs in on the first Dial.
+func NewClient(cfg Config) (*Client, error) {
+	c := &Client{cfg: cfg, log: zerolog.Nop(), sess: make(chan struct{}, 1)}
+	if cfg.Logger != nil {
+		c.log = *cfg.Logger
+	}
+	if c.cfg.Clock == nil {
+		c.cfg.Clock = supervisor.SystemClock{}
+	}
+	if c.cfg.LivenessTimeout <= 0 {
+		c.cfg.LivenessTimeout = DefaultLivenessTimeout
+	}
+	if c.cfg.RefreshInterval == 0 {
+		c.cfg.RefreshInterval = DefaultRefreshInterval
+	}
+	if c.cfg.MaxThrottleRetries == 0 {
+		c.cfg.MaxThrottleRetries = DefaultMaxThrottleRetries
+	}
+	c.cfg.MaxThrottleRetries = max(c.cfg.MaxThrottleRetries, 0)
+
+	c.haveCreds = cfg.Email != "" && cfg.Password != ""
+	jar := cfg.Jar
+	if jar == nil && cfg.HTTPClient != nil {
+		jar = cfg.HTTPClient.Jar
+	}
+	c.loggedIn = jar != nil
+	if !c.haveCreds && jar == nil {
+		return nil, errors.New("sechat: Config needs Email and Password, or a logged-in Jar")
+	}
+	if jar == nil {
+		jar, _ = cookiejar.New(nil) // never fails with nil options
+	}
+	hc := http.Client{Timeout: DefaultHTTPTimeout}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	}
+	hc.Jar = jar
+	c.http = &hc
+	nr := hc
+	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.noRedirect = &nr
+
+	switch {
+	case cfg.BaseURL != "":
+		u, err := url.Parse(cfg.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("sechat: bad BaseURL %q", cfg.BaseURL)
+		}
+		root := strings.TrimRight(u.String(), "/")
+		c.chatRoot, c.loginRoot = root, root
+		c.origin = u.Scheme + "://" + u.Host
+	default:
+		host := strings.ToLower(strings.TrimSpace(cfg.Host))
+		if host == "" {
+			host = DefaultHost
+		}
+		login, ok := loginHost(host)
+		if !ok {
+			return nil, fmt.Errorf("sechat: unknown chat host %q (want chat.stackexchange.com, chat.stackoverflow.com or chat.meta.stackexchange.com)", cfg.Host)
+		}
+		c.chatRoot = "https://" + host
+		c.loginRoot = "https://" + login
+		c.origin = c.chatRoot
+	}
+	return c, nil
+}
+
+// loginHost maps a chat host to the site whose login sets its cookies.
+// chat.stackexchange.com has no parent site of its own; like ChatExchange,
+// it logs in on meta.stackexchange.com, whose cookies cover
+// *.stackexchange.com.
+func loginHost(chatHost string) (string, bool) {
+	if chatHost == "chat.stackexchange.com" {
+		return "meta.stackexchange.com", true
+	}
+	site, ok := strings.CutPrefix(chatHost, "chat.")
+	return site, ok && strings.Contains(site, ".")
+}
+
+// Room returns a Dialer for one room of this account's chat server. Every
+// Conn it dials shares the Client's session.
+func (c *Client) Room(roomID int64) chatgateway.Dialer {
+	return &roomDialer{c: c, room: roomID}
+}
+
+// Identity returns the account's own user id and name as the chat page
+// showed them, or the zero Identity before the first successful Dial.
+func (c *Client) Identity() chatgateway.Identity {
+	c.sess <- struct{}{}
+	defer func() { <-c.sess }()
+	return c.self
+}
