@@ -46,7 +46,7 @@ type Stats struct {
 	DeadLetters   int64 // actor messages that reached an actor after it stopped
 	// Dropped counts what was dropped, by reason: bad_base64, bad_msgpack,
 	// not_map, non_string_key, too_large, bad_envelope, bad_frame, untrusted,
-	// handler_queue_full, message_too_long, abandoned.
+	// handler_queue_full, message_too_long, rejected, abandoned.
 	Dropped map[string]int64
 }
 

@@ -65,17 +65,30 @@ var (
 	ErrConnClosed = errors.New("chatgateway: connection closed")
 	// ErrMessageTooLong is returned by Post for text over Limits.MaxMessageLen.
 	ErrMessageTooLong = errors.New("chatgateway: message too long")
+	// ErrRejected marks a post that the server refused and always will (an
+	// empty or duplicate text, say): the gateway drops and counts it instead
+	// of reconnecting to post it again. Wrap it with Rejected.
+	ErrRejected = errors.New("chatgateway: post rejected")
 )
+
+// Rejected wraps err so that errors.Is(err, ErrRejected) holds.
+func Rejected(err error) error {
+	if err == nil {
+		return nil
+	}
+	return markedError{err, ErrRejected}
+}
 
 // Permanent wraps err so that errors.Is(err, ErrPermanent) holds.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
 	}
-	return permanentError{err}
+	return markedError{err, ErrPermanent}
 }
 
-type permanentError struct{ err error }
+// markedError is err, also matching mark under errors.Is.
+type markedError struct{ err, mark error }
 
-func (e permanentError) Error() string   { return e.err.Error() }
-func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
+func (e markedError) Error() string   { return e.err.Error() }
+func (e markedError) Unwrap() []error { return []error{e.err, e.mark} }

@@ -427,10 +427,14 @@ func (g *Gateway) posted(err error) {
 	case err == nil:
 		g.counters.Posted.Add(1)
 		g.release(g.out.posted())
-	case errors.Is(err, ErrMessageTooLong):
+	case errors.Is(err, ErrMessageTooLong), errors.Is(err, ErrRejected):
+		reason := metrics.Rejected
+		if errors.Is(err, ErrMessageTooLong) {
+			reason = metrics.MessageTooLong
+		}
 		size := len(g.out.pending.text)
 		for range g.out.posted() {
-			g.drop(metrics.MessageTooLong, size)
+			g.drop(reason, size)
 		}
 	default:
 		g.counters.PostFailures.Add(1)

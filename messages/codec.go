@@ -135,6 +135,9 @@ func Decode(content string) (Payload, error) {
 // since 1.0) already rejects all but str and bytes keys, SmokeDetector
 // sends only str keys, and so every map a handler sees has string keys.
 //
+// The whole frame is checked against l before anything is decoded, so a
+// frame over a limit costs no more than its base64.
+//
 // Handlers should prefer Split, which does not decode the values.
 func (l Limits) Decode(content string) (Payload, error) {
 	body, err := frameBody(content, l)
@@ -490,10 +493,10 @@ func skipValue(b []byte, off, depth int) (int, error) {
 // checks it against the limits, and adds up the estimate of what decoding
 // it would allocate, all without allocating.
 type walker struct {
-	b                                 []byte
+	b                                  []byte
 	maxDepth, maxMap, maxArray, maxStr int
-	maxSize                           int
-	size                              int // the decoded-size estimate so far
+	maxSize                            int
+	size                               int // the decoded-size estimate so far
 }
 
 // The decoded-size estimate, in bytes, for 64-bit Go: what decodeValue

@@ -26,7 +26,13 @@ func fuzzSeeds(f *testing.F) {
 	f.Add(frameOf(mp(0x81, "a", 0xd6, 0xff, 0, 0, 0, 1)))
 	f.Add(frameOf(mp(0x82, EnvelopeKey, 0x81, "s", 0xff, "a", 1)))
 	f.Add(frameOf(nested(MaxDepth)))
+	f.Add(frameOf(nested(DefaultMaxDepth + 1)))
 	f.Add(frameOf(mp(0x81, "a", 0x81, 1, 2)))
+	signed, err := EncodeSignedFrame(Payload{"ping": 1}, &Envelope{Node: "n", Seq: 1}, []byte("k"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(signed)
 }
 
 // fuzzStruct gives vmihailenco/msgpack something typed to decode into.

@@ -40,6 +40,26 @@ func EncodeSignedFrame(p Payload, env *Envelope, secret []byte) (string, error) 
 	return encodeFrame(p, env, secret)
 }
 
+// Sign returns the signature that a frame listing types, in this order,
+// under env gets: what EncodeSignedFrame puts in the envelope's Sig. It is
+// for senders that keep payloads as raw types and build frames from them:
+// set env.Sig to it, and list the envelope after the types or anywhere
+// else. env's own Sig is ignored. Errors: ErrEmptySecret, and
+// ErrBadEnvelope for a nil env.
+func Sign(types []RawType, env *Envelope, secret []byte) ([]byte, error) {
+	if len(secret) == 0 {
+		return nil, ErrEmptySecret
+	}
+	if env == nil {
+		return nil, fmt.Errorf("%w: a signed frame needs an envelope", ErrBadEnvelope)
+	}
+	m := newMAC(secret, env)
+	for _, t := range types {
+		m.add(t.Type, t.Data)
+	}
+	return m.sum(), nil
+}
+
 // Verify checks the frame's signature against secret, in constant time.
 // It returns nil if the signature is good; ErrUnsigned if the frame has no
 // envelope or its envelope no Sig; ErrBadSignature if the signature does
@@ -60,11 +80,8 @@ func (f Frame) Verify(secret []byte) error {
 	if f.repeated {
 		return fmt.Errorf("%w: the frame lists a type twice", ErrBadSignature)
 	}
-	m := newMAC(secret, f.Envelope)
-	for _, t := range f.Types {
-		m.add(t.Type, t.Data)
-	}
-	if !hmac.Equal(m.sum(), f.Envelope.Sig) {
+	sig, _ := Sign(f.Types, f.Envelope, secret)
+	if !hmac.Equal(sig, f.Envelope.Sig) {
 		return ErrBadSignature
 	}
 	return nil

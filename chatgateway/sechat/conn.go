@@ -2,6 +2,7 @@ package sechat
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,10 +30,6 @@ const plainTries = 3
 // stuck socket. It is network time, hence the real clock.
 const closeGrace = time.Second
 
-// ResumeWindow is how recent a Dialer's last socket cursor must be for its
-// next Dial to resume from it rather than from now.
-const ResumeWindow = 10 * time.Minute
-
 type roomDialer struct {
 	c    *Client
 	room int64
@@ -40,6 +37,25 @@ type roomDialer struct {
 	mu       sync.Mutex
 	cursor   int64     // the room cursor up to which Read has returned everything
 	cursorAt time.Time // when cursor last moved, on the Clock
+	lastPost postMark  // the last Post made through this Dialer's conns
+}
+
+// postMark identifies a post attempt: which conn made it, and a hash of the
+// text (not the text, which may be a megabyte).
+type postMark struct {
+	conn *conn
+	text [sha256.Size]byte
+}
+
+// markPost records that k is about to post text and returns the previous
+// mark.
+func (d *roomDialer) markPost(k *conn, text string) postMark {
+	m := postMark{conn: k, text: sha256.Sum256([]byte(text))}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	prev := d.lastPost
+	d.lastPost = m
+	return prev
 }
 
 // Dial joins the room: it logs in if need be, gets the room's event cursor
@@ -103,6 +119,9 @@ func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 		return nil, fmt.Errorf("sechat: opening room %d's socket: %w", d.room, err)
 	}
 	ws.SetReadLimit(maxBody)
+	// The socket brings everything after from, so a socket that dies
+	// before its first frame still resumes from here.
+	d.advance(from)
 	k := newConn(c, d, self, ws)
 	if from != *events.Time {
 		k.log.Info().Int64("missed_events", *events.Time-from).Msg("resuming room socket where the last one stopped")
@@ -351,7 +370,7 @@ func (k *conn) closeSocket() {
 // message turns an event into a ChatMessage with the plain source as Text,
 // or reports false when the message is to be skipped.
 func (k *conn) message(e event) (messages.ChatMessage, bool) {
-	text, err := k.plainSource(e.MessageID)
+	text, err := k.plainSource(k.ctx, e.MessageID)
 	if err != nil {
 		if k.ctx.Err() == nil {
 			k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Msg("skipped message: no plain source")
@@ -375,15 +394,15 @@ var errNoSuchMessage = errors.New("sechat: message not found")
 
 // plainSource fetches exactly what was typed (no auth needed), minus the
 // zero-width characters SE inserts into long words.
-func (k *conn) plainSource(id int64) (string, error) {
+func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 	u := k.c.chatRoot + "/message/" + strconv.FormatInt(id, 10) + "?plain=true"
 	var err error
 	for range plainTries {
 		var resp *response
-		resp, err = k.c.do(k.ctx, k.c.http, http.MethodGet, u, nil)
+		resp, err = k.c.do(ctx, k.c.http, http.MethodGet, u, nil)
 		switch {
 		case err != nil:
-			if k.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return "", err
 			}
 			continue
@@ -399,6 +418,15 @@ func (k *conn) plainSource(id int64) (string, error) {
 }
 
 // Post posts text to the room and returns the new message's id.
+//
+// SE refuses a text equal to the account's previous message in the room
+// ({"id":null}), which Post reports as ErrDuplicate, with one exception.
+// The gateway posts a message again, unchanged, on the next connection when
+// the connection died before the post's outcome was known; if the first
+// post did land, SE refuses the copy as a duplicate. So when the last Post
+// through this Dialer was the same text on an earlier Conn, Post looks up
+// the account's latest message in the room and, if it is this text,
+// returns its id as a success.
 //
 // Single-line text longer than MaxSingleLineLen characters is refused with
 // an error wrapping chatgateway.ErrMessageTooLong without asking SE, which
@@ -418,7 +446,7 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	}
 	trimmed := strings.TrimSpace(text)
 	if trimmed == "" {
-		return 0, ErrEmptyMessage
+		return 0, chatgateway.Rejected(ErrEmptyMessage)
 	}
 	if n := utf8.RuneCountInString(trimmed); !strings.Contains(trimmed, "\n") && n > MaxSingleLineLen {
 		return 0, fmt.Errorf("%w: single-line message of %d characters, SE allows %d", chatgateway.ErrMessageTooLong, n, MaxSingleLineLen)
@@ -427,6 +455,7 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	defer cancel()
 	defer context.AfterFunc(k.ctx, cancel)()
 
+	prev := k.d.markPost(k, text)
 	path := "/chats/" + strconv.FormatInt(k.room, 10) + "/messages/new"
 	for throttled := 0; ; throttled++ {
 		resp, err := k.c.postFkey(ctx, path, url.Values{"text": {text}})
@@ -442,7 +471,14 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 				return 0, fmt.Errorf("sechat: post: bad answer: %w", err)
 			}
 			if ans.ID == nil {
-				return 0, ErrDuplicate
+				if prev.conn != nil && prev.conn != k && prev.text == sha256.Sum256([]byte(text)) {
+					if id, ok := k.landed(ctx, text); ok {
+						k.log.Info().Int64("message_id", id).Msg("post repeated after a reconnect had already landed")
+						return id, nil
+					}
+				}
+				// SE refuses the same text twice in a row for good.
+				return 0, chatgateway.Rejected(ErrDuplicate)
 			}
 			return *ans.ID, nil
 		case http.StatusConflict:
@@ -460,6 +496,29 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 			return 0, fmt.Errorf("sechat: post: HTTP %d: %s", resp.status, resp.snippet())
 		}
 	}
+}
+
+// landed looks for text as the account's latest message in the room and
+// returns its id.
+func (k *conn) landed(ctx context.Context, text string) (int64, bool) {
+	resp, err := k.c.postFkey(ctx, "/chats/"+strconv.FormatInt(k.room, 10)+"/events",
+		url.Values{"since": {"0"}, "mode": {"Messages"}, "msgCount": {"100"}})
+	if err != nil {
+		return 0, false
+	}
+	var ans struct {
+		Events []event `json:"events"`
+	}
+	if answerJSON(resp, "room events", &ans) != nil {
+		return 0, false
+	}
+	for i := len(ans.Events) - 1; i >= 0; i-- {
+		if e := ans.Events[i]; e.UserID == k.self.UserID && e.MessageID != 0 {
+			plain, err := k.plainSource(ctx, e.MessageID)
+			return e.MessageID, err == nil && plain == zeroWidth.Replace(text)
+		}
+	}
+	return 0, false
 }
 
 // postErr reports a post cut short by Close as ErrConnClosed.

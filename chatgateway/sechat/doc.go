@@ -28,7 +28,10 @@
 // for long messages such as frames, only a 'partial' beginning; U+200B and
 // U+200C, which SE inserts into long words, are removed. Post posts with
 // the chat fkey, waits out 409 throttling on the configured clock, and
-// refreshes the fkey once when SE refuses it.
+// refreshes the fkey once when SE refuses it. The gateway posts a message
+// again, unchanged, when a connection died before the post's outcome was
+// known; SE refuses that copy as a duplicate if the first post landed, and
+// Post then reports the success it was rather than ErrDuplicate.
 //
 // # Dead sockets
 //

@@ -92,4 +92,20 @@ func TestEndToEndTwoNodesOneAccount(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the payload sent after the reconnect did not arrive")
 	}
+
+	// Now kill the sockets and send at once, racing the reconnects: the
+	// post may land while b is down (b's new socket resumes where the old
+	// one stopped and gets it replayed), or land unconfirmed and be posted
+	// again by a's gateway (SE's duplicate refusal then counts as done).
+	srv.KillSockets(0)
+	third := beverage{MessageID: 44402067, Type: "water"}
+	require.NoError(t, a.Send(ctx, socketscience.Payload{"beverage": third}))
+	select {
+	case v := <-got:
+		assert.Equal(t, third, v)
+	case <-time.After(waitLimit):
+		t.Fatal("the payload sent across the reconnect did not arrive")
+	}
+	require.NoError(t, a.Flush(ctx))
+	assert.Empty(t, got, "delivered once")
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -33,6 +34,11 @@ const (
 	DefaultMaxThrottleRetries = 5
 	// DefaultHTTPTimeout bounds each HTTP request of the default client.
 	DefaultHTTPTimeout = 30 * time.Second
+	// ResumeWindow is how recent a Dialer's last socket cursor must be for
+	// its next Dial to resume from it (replaying what was said while the
+	// socket was down) rather than from now. Longer outages start afresh:
+	// replaying them would re-run old commands long after the fact.
+	ResumeWindow = 10 * time.Minute
 	// MaxSingleLineLen is the longest single-line message, in characters
 	// (runes), that SE chat accepts. Messages with a line break inside
 	// them have no known limit (every frame is one: it starts with ".\n").
@@ -144,6 +150,8 @@ type Client struct {
 	fkey     string // chat fkey; "" until the chat page was read
 	self     chatgateway.Identity
 	loggedIn bool // believed logged in: a jar was given, or a login succeeded
+
+	ident atomic.Pointer[chatgateway.Identity] // self, readable without waiting for a login
 }
 
 // NewClient checks cfg and returns a Client. It does no I/O: the account
@@ -235,7 +243,8 @@ func (c *Client) Room(roomID int64) chatgateway.Dialer {
 // Identity returns the account's own user id and name as the chat page
 // showed them, or the zero Identity before the first successful Dial.
 func (c *Client) Identity() chatgateway.Identity {
-	c.sess <- struct{}{}
-	defer func() { <-c.sess }()
-	return c.self
+	if id := c.ident.Load(); id != nil {
+		return *id
+	}
+	return chatgateway.Identity{}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -239,6 +241,40 @@ func TestPost(t *testing.T) {
 	assert.NoError(t, err, "500 characters is allowed, though 1000 bytes")
 	_, err = conn.Post(ctx, ".\n"+strings.Repeat("x", 5000))
 	assert.NoError(t, err, "multi-line messages have no limit")
+}
+
+// The gateway posts a message again on the next connection when the first
+// connection died before the post's outcome was known. If the first post
+// landed, SE refuses the copy as a duplicate: that is a success.
+func TestRepostAfterReconnectIsNotADuplicate(t *testing.T) {
+	f := newFixture(t)
+	d := f.client(t).Room(f.room.ID)
+	ctx := context.Background()
+	conn1, err := d.Dial(ctx)
+	require.NoError(t, err)
+	id, err := conn1.Post(ctx, "payload")
+	require.NoError(t, err)
+	require.NoError(t, conn1.Close())
+
+	conn2, err := d.Dial(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn2.Close() })
+	again, err := conn2.Post(ctx, "payload")
+	require.NoError(t, err)
+	assert.Equal(t, id, again)
+	assert.Len(t, f.srv.Messages(f.room.ID), 1)
+
+	// On one connection, the same text twice is still a duplicate.
+	_, err = conn2.Post(ctx, "payload")
+	assert.ErrorIs(t, err, sechat.ErrDuplicate)
+
+	// Another node on the account (another Dialer) made no earlier
+	// attempt: the same text from it is a duplicate.
+	other, err := f.client(t).Room(f.room.ID).Dial(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Close() })
+	_, err = other.Post(ctx, "payload")
+	assert.ErrorIs(t, err, sechat.ErrDuplicate)
 }
 
 func TestPostRefusals(t *testing.T) {
@@ -501,4 +537,60 @@ func TestRedialResumesWhereTheSocketStopped(t *testing.T) {
 	ch = dial()
 	say("fresh")
 	assert.Equal(t, "fresh", nextMsg(t, ch).Text)
+}
+
+// browserDelete deletes a message the way its owner would in a browser.
+func browserDelete(t *testing.T, f *fixture, email, pass string, msgID int64) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Jar: jar, Transport: tr, Timeout: waitLimit}
+	fkeyRe := regexp.MustCompile(`name="fkey"[^>]*value="([0-9a-f]+)"`)
+	body := func(resp *http.Response, err error) string {
+		t.Helper()
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+		return string(b)
+	}
+	fkey := func(page string) string {
+		t.Helper()
+		m := fkeyRe.FindStringSubmatch(page)
+		require.NotNil(t, m, page)
+		return m[1]
+	}
+	login := fkey(body(hc.Get(f.srv.URL + "/users/login")))
+	body(hc.PostForm(f.srv.URL+"/users/login", url.Values{"email": {email}, "password": {pass}, "fkey": {login}}))
+	chat := fkey(body(hc.Get(f.srv.URL + "/chats/join/favorite")))
+	assert.Equal(t, `"ok"`, body(hc.PostForm(f.srv.URL+"/messages/"+strconv.FormatInt(msgID, 10)+"/delete", url.Values{"fkey": {chat}})))
+}
+
+// A message deleted before its source could be fetched is skipped; the
+// socket carries on.
+func TestReadSkipsDeletedMessage(t *testing.T) {
+	f := newFixture(t)
+	d := f.client(t).Room(f.room.ID)
+	conn, err := d.Dial(context.Background())
+	require.NoError(t, err)
+	ch := reader(t, conn)
+	f.srv.KillSockets(f.bot.ID)
+	nextErr(t, ch)
+
+	gone, err := f.srv.Say(f.room.ID, f.human.ID, "regrettable")
+	require.NoError(t, err)
+	browserDelete(t, f, "makyen@example.com", "other", gone)
+	_, err = f.srv.Say(f.room.ID, f.human.ID, "kept")
+	require.NoError(t, err)
+
+	// The new socket replays both posts (and the delete); the deleted one's
+	// plain source answers 404.
+	conn, err = d.Dial(context.Background())
+	require.NoError(t, err)
+	ch = reader(t, conn)
+	assert.Equal(t, "kept", nextMsg(t, ch).Text)
+	assert.Equal(t, 1, f.srv.Requests("/message/"+strconv.FormatInt(gone, 10)))
 }

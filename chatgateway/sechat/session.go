@@ -151,6 +151,7 @@ func (c *Client) establishLocked(ctx context.Context) error {
 		return errors.New("sechat: the chat page has no fkey")
 	}
 	c.fkey, c.self = page.fkey, page.self
+	c.ident.Store(&page.self)
 	c.log.Debug().Int64("user_id", c.self.UserID).Str("user", c.self.UserName).Msg("chat session ready")
 	return nil
 }

@@ -19,6 +19,7 @@ const (
 	Untrusted
 	HandlerQueueFull
 	MessageTooLong
+	Rejected  // posts the server refused for good
 	Abandoned // queued outbound payloads given up on when a node closed
 	numReasons
 )
@@ -34,6 +35,7 @@ var reasonNames = [numReasons]string{
 	Untrusted:        "untrusted",
 	HandlerQueueFull: "handler_queue_full",
 	MessageTooLong:   "message_too_long",
+	Rejected:         "rejected",
 	Abandoned:        "abandoned",
 }
 
