@@ -74,6 +74,10 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 	n.strategy = supervisor.NewStrategy(o.handlerPolicy,
 		supervisor.WithClock(o.clock), supervisor.WithRand(o.rand), supervisor.WithEventHook(n.onHandlerFailure))
 	dispatcher := n.group.Dispatcher()
+	var onState func(context.Context, any)
+	if o.state != nil {
+		onState = func(ctx context.Context, ev any) { o.state(ctx, stateChange(ev)) }
+	}
 	n.router = actors.NewRouter(actors.Config{
 		System:        n.system,
 		Strategy:      n.strategy,
@@ -84,6 +88,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Self:          n.id,
 		DeliverToSelf: o.deliverToSelf,
 		Chat:          o.chat,
+		State:         onState,
 	})
 	n.gateway = chatgateway.New(chatgateway.Config{
 		System:       n.system,
@@ -100,6 +105,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		TrustedUsers: o.trusted,
 		NodeID:       n.id,
 		NoCoalesce:   o.noCoalesce,
+		OnState:      n.router.NotifyState,
 	})
 	return n, nil
 }

@@ -389,3 +389,27 @@ func TestPermanentFailureReleasesWaitingSend(t *testing.T) {
 	assert.ErrorIs(t, err, socketscience.ErrStopped)
 	assert.ErrorIs(t, err, bad)
 }
+
+// State changes reach the state handler, in order, off the gateway.
+func TestStateHandler(t *testing.T) {
+	room := memchat.NewRoom()
+	member := room.Member(bot, "a")
+	changes := make(chan socketscience.StateChange, 10)
+	clock := fakeclock.New(time.Now())
+	newNode(t, member, socketscience.WithClock(clock), socketscience.WithRand(func() float64 { return 0 }),
+		socketscience.WithStateHandler(func(ctx context.Context, s socketscience.StateChange) { changes <- s }))
+	up := receive(t, changes)
+	assert.Equal(t, socketscience.StateChange{Connected: true, UserID: bot.UserID, UserName: bot.UserName}, up)
+
+	member.FailDials(1, chatgateway.Permanent(errors.New("banned")))
+	member.Break(nil)
+	down := receive(t, changes)
+	assert.False(t, down.Connected)
+	assert.ErrorIs(t, down.Err, memchat.ErrBroken)
+	assert.Equal(t, chatgateway.DefaultReconnectPolicy().Backoff.Delay(0, 0), down.RetryIn)
+	require.Eventually(t, func() bool { return clock.Pending() == 1 }, wait, time.Millisecond)
+	clock.Advance(down.RetryIn)
+	stopped := receive(t, changes)
+	assert.True(t, stopped.Stopped)
+	assert.ErrorContains(t, stopped.Err, "banned")
+}

@@ -40,6 +40,7 @@ type options struct {
 	maxPending    int
 	trusted       []int64
 	noCoalesce    bool
+	state         func(context.Context, StateChange)
 }
 
 // Option configures a Node.
@@ -112,6 +113,14 @@ func WithTrustedUsers(userIDs ...int64) Option {
 // are merged into one frame, so a burst costs few posts under a server's
 // rate limit; SmokeDetector decodes merged frames as it does any other.
 func WithoutCoalescing() Option { return func(o *options) { o.noCoalesce = true } }
+
+// WithStateHandler sets a callback for every change of the node's
+// connection: connected; disconnected, with the reason and when it retries;
+// stopped for good, with the error. It runs on an actor of its own, in
+// order. Defaults to none; Health gives the current state at any time.
+func WithStateHandler(f func(context.Context, StateChange)) Option {
+	return func(o *options) { o.state = f }
+}
 
 func defaultOptions() options {
 	return options{

@@ -1,6 +1,10 @@
 package socketscience
 
-import "time"
+import (
+	"time"
+
+	"github.com/socketscience/socketscience/messages"
+)
 
 // Health is the node's connection as of now.
 type Health struct {
@@ -15,6 +19,30 @@ type Health struct {
 	Since time.Time
 	// Queued counts posts waiting to go out, including the one in flight.
 	Queued int
+}
+
+// StateChange is a change of the node's connection to the room.
+type StateChange struct {
+	// Connected is true when the node has just connected, as the chat
+	// account UserID/UserName.
+	Connected bool
+	UserID    int64
+	UserName  string
+	// Err is why the connection went down, and RetryIn when the node dials
+	// again; Stopped means it will not (Err says why).
+	Err     error
+	RetryIn time.Duration
+	Stopped bool
+}
+
+func stateChange(ev any) StateChange {
+	switch e := ev.(type) {
+	case *messages.ConnectionUp:
+		return StateChange{Connected: true, UserID: e.UserID, UserName: e.UserName}
+	case *messages.ConnectionDown:
+		return StateChange{Err: e.Err, RetryIn: e.RetryIn, Stopped: e.Permanent}
+	}
+	return StateChange{}
 }
 
 // Health reports the node's connection.
@@ -34,6 +62,7 @@ type Stats struct {
 	Sent          int64 // payloads accepted by Send
 	Posted        int64 // chat posts made (payloads and Post texts)
 	PostFailures  int64 // posts that failed and were queued again
+	Throttled     int64 // posts the server said to retry later
 	Frames        int64 // valid frames read from the room
 	OwnFrames     int64 // of those, this node's own, skipped
 	Duplicates    int64 // of those, copies of frames handled before, skipped
@@ -57,6 +86,7 @@ func (n *Node) Stats() Stats {
 		Sent:          c.Sent.Load(),
 		Posted:        c.Posted.Load(),
 		PostFailures:  c.PostFailures.Load(),
+		Throttled:     c.Throttled.Load(),
 		Frames:        c.Frames.Load(),
 		OwnFrames:     c.OwnFrames.Load(),
 		Duplicates:    c.Duplicates.Load(),

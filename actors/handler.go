@@ -29,7 +29,9 @@ type handler struct {
 type callback struct {
 	id   uint64
 	fn   messages.HandlerFunc
-	chat func(context.Context, messages.ChatMessage)
+	// event takes what the chat and state handlers get: a
+	// messages.ChatMessage, *messages.ConnectionUp or *messages.ConnectionDown.
+	event func(context.Context, any)
 }
 
 func newHandler(r *Router, typ string) *handler {
@@ -48,7 +50,9 @@ func (h *handler) Receive(c actor.Context) {
 	case *messages.Message:
 		h.handle(func(cb callback) error { return cb.fn(h.r.ctx, *m) })
 	case *messages.ChatInbound:
-		h.handle(func(cb callback) error { cb.chat(h.r.ctx, m.Chat); return nil })
+		h.handle(func(cb callback) error { cb.event(h.r.ctx, m.Chat); return nil })
+	case *messages.ConnectionUp, *messages.ConnectionDown:
+		h.handle(func(cb callback) error { cb.event(h.r.ctx, m); return nil })
 	case *actor.Restarting:
 		h.r.counters.Restarts.Add(1)
 		h.r.log.Info().Str("type", h.typ).Msg("restarting handler")

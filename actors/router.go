@@ -19,7 +19,10 @@ const DefaultMaxPending = 10_000
 
 // chatType names the chat handler in logs; it cannot clash with a payload
 // type because it is never looked up in the type map.
-const chatType = "(chat)"
+const (
+	chatType  = "(chat)"
+	stateType = "(state)"
+)
 
 // Config is what a Router needs. System and Strategy are required.
 type Config struct {
@@ -43,6 +46,9 @@ type Config struct {
 	DeliverToSelf bool
 	// Chat, if set, receives every chat message that is not a frame.
 	Chat func(context.Context, messages.ChatMessage)
+	// State, if set, receives each *messages.ConnectionUp and
+	// *messages.ConnectionDown passed to NotifyState, in order.
+	State func(context.Context, any)
 }
 
 // Router owns the type-to-handler map and the router actor that reads it.
@@ -63,6 +69,7 @@ type Router struct {
 	pid        *actor.PID
 	routerDone chan struct{}
 	chat       *handler
+	state      *handler
 	dedup      *dedup // owned by the router actor
 	logDrops   rate.Sometimes
 }
@@ -100,7 +107,11 @@ func NewRouter(cfg Config) *Router {
 	r.types.Store(&map[string]*handler{})
 	if cfg.Chat != nil {
 		r.chat = r.spawn(chatType)
-		r.chat.add(callback{chat: cfg.Chat})
+		r.chat.add(callback{event: func(ctx context.Context, m any) { cfg.Chat(ctx, m.(messages.ChatMessage)) }})
+	}
+	if cfg.State != nil {
+		r.state = r.spawn(stateType)
+		r.state.add(callback{event: cfg.State})
 	}
 	r.pid = cfg.System.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return routerActor{r} }, r.props...), "router")
 	return r
@@ -199,6 +210,22 @@ func (r *Router) retire(h *handler) {
 	r.mu.Lock()
 	delete(r.live, h)
 	r.mu.Unlock()
+}
+
+// NotifyState hands a connection state change to the State handler, on its
+// own actor, so the gateway never runs user code. Changes are not dropped:
+// there are few, and each matters.
+func (r *Router) NotifyState(change any) {
+	if r.state == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return
+	}
+	r.state.pending.Add(1)
+	r.cfg.System.Root.Send(r.state.pid, change)
 }
 
 // Types returns the registered types.

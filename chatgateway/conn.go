@@ -3,6 +3,8 @@ package chatgateway
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/socketscience/socketscience/messages"
 )
@@ -18,6 +20,12 @@ type Limits struct {
 	// MaxMessageLen is the longest text, in bytes, that one post may carry.
 	// Zero means the server sets no limit the adapter knows of.
 	MaxMessageLen int
+	// PostInterval is how often the server lets one account post, as far
+	// as the adapter knows: the gateway paces posts to one per
+	// PostInterval, after a burst of PostBurst. Zero means no known limit;
+	// the gateway then learns one from RetryAfter errors.
+	PostInterval time.Duration
+	PostBurst    int
 }
 
 // Conn is one live connection to one chat room. Adapters implement it.
@@ -70,6 +78,25 @@ var (
 	// of reconnecting to post it again. Wrap it with Rejected.
 	ErrRejected = errors.New("chatgateway: post rejected")
 )
+
+// RetryAfterError is a post the server refused for now: it may be posted
+// again after After. The gateway holds its posts that long, and paces later
+// ones to match, instead of treating the connection as failed.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", e.Err, e.After)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter wraps err as a RetryAfterError.
+func RetryAfter(after time.Duration, err error) error {
+	return &RetryAfterError{After: after, Err: err}
+}
 
 // Rejected wraps err so that errors.Is(err, ErrRejected) holds.
 func Rejected(err error) error {

@@ -107,6 +107,10 @@ type Gateway struct {
 	connStop context.CancelFunc
 	out      outbox
 	inflight bool // a post is with the writer
+	// limiter paces posts to the server's rate; nil while none is known.
+	limiter  *rate.Limiter
+	granted  bool             // a limiter token is reserved for the next post
+	hold     supervisor.Timer // posting waits for it: the rate, or a retry-after
 	tracker  *supervisor.Tracker
 	retry    supervisor.Timer
 	drains   []chan struct{}
@@ -287,6 +291,7 @@ type (
 		err error
 	}
 	redial struct{ gen int }
+	resume struct{}
 )
 
 // Receive is the gateway actor.
@@ -326,11 +331,16 @@ func (g *Gateway) Receive(c actor.Context) {
 		if m.gen == g.gen {
 			g.dial()
 		}
+	case *resume:
+		g.hold = nil
+		g.pump()
 	case *actor.Stopping:
 		g.setState(State{Err: ErrStopped, Permanent: true})
 		g.teardown()
-		if g.retry != nil {
-			g.retry.Stop()
+		for _, t := range []supervisor.Timer{g.retry, g.hold} {
+			if t != nil {
+				t.Stop()
+			}
 		}
 		g.abandon()
 	case *actor.Stopped:
@@ -366,6 +376,9 @@ func (g *Gateway) up(conn Conn) {
 	g.conn = conn
 	lim, id := conn.Limits(), conn.Identity()
 	g.maxLen.Store(int64(lim.MaxMessageLen))
+	if lim.PostInterval > 0 {
+		g.limiter = rate.NewLimiter(rate.Every(lim.PostInterval), max(lim.PostBurst, 1))
+	}
 	if g.ups > 0 {
 		g.counters.Reconnects.Add(1)
 	}
@@ -423,6 +436,7 @@ func (g *Gateway) teardown() {
 
 func (g *Gateway) posted(err error) {
 	g.inflight = false
+	var retry *RetryAfterError
 	switch {
 	case err == nil:
 		g.counters.Posted.Add(1)
@@ -436,6 +450,14 @@ func (g *Gateway) posted(err error) {
 		for range g.out.posted() {
 			g.drop(reason, size)
 		}
+	case errors.As(err, &retry):
+		// Still pending: posted again, unchanged, once the server allows.
+		g.counters.Throttled.Add(1)
+		g.learnRate(retry.After)
+		g.holdFor(retry.After)
+		g.logDrops.Do(func() {
+			g.log.Warn().Err(err).Dur("retry_in", retry.After).Msg("server is throttling posts")
+		})
 	default:
 		g.counters.PostFailures.Add(1)
 		g.down(fmt.Errorf("post: %w", err))
@@ -444,21 +466,57 @@ func (g *Gateway) posted(err error) {
 	g.pump()
 }
 
-// pump hands the writer the next post when it is idle: one post in flight
-// keeps per-node order and lets a failed post be made again, unchanged,
-// before anything else.
+// pump hands the writer the next post when it is idle and the server's rate
+// allows: one post in flight keeps per-node order and lets a failed post be
+// made again, unchanged, before anything else. What arrives while posting
+// waits is merged into the next post.
 func (g *Gateway) pump() {
-	for g.conn != nil && !g.inflight && !g.out.empty() {
+	for g.conn != nil && !g.inflight && !g.out.empty() && g.admit() {
 		p, tooLong := g.out.next(g.MaxMessageLen(), g.cfg.Clock.Now())
 		if p == nil {
 			g.drop(metrics.MessageTooLong, tooLong)
 			continue
 		}
-		g.inflight = true
+		g.inflight, g.granted = true, false
 		g.writer <- p.text
 	}
 	// Dropping the last posts (too long) may have emptied the queue.
 	g.checkDrained()
+}
+
+// admit reports whether a post may go now; if not, it holds posting until
+// the limiter's next token, which is then reserved for it.
+func (g *Gateway) admit() bool {
+	if g.hold != nil {
+		return false
+	}
+	if g.limiter == nil || g.granted {
+		return true
+	}
+	now := g.cfg.Clock.Now()
+	if d := g.limiter.ReserveN(now, 1).DelayFrom(now); d > 0 {
+		g.granted = true
+		g.holdFor(d)
+		return false
+	}
+	return true
+}
+
+func (g *Gateway) holdFor(d time.Duration) {
+	if g.hold != nil {
+		g.hold.Stop()
+	}
+	g.hold = g.cfg.Clock.AfterFunc(d, func() { g.tell(&resume{}) })
+}
+
+// learnRate slows the limiter to one post per after, if it is faster: a
+// server that had to say "wait" will say it again at the same pace.
+func (g *Gateway) learnRate(after time.Duration) {
+	limit := rate.Every(after)
+	if g.limiter == nil || limit < g.limiter.Limit() {
+		g.limiter = rate.NewLimiter(limit, 1)
+		g.granted = false
+	}
 }
 
 func (g *Gateway) release(n int) {

@@ -1126,3 +1126,27 @@ func TestUntrustedFramesAreDropped(t *testing.T) {
 	require.Equal(t, smokey.UserID, msgs[0].(*messages.Inbound).Chat.UserID)
 	require.Equal(t, int64(1), h.counters.Dropped()["untrusted"])
 }
+
+// A post the server says to retry later is held that long, on the clock,
+// then posted again on the same connection; later posts are paced to the
+// rate the server asked for.
+func TestRetryAfterHoldsAndPaces(t *testing.T) {
+	h := newHarness(t)
+	h.start(nil)
+	h.waitConnected()
+	dials := h.member.Dials()
+	h.member.FailPosts(1, chatgateway.RetryAfter(3*time.Second, errors.New("409")))
+	h.enqueue("first")
+	require.Equal(t, 3*time.Second, h.nextTimer(), "held for the retry-after")
+	h.enqueue("second")
+	require.Empty(t, h.posted(), "nothing posts while held")
+	h.clock.Advance(3 * time.Second)
+	require.Equal(t, 3*time.Second, h.nextTimer(), "the second post waits its turn at the learned rate")
+	require.Equal(t, []string{"first"}, h.posted())
+	h.clock.Advance(3 * time.Second)
+	h.drain()
+	require.Equal(t, []string{"first", "second"}, h.posted())
+	require.Equal(t, dials, h.member.Dials(), "no reconnect")
+	require.Equal(t, int64(1), h.counters.Throttled.Load())
+	require.Zero(t, h.counters.PostFailures.Load())
+}

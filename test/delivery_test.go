@@ -124,3 +124,59 @@ func (c lyingConn) Post(ctx context.Context, text string) (int64, error) {
 	}
 	return id, err
 }
+
+// pacedDialer's connections report a server that allows one post per
+// interval.
+type pacedDialer struct {
+	chatgateway.Dialer
+	interval time.Duration
+}
+
+func (d pacedDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
+	c, err := d.Dialer.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return pacedConn{c, d.interval}, nil
+}
+
+type pacedConn struct {
+	chatgateway.Conn
+	interval time.Duration
+}
+
+func (c pacedConn) Limits() chatgateway.Limits {
+	l := c.Conn.Limits()
+	l.PostInterval, l.PostBurst = c.interval, 1
+	return l
+}
+
+// With posting paced at one per second, 50 sends of distinct types issued
+// together cost at most 2 posts, and each handler gets its payload once.
+func TestCoalescingUnderRateLimit(t *testing.T) {
+	room := memchat.NewRoom()
+	clock := fakeclock.New(time.Now())
+	sender, err := socketscience.New(pacedDialer{room.Member(bot, "sender"), time.Second}, socketscience.WithClock(clock))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, sender.WaitConnected(ctx))
+	receiver := connect(t, room, "receiver")
+	var calls atomic.Int64
+	for i := range 50 {
+		_, err := socketscience.Handle(receiver, fmt.Sprintf("type%02d", i), func(ctx context.Context, v int) error {
+			calls.Add(1)
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	for i := range 50 {
+		require.NoError(t, sender.Send(ctx, socketscience.Payload{fmt.Sprintf("type%02d", i): i}))
+	}
+	require.Eventually(t, func() bool { return clock.Pending() == 1 }, wait, time.Millisecond, "posting waits for the rate")
+	clock.Advance(time.Second)
+	require.Eventually(t, func() bool { return calls.Load() == 50 }, wait, time.Millisecond)
+	closeNodes(t, sender, receiver)
+	assert.Equal(t, int64(50), calls.Load())
+	assert.LessOrEqual(t, sender.Stats().Posted, int64(2))
+}

@@ -482,10 +482,12 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 			}
 			return *ans.ID, nil
 		case http.StatusConflict:
-			if throttled >= k.c.cfg.MaxThrottleRetries {
-				return 0, fmt.Errorf("%w after %d retries: %s", ErrThrottled, throttled, resp.snippet())
-			}
 			wait := throttleWait(resp.text())
+			if throttled >= k.c.cfg.MaxThrottleRetries {
+				// The gateway holds this post, and paces later ones, rather
+				// than take the connection for dead.
+				return 0, chatgateway.RetryAfter(wait, fmt.Errorf("%w after %d retries: %s", ErrThrottled, throttled, resp.snippet()))
+			}
 			k.log.Debug().Dur("wait", wait).Int("retry", throttled+1).Msg("post throttled; waiting")
 			if err := k.sleep(ctx, wait); err != nil {
 				return 0, k.postErr(err)

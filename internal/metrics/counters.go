@@ -46,6 +46,7 @@ type Counters struct {
 	Sent          atomic.Int64 // payloads accepted by Send
 	Posted        atomic.Int64 // chat posts that succeeded
 	PostFailures  atomic.Int64
+	Throttled     atomic.Int64 // posts the server said to retry later
 	Frames        atomic.Int64 // valid frames read
 	OwnFrames     atomic.Int64 // frames this node sent, skipped
 	Duplicates    atomic.Int64 // frames handled before (edits, replays, reposts), skipped
