@@ -14,9 +14,10 @@ var (
 	// encoded (it wraps the messages error saying why), and by Post for
 	// text that would read as a frame.
 	ErrInvalidPayload = errors.New("socketscience: invalid payload")
-	// ErrPayloadTooLarge is returned by Send when the encoded frame is longer
-	// than the connected server allows in one message.
-	ErrPayloadTooLarge = errors.New("socketscience: payload too large for one chat message")
+	// ErrPayloadTooLarge is returned by Send when the encoded frame is over
+	// messages.DefaultMaxFrameLen, or when the connected server's message
+	// limit would need more fragments than receivers accept.
+	ErrPayloadTooLarge = errors.New("socketscience: payload too large")
 	// ErrQueueFull is returned by Send and Post when the outbound queue is
 	// full and the node was made WithNonBlockingSend.
 	ErrQueueFull = chatgateway.ErrQueueFull

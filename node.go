@@ -3,6 +3,7 @@ package socketscience
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -106,6 +107,10 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		NodeID:       n.id,
 		NoCoalesce:   o.noCoalesce,
 		OnState:      n.router.NotifyState,
+		Secret:       o.secret,
+		MaxClockSkew: o.maxClockSkew,
+		Limits:       o.limits,
+		Reassembly:   o.reassembly,
 	})
 	return n, nil
 }
@@ -142,19 +147,43 @@ func (n *Node) Send(ctx context.Context, p Payload) error {
 		return fmt.Errorf("%w: no message types", ErrInvalidPayload)
 	}
 	types, err := messages.EncodeTypes(p)
+	if errors.Is(err, messages.ErrTooLarge) {
+		return fmt.Errorf("%w: %w", ErrPayloadTooLarge, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidPayload, err)
 	}
-	if limit := n.gateway.MaxMessageLen(); limit > 0 {
-		env := &messages.Envelope{Node: n.id, Seq: math.MaxUint64, Time: math.MaxInt64} // the longest it can be
-		if size := messages.ComposedLen(types, env); size > limit {
-			return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, size, limit)
-		}
+	if err := n.checkSize(types); err != nil {
+		return err
 	}
 	if err := n.enqueue(ctx, messages.Outbound{Types: types}); err != nil {
 		return err
 	}
 	n.counters.Sent.Add(1)
+	return nil
+}
+
+// checkSize fails a payload that no post could carry: a frame over
+// messages.DefaultMaxFrameLen, or, on a server with a message limit, one
+// needing more fragments than receivers accept.
+func (n *Node) checkSize(types []messages.RawType) error {
+	// The longest envelope this node can write.
+	env := &messages.Envelope{Node: n.id, Seq: math.MaxUint64, Time: math.MaxInt64, Sig: make([]byte, sha256.Size)}
+	size := messages.ComposedLen(types, env)
+	if size > messages.DefaultMaxFrameLen {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, size, messages.DefaultMaxFrameLen)
+	}
+	limit := n.gateway.MaxMessageLen()
+	if limit <= 0 || size <= limit {
+		return nil
+	}
+	frame, err := messages.ComposeFrame(types, env)
+	if err == nil {
+		_, err = messages.Fragment(frame, limit, messages.NewFragmentID())
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %d bytes do not fit in fragments of %d: %w", ErrPayloadTooLarge, size, limit, err)
+	}
 	return nil
 }
 

@@ -193,7 +193,11 @@ func TestPayloadTooLargeForServer(t *testing.T) {
 	room := memchat.NewRoom(memchat.WithMaxMessageLen(100))
 	n := connected(t, room.Member(bot, "a"))
 	err := n.Send(context.Background(), socketscience.Payload{"big": strings.Repeat("x", 200)})
-	assert.ErrorIs(t, err, socketscience.ErrPayloadTooLarge)
+	assert.NoError(t, err, "goes as fragments")
+	err = n.Send(context.Background(), socketscience.Payload{"big": strings.Repeat("x", 30_000)})
+	assert.ErrorIs(t, err, socketscience.ErrPayloadTooLarge, "would take more fragments than receivers accept")
+	err = n.Send(context.Background(), socketscience.Payload{"big": strings.Repeat("x", 2<<20)})
+	assert.ErrorIs(t, err, socketscience.ErrPayloadTooLarge, "over the frame limit")
 }
 
 func TestClosedNode(t *testing.T) {

@@ -41,6 +41,10 @@ type options struct {
 	trusted       []int64
 	noCoalesce    bool
 	state         func(context.Context, StateChange)
+	secret        []byte
+	maxClockSkew  time.Duration
+	limits        messages.Limits
+	reassembly    messages.ReassemblyLimits
 }
 
 // Option configures a Node.
@@ -120,6 +124,32 @@ func WithoutCoalescing() Option { return func(o *options) { o.noCoalesce = true 
 // order. Defaults to none; Health gives the current state at any time.
 func WithStateHandler(f func(context.Context, StateChange)) Option {
 	return func(o *options) { o.state = f }
+}
+
+// WithSecret makes the node sign every frame it sends with HMAC-SHA256
+// under secret, and accept only frames signed with it and made within the
+// clock skew (WithMaxClockSkew) of now; replays are dropped too. Every Go
+// node of the bot must share the secret. SmokeDetector cannot sign: in a
+// room shared with it, leave signing off and rely on WithTrustedUsers.
+// Defaults to off.
+func WithSecret(secret []byte) Option { return func(o *options) { o.secret = secret } }
+
+// WithMaxClockSkew sets how far from now a signed frame's time may be.
+// Defaults to chatgateway.DefaultMaxClockSkew.
+func WithMaxClockSkew(d time.Duration) Option { return func(o *options) { o.maxClockSkew = d } }
+
+// WithDecodeLimits bounds what an inbound frame may hold: its length, the
+// nesting depth, map, array and string sizes, and the memory decoding it
+// would take. A frame over any is dropped, counted as too_large (or
+// bad_msgpack for depth), before anything large is allocated. Zero fields
+// take messages' defaults (messages.DefaultLimits).
+func WithDecodeLimits(l messages.Limits) Option { return func(o *options) { o.limits = l } }
+
+// WithReassemblyLimits bounds what incomplete fragmented payloads may hold,
+// per sender and in all, and how long they may take. Zero fields take
+// messages' defaults.
+func WithReassemblyLimits(l messages.ReassemblyLimits) Option {
+	return func(o *options) { o.reassembly = l }
 }
 
 func defaultOptions() options {

@@ -73,8 +73,12 @@ type Stats struct {
 	Restarts      int64 // handler actor restarts
 	Reconnects    int64
 	DeadLetters   int64 // actor messages that reached an actor after it stopped
+	// FragmentBytes is what incomplete fragmented payloads hold now,
+	// within WithReassemblyLimits.
+	FragmentBytes int64
 	// Dropped counts what was dropped, by reason: bad_base64, bad_msgpack,
 	// not_map, non_string_key, too_large, bad_envelope, bad_frame, untrusted,
+	// unsigned, bad_signature, stale, bad_fragment, fragment_conflict, fragment_limit,
 	// handler_queue_full, message_too_long, rejected, abandoned.
 	Dropped map[string]int64
 }
@@ -82,7 +86,9 @@ type Stats struct {
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
 	c := &n.counters
+	_, fragmentBytes := n.gateway.Reassembling()
 	return Stats{
+		FragmentBytes: int64(fragmentBytes),
 		Sent:          c.Sent.Load(),
 		Posted:        c.Posted.Load(),
 		PostFailures:  c.PostFailures.Load(),

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +60,15 @@ type Config struct {
 	// connection's own account, as SmokeDetector does: its instances share
 	// one account.
 	TrustedUsers []int64
+	// Secret, if set, signs every frame the gateway posts, and frames read
+	// must carry a good signature made within MaxClockSkew of now.
+	Secret []byte
+	// MaxClockSkew is how far a signed frame's time may be from now.
+	// Defaults to DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
+	// Reassembly bounds what incomplete fragmented payloads may hold.
+	// Defaults to messages' defaults.
+	Reassembly messages.ReassemblyLimits
 	// Dispatcher runs the gateway's mailbox. Defaults to protoactor's.
 	Dispatcher actor.Dispatcher
 	// Guardian supervises the gateway actor itself, should it panic.
@@ -106,6 +114,7 @@ type Gateway struct {
 	writer   chan string
 	connStop context.CancelFunc
 	out      outbox
+	in       inbound
 	inflight bool // a post is with the writer
 	// limiter paces posts to the server's rate; nil while none is known.
 	limiter  *rate.Limiter
@@ -151,7 +160,12 @@ func New(cfg Config) *Gateway {
 	g.out = outbox{node: cfg.NodeID, coalesce: !cfg.NoCoalesce,
 		// Sequence numbers keep growing across restarts of a node that keeps
 		// its id, so receivers never take new frames for replays.
-		seq: uint64(cfg.Clock.Now().UnixMicro())}
+		seq: uint64(cfg.Clock.Now().UnixMicro()), secret: cfg.Secret}
+	g.in = inbound{limits: cfg.Limits, secret: cfg.Secret, skew: cfg.MaxClockSkew, clock: cfg.Clock,
+		reassembler: messages.NewReassembler(cfg.Reassembly)}
+	if g.in.skew <= 0 {
+		g.in.skew = DefaultMaxClockSkew
+	}
 	g.life, g.cancel = context.WithCancel(context.Background())
 	g.state.Store(&State{Since: cfg.Clock.Now()})
 	changed := make(chan struct{})
@@ -193,6 +207,10 @@ func (g *Gateway) WaitConnected(ctx context.Context) error {
 
 // Queued is how many posts are queued or in flight.
 func (g *Gateway) Queued() int { return len(g.slots) }
+
+// Reassembling is how many incomplete fragmented payloads the gateway
+// holds, and their bytes.
+func (g *Gateway) Reassembling() (payloads, bytes int) { return g.in.reassembler.Pending() }
 
 // MaxMessageLen is the connected server's limit, or 0 when unknown.
 func (g *Gateway) MaxMessageLen() int { return int(g.maxLen.Load()) }
@@ -446,8 +464,8 @@ func (g *Gateway) posted(err error) {
 		if errors.Is(err, ErrMessageTooLong) {
 			reason = metrics.MessageTooLong
 		}
-		size := len(g.out.pending.text)
-		for range g.out.posted() {
+		size := len(g.out.pending.text())
+		for range g.out.drop() {
 			g.drop(reason, size)
 		}
 	case errors.As(err, &retry):
@@ -478,7 +496,7 @@ func (g *Gateway) pump() {
 			continue
 		}
 		g.inflight, g.granted = true, false
-		g.writer <- p.text
+		g.writer <- p.text()
 	}
 	// Dropping the last posts (too long) may have emptied the queue.
 	g.checkDrained()
@@ -566,8 +584,8 @@ func (g *Gateway) setState(s State) {
 	close(*g.changed.Swap(&next))
 }
 
-// read is the connection's only reader. It decodes frames here, off the
-// actors, and never runs user code.
+// read is the connection's only reader. It checks and decodes frames here,
+// off the actors, and never runs user code.
 func (g *Gateway) read(gen int, conn Conn) {
 	root := g.cfg.System.Root
 	trusted := g.cfg.TrustedUsers
@@ -580,23 +598,19 @@ func (g *Gateway) read(gen int, conn Conn) {
 			g.tell(&readFailed{gen: gen, err: err})
 			return
 		}
-		frame, err := g.cfg.Limits.Split(msg.Text)
+		frame, err := g.in.check(msg, trusted)
 		switch {
-		case err == nil && !slices.Contains(trusted, msg.UserID):
-			g.counters.Drop(metrics.Untrusted)
-			g.logDrops.Do(func() {
-				g.log.Warn().Str("reason", metrics.Untrusted.String()).Int64("message_id", msg.ID).Int64("user_id", msg.UserID).Str("user", msg.UserName).Msg("dropped inbound frame")
-			})
 		case err == nil:
 			g.counters.Frames.Add(1)
 			root.Send(g.cfg.Router, &messages.Inbound{Frame: frame, Chat: msg})
 		case errors.Is(err, messages.ErrNotFrame):
 			root.Send(g.cfg.Router, &messages.ChatInbound{Chat: msg})
+		case errors.Is(err, errIncomplete):
 		default:
 			r := dropReason(err)
 			g.counters.Drop(r)
 			g.logDrops.Do(func() {
-				g.log.Warn().Err(err).Str("reason", r.String()).Int64("message_id", msg.ID).Int64("user_id", msg.UserID).Msg("dropped inbound frame")
+				g.log.Warn().Err(err).Str("reason", r.String()).Int64("message_id", msg.ID).Int64("user_id", msg.UserID).Str("user", msg.UserName).Msg("dropped inbound frame")
 			})
 		}
 	}
@@ -621,6 +635,13 @@ func dropReason(err error) metrics.Reason {
 		{messages.ErrNotMap, metrics.NotMap},
 		{messages.ErrNonStringKey, metrics.NonStringKey},
 		{messages.ErrBadEnvelope, metrics.BadEnvelope},
+		{ErrUntrusted, metrics.Untrusted},
+		{messages.ErrUnsigned, metrics.Unsigned},
+		{messages.ErrBadSignature, metrics.BadSignature},
+		{ErrStale, metrics.Stale},
+		{messages.ErrBadFragment, metrics.BadFragment},
+		{messages.ErrFragmentConflict, metrics.FragmentConflict},
+		{messages.ErrFragmentLimit, metrics.FragmentLimit},
 	} {
 		if errors.Is(err, r.err) {
 			return r.reason

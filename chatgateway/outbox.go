@@ -1,6 +1,7 @@
 package chatgateway
 
 import (
+	"crypto/sha256"
 	"time"
 
 	"github.com/socketscience/socketscience/messages"
@@ -18,6 +19,7 @@ type outbox struct {
 	node     string
 	seq      uint64
 	coalesce bool
+	secret   []byte // signs every frame when set
 	items    []messages.Outbound
 	// pending is posted again as it is, same text and sequence number,
 	// when its first post failed: if that post did reach the room,
@@ -25,10 +27,15 @@ type outbox struct {
 	pending *post
 }
 
+// post is one frame, or plain text, to make as one chat message or, for a
+// frame longer than the server allows, as several fragments.
 type post struct {
-	text  string
+	texts []string
+	sent  int // texts already posted
 	items int // queue slots it stands for
 }
+
+func (p *post) text() string { return p.texts[p.sent] }
 
 func (o *outbox) push(out messages.Outbound) { o.items = append(o.items, out) }
 
@@ -45,9 +52,11 @@ func (o *outbox) len() int {
 
 // next returns the post to make: the pending one, else one composed from
 // the head of the queue, merging the payloads after it while their types do
-// not collide and the frame stays within limit (0: no stated limit). It
-// returns nil when an item at the head cannot fit in limit even alone; that
-// item is taken off the queue and its size returned as tooLong.
+// not collide and the frame stays within limit (0: no stated limit). A
+// payload longer than limit alone goes as fragments. next returns nil when
+// the item at the head cannot be posted at all (plain text over limit, a
+// frame needing too many fragments); that item is taken off the queue and
+// its size returned as tooLong.
 func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
 	if o.pending != nil {
 		return o.pending, 0
@@ -58,10 +67,13 @@ func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
 		if limit > 0 && len(head.Text) > limit {
 			return nil, len(head.Text)
 		}
-		o.pending = &post{text: head.Text, items: 1}
+		o.pending = &post{texts: []string{head.Text}, items: 1}
 		return o.pending, 0
 	}
 	env := &messages.Envelope{Node: o.node, Seq: o.seq + 1, Time: now.UnixMilli()}
+	if o.secret != nil {
+		env.Sig = make([]byte, sha256.Size) // sized in, for ComposedLen
+	}
 	types, n := head.Types, 1
 	if o.coalesce {
 		mergeLimit := limit
@@ -78,16 +90,31 @@ func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
 		}
 	}
 	o.take(n)
-	if size := messages.ComposedLen(types, env); limit > 0 && size > limit {
-		return nil, size
-	}
-	text, err := messages.ComposeFrame(types, env)
+	text, err := compose(types, env, o.secret)
 	if err != nil { // raw parts from EncodeTypes always compose
 		panic(err)
 	}
+	texts := []string{text}
+	if limit > 0 && len(text) > limit {
+		if texts, err = messages.Fragment(text, limit, messages.NewFragmentID()); err != nil {
+			return nil, len(text)
+		}
+	}
 	o.seq++
-	o.pending = &post{text: text, items: n}
+	o.pending = &post{texts: texts, items: n}
 	return o.pending, 0
+}
+
+// compose makes the frame for types under env, signed with secret if set.
+func compose(types []messages.RawType, env *messages.Envelope, secret []byte) (string, error) {
+	if secret != nil {
+		sig, err := messages.Sign(types, env, secret)
+		if err != nil {
+			return "", err
+		}
+		env.Sig = sig
+	}
+	return messages.ComposeFrame(types, env)
 }
 
 func (o *outbox) take(n int) {
@@ -98,8 +125,20 @@ func (o *outbox) take(n int) {
 	}
 }
 
-// posted forgets the pending post and returns how many items it stood for.
+// posted records that the pending post's current text went out. Once all
+// of them have, it forgets the post and returns how many items it stood
+// for; before, it returns 0.
 func (o *outbox) posted() int {
+	p := o.pending
+	if p.sent++; p.sent < len(p.texts) {
+		return 0
+	}
+	o.pending = nil
+	return p.items
+}
+
+// drop forgets the pending post and returns how many items it stood for.
+func (o *outbox) drop() int {
 	n := o.pending.items
 	o.pending = nil
 	return n

@@ -17,6 +17,12 @@ const (
 	BadEnvelope
 	BadFrame // any other frame error
 	Untrusted
+	Unsigned
+	BadSignature
+	Stale // signed frames outside the time window
+	BadFragment
+	FragmentConflict
+	FragmentLimit
 	HandlerQueueFull
 	MessageTooLong
 	Rejected  // posts the server refused for good
@@ -33,6 +39,12 @@ var reasonNames = [numReasons]string{
 	BadEnvelope:      "bad_envelope",
 	BadFrame:         "bad_frame",
 	Untrusted:        "untrusted",
+	Unsigned:         "unsigned",
+	BadSignature:     "bad_signature",
+	Stale:            "stale",
+	BadFragment:      "bad_fragment",
+	FragmentConflict: "fragment_conflict",
+	FragmentLimit:    "fragment_limit",
 	HandlerQueueFull: "handler_queue_full",
 	MessageTooLong:   "message_too_long",
 	Rejected:         "rejected",
