@@ -162,7 +162,12 @@ func New(cfg Config) *Gateway {
 		// its id, so receivers never take new frames for replays.
 		seq: uint64(cfg.Clock.Now().UnixMicro()), secret: cfg.Secret}
 	g.in = inbound{limits: cfg.Limits, secret: cfg.Secret, skew: cfg.MaxClockSkew, clock: cfg.Clock,
-		reassembler: messages.NewReassembler(cfg.Reassembly)}
+		reassembler: messages.NewReassembler(cfg.Reassembly),
+		evicted: func(n int) {
+			for range n {
+				g.counters.Drop(metrics.FragmentLimit)
+			}
+		}}
 	if g.in.skew <= 0 {
 		g.in.skew = DefaultMaxClockSkew
 	}

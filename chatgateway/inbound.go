@@ -33,6 +33,9 @@ type inbound struct {
 	skew        time.Duration
 	clock       supervisor.Clock
 	reassembler *messages.Reassembler // safe for the readers of successive connections
+	// evicted counts incomplete payloads dropped to make room for their
+	// sender's newer pieces.
+	evicted func(n int)
 }
 
 // check returns msg's frame, or why there is none: messages.ErrNotFrame
@@ -44,6 +47,9 @@ func (in *inbound) check(msg messages.ChatMessage, trusted []int64) (messages.Fr
 			return messages.Frame{}, ErrUntrusted
 		}
 		whole, done, err := in.reassembler.Add(msg.UserID, text, in.clock.Now())
+		if n := in.reassembler.TakeEvicted(); n > 0 && in.evicted != nil {
+			in.evicted(n)
+		}
 		switch {
 		case err != nil:
 			return messages.Frame{}, err

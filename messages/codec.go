@@ -114,7 +114,7 @@ func encodeFrame(p Payload, env *Envelope, secret []byte) (frame string, err err
 	if n := frameLen(len(raw)); n > DefaultMaxFrameLen {
 		return "", &LimitError{Limit: "MaxFrameLen", Got: n, Max: DefaultMaxFrameLen, Offset: -1}
 	}
-	if err := checkPayload(raw, Limits{}); err != nil {
+	if err := checkPayload(raw, &Limits{}); err != nil {
 		return "", fmt.Errorf("%w (in the encoded payload; no receiver could decode it)", err)
 	}
 	return buildFrame(raw), nil
@@ -140,7 +140,7 @@ func Decode(content string) (Payload, error) {
 //
 // Handlers should prefer Split, which does not decode the values.
 func (l Limits) Decode(content string) (Payload, error) {
-	body, err := frameBody(content, l)
+	body, err := frameBody(content, &l)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func (l Limits) Decode(content string) (Payload, error) {
 		return nil, err
 	}
 	// Walk it all first, so that a frame over a limit allocates nothing.
-	if err := checkPayload(b, l); err != nil {
+	if err := checkPayload(b, &l); err != nil {
 		return nil, err
 	}
 	return decodePayload(b)
@@ -161,7 +161,8 @@ func (l Limits) Decode(content string) (Payload, error) {
 // string and []byte it returns is a copy, so b may be reused.
 // The caller has checked b with checkPayload.
 func decodePayload(b []byte) (Payload, error) {
-	w := ceilingWalker(b)
+	var w walker
+	w.initCeiling(b)
 	n, off, err := w.topMap()
 	if err != nil {
 		return nil, err
@@ -189,8 +190,9 @@ func decodePayload(b []byte) (Payload, error) {
 
 // checkPayload checks that b is a payload that Decode and Split accept with
 // l.
-func checkPayload(b []byte, l Limits) error {
-	w := l.walker(b)
+func checkPayload(b []byte, l *Limits) error {
+	var w walker
+	w.init(b, l)
 	return w.payload()
 }
 
@@ -485,7 +487,8 @@ func timestamp(d []byte) (sec, nsec int64, ok bool) {
 // MaxDepth ceiling applies: this is for data that a limited walk has
 // already checked, or that has no Limits (Message.Decode's).
 func skipValue(b []byte, off, depth int) (int, error) {
-	w := ceilingWalker(b)
+	var w walker
+	w.initCeiling(b)
 	return w.skip(off, depth)
 }
 

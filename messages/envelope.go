@@ -31,6 +31,14 @@ type Envelope struct {
 	// signed. In a Frame from Split it views the frame's buffer: treat it
 	// as read-only.
 	Sig []byte
+
+	// repeated is set by Split when the frame that carried the envelope
+	// listed a type (or the envelope) twice, which no signer does: Split
+	// keeps one value of each, so a signature could not cover them all, and
+	// Verify rejects the frame. It lives here, not in Frame, because only a
+	// frame with an envelope can be signed, and a bigger Frame makes Split
+	// measurably slower.
+	repeated bool
 }
 
 // encode writes env as a msgpack map. Keys go in sorted order, like every

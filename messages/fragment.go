@@ -299,8 +299,10 @@ func (l ReassemblyLimits) resolve() ReassemblyLimits {
 
 // Reassembler puts fragments back together into frames. It keys pieces by
 // sender (the chat user id) and fragment id, so one sender can neither
-// complete, spoil nor crowd out another's payloads; its memory is bounded
-// by ReassemblyLimits. It does no I/O and starts no goroutines: time is
+// complete nor spoil another's payloads, and it never evicts a payload to
+// make room: a sender over its limits loses only its own new pieces (though
+// enough senders together can fill MaxBytesTotal). Its memory is bounded by
+// ReassemblyLimits. It does no I/O and starts no goroutines: time is
 // what the caller passes in. It is safe for concurrent use. The zero value
 // is ready to use, with the default limits.
 type Reassembler struct {
@@ -310,6 +312,7 @@ type Reassembler struct {
 	senders  map[int64]*senderHeld
 	expiry   expiryHeap // the payloads, soonest deadline first
 	bytes    int
+	evicted  int // payloads dropped to make room, since TakeEvicted
 }
 
 type fragKey struct {
@@ -360,9 +363,15 @@ func (r *Reassembler) init() {
 //     earlier pieces, the whole payload is dropped.
 //   - ErrFragmentConflict: a piece with the same index but another chunk
 //     is held; the whole payload is dropped.
-//   - ErrFragmentLimit: keeping the piece would take the sender over
-//     MaxBytesPerSender or MaxPendingPerSender, or all senders over
-//     MaxBytesTotal; the piece is dropped, and nothing else is.
+//   - ErrFragmentLimit: keeping the piece would take all senders over
+//     MaxBytesTotal, or it alone would take its sender over
+//     MaxBytesPerSender; the piece is dropped. A piece that would take its
+//     sender over MaxBytesPerSender or MaxPendingPerSender only because of
+//     the sender's other incomplete payloads is kept, and the sender's
+//     oldest incomplete payloads are dropped to make room (TakeEvicted
+//     counts them): a sender flooding with pieces that never complete then
+//     only pushes out its own, never its later whole payloads, and never
+//     another sender's.
 //
 // First, Add drops every payload that has timed out by now, as Expire does.
 func (r *Reassembler) Add(sender int64, content string, now time.Time) (frame string, done bool, err error) {
@@ -404,18 +413,16 @@ func (r *Reassembler) add(sender int64, f fragment, now time.Time) ([]string, er
 			return nil, fmt.Errorf("%w: piece %d of payload %s differs from the one held; payload dropped",
 				ErrFragmentConflict, f.index, f.id)
 		}
-		if err := r.fits(held, len(f.chunk)); err != nil {
+		if err := r.makeRoom(sender, p, len(f.chunk), false); err != nil {
 			return nil, err
 		}
+		held = r.senders[sender]
 	} else {
-		if held != nil && held.payloads >= r.l.MaxPendingPerSender {
-			return nil, fmt.Errorf("%w: sender %d has %d incomplete payloads, limit %d",
-				ErrFragmentLimit, sender, held.payloads, r.l.MaxPendingPerSender)
-		}
 		cost := PendingPayloadOverhead + PendingPieceOverhead*f.count + len(f.chunk)
-		if err := r.fits(held, cost); err != nil {
+		if err := r.makeRoom(sender, nil, cost, f.count > 1); err != nil {
 			return nil, err
 		}
+		held = r.senders[sender]
 		if f.count == 1 { // complete at once: nothing to keep
 			return []string{f.chunk}, nil
 		}
@@ -451,6 +458,51 @@ func (r *Reassembler) add(sender int64, f fragment, now time.Time) ([]string, er
 	held.bytes += len(f.chunk)
 	r.bytes += len(f.chunk)
 	return nil, nil
+}
+
+// makeRoom gets sender ready to hold n bytes more (and, if newPayload, one
+// more incomplete payload), dropping the sender's oldest incomplete
+// payloads other than keep while that is what stands in the way.
+func (r *Reassembler) makeRoom(sender int64, keep *pendingPayload, n int, newPayload bool) error {
+	for {
+		held := r.senders[sender]
+		if held == nil {
+			return r.fits(nil, n)
+		}
+		over := held.bytes+n > r.l.MaxBytesPerSender ||
+			(newPayload && held.payloads >= r.l.MaxPendingPerSender)
+		if !over {
+			return r.fits(held, n)
+		}
+		oldest := r.oldest(sender, keep)
+		if oldest == nil {
+			return r.fits(held, n)
+		}
+		r.drop(oldest)
+		r.evicted++
+	}
+}
+
+// oldest is sender's incomplete payload with the earliest deadline, other
+// than keep. A linear scan: it runs only when a sender is at its limits.
+func (r *Reassembler) oldest(sender int64, keep *pendingPayload) *pendingPayload {
+	var o *pendingPayload
+	for _, p := range r.expiry {
+		if p.key.sender == sender && p != keep && (o == nil || p.deadline.Before(o.deadline)) {
+			o = p
+		}
+	}
+	return o
+}
+
+// TakeEvicted returns how many incomplete payloads Add has dropped to make
+// room for their sender's newer pieces since the last call.
+func (r *Reassembler) TakeEvicted() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.evicted
+	r.evicted = 0
+	return n
 }
 
 // fits checks that a sender holding held (nil: nothing) may take n bytes

@@ -390,29 +390,39 @@ func TestReassemblePendingLimit(t *testing.T) {
 	var first [][]string
 	for i := range 3 {
 		_, pieces := fragmentsOf(t, 300+i, 100)
-		_, _, err := r.Add(1, pieces[0], testNow)
+		_, _, err := r.Add(1, pieces[0], testNow.Add(time.Duration(i)*time.Second))
 		require.NoError(t, err)
 		first = append(first, pieces)
 	}
-	_, pieces := fragmentsOf(t, 400, 100)
-	_, _, err := r.Add(1, pieces[0], testNow)
-	assert.ErrorIs(t, err, ErrFragmentLimit)
-	assert.Contains(t, err.Error(), "incomplete payloads")
-	// More pieces of the pending payloads are fine, and complete them.
-	for _, p := range first[0][1:] {
-		_, _, err := r.Add(1, p, testNow)
+	// A fourth payload pushes out the sender's oldest, not itself.
+	frame, pieces := fragmentsOf(t, 400, 100)
+	_, _, err := r.Add(1, pieces[0], testNow.Add(3*time.Second))
+	require.NoError(t, err)
+	assert.Equal(t, 1, r.TakeEvicted())
+	assert.Zero(t, r.TakeEvicted(), "taken")
+	n, _ := r.Pending()
+	assert.Equal(t, 3, n)
+	var got string
+	for _, p := range pieces[1:] {
+		got, _, err = r.Add(1, p, testNow.Add(3*time.Second))
 		require.NoError(t, err)
 	}
-	// which makes room.
-	_, _, err = r.Add(1, pieces[0], testNow)
-	assert.NoError(t, err)
-	// Another sender has its own allowance.
-	_, _, err = r.Add(2, pieces[0], testNow)
-	assert.NoError(t, err)
+	assert.Equal(t, frame, got)
+	// The second payload was kept and completes.
+	for _, p := range first[1][1:] {
+		got, _, err = r.Add(1, p, testNow.Add(4*time.Second))
+		require.NoError(t, err)
+	}
+	assert.NotEmpty(t, got)
+	// Another sender has its own allowance, and evicts nothing of sender 1.
+	for i := range 3 {
+		_, p := fragmentsOf(t, 500+i, 100)
+		_, _, err = r.Add(2, p[0], testNow.Add(5*time.Second))
+		require.NoError(t, err)
+	}
+	assert.Zero(t, r.TakeEvicted())
 }
 
-// TestReassembleFlood: one sender's flood of pieces, under many ids and
-// over every limit, does not disturb another sender's pending payload.
 func TestReassembleFlood(t *testing.T) {
 	r := NewReassembler(ReassemblyLimits{})
 	frame, victim := fragmentsOf(t, 3000, 400)
@@ -436,9 +446,9 @@ func TestReassembleFlood(t *testing.T) {
 		_, held := r.Pending()
 		require.LessOrEqual(t, held, DefaultMaxFragmentBytesPerSender+4000)
 	}
-	// All but its first 8 payloads, and the repeats of its piece under the
-	// victim's id, which are duplicates.
-	assert.Equal(t, 2000-8-199, errs[ErrFragmentLimit])
+	// The flooder only ever pushes out its own incomplete payloads.
+	assert.Zero(t, errs[ErrFragmentLimit])
+	assert.Greater(t, r.TakeEvicted(), 1900)
 
 	var got string
 	for _, p := range victim[1:] {

@@ -66,7 +66,7 @@ func strip(content string) string {
 // require the four ASCII digits and the closing U+0003, so that a message
 // that merely starts like a frame (someone quoting one, or a fragment
 // format of the future) is ErrNotFrame, not a decode failure.
-func frameBody(content string, l Limits) (string, error) {
+func frameBody(content string, l *Limits) (string, error) {
 	// Checked on the raw text so that an oversized message costs nothing,
 	// not even the stripping.
 	if max := l.maxFrameLen(); len(content) > max {

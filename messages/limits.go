@@ -94,25 +94,29 @@ func orDefault(v, def int) int {
 	return v
 }
 
-func (l Limits) maxFrameLen() int { return orDefault(l.MaxFrameLen, DefaultMaxFrameLen) }
+func (l *Limits) maxFrameLen() int { return orDefault(l.MaxFrameLen, DefaultMaxFrameLen) }
 
-// walker makes the bounded walk that checks a frame's msgpack with l.
-func (l Limits) walker(b []byte) walker {
-	return walker{
-		b:        b,
-		maxDepth: min(orDefault(l.MaxDepth, DefaultMaxDepth), MaxDepth),
-		maxMap:   orDefault(l.MaxMapLen, DefaultMaxMapLen),
-		maxArray: orDefault(l.MaxArrayLen, DefaultMaxArrayLen),
-		maxStr:   orDefault(l.MaxStringLen, DefaultMaxStringLen),
-		maxSize:  orDefault(l.MaxDecodedSize, DefaultMaxDecodedSize),
-	}
+// init readies w for the bounded walk that checks msgpack b with l. (Limits
+// are passed, and walkers set up, in place: copying these structs whole
+// costs more than the walk of a small frame.)
+func (w *walker) init(b []byte, l *Limits) {
+	w.b = b
+	w.maxDepth = min(orDefault(l.MaxDepth, DefaultMaxDepth), MaxDepth)
+	w.maxMap = orDefault(l.MaxMapLen, DefaultMaxMapLen)
+	w.maxArray = orDefault(l.MaxArrayLen, DefaultMaxArrayLen)
+	w.maxStr = orDefault(l.MaxStringLen, DefaultMaxStringLen)
+	w.maxSize = orDefault(l.MaxDecodedSize, DefaultMaxDecodedSize)
+	w.size = 0
 }
 
-// ceilingWalker walks data that has no Limits (Message.Decode's): only the
-// MaxDepth ceiling applies, and readHead's checks that claims fit the bytes.
-func ceilingWalker(b []byte) walker {
-	return walker{b: b, maxDepth: MaxDepth, maxMap: math.MaxInt, maxArray: math.MaxInt,
-		maxStr: math.MaxInt, maxSize: math.MaxInt}
+// initCeiling readies w for data that has no Limits (Message.Decode's):
+// only the MaxDepth ceiling applies, and readHead's checks that claims fit
+// the bytes.
+func (w *walker) initCeiling(b []byte) {
+	w.b = b
+	w.maxDepth = MaxDepth
+	w.maxMap, w.maxArray, w.maxStr, w.maxSize = math.MaxInt, math.MaxInt, math.MaxInt, math.MaxInt
+	w.size = 0
 }
 
 // LimitError reports that a frame went over one of its Limits. It wraps

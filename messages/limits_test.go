@@ -48,8 +48,9 @@ func str32(code byte, n int) []byte {
 // estimate is the decoded-size estimate of a payload, with no limits.
 func estimate(tb testing.TB, raw []byte) int {
 	tb.Helper()
-	w := Limits{MaxDecodedSize: math.MaxInt, MaxArrayLen: math.MaxInt, MaxMapLen: math.MaxInt,
-		MaxStringLen: math.MaxInt, MaxDepth: MaxDepth}.walker(raw)
+	var w walker
+	w.init(raw, &Limits{MaxDecodedSize: math.MaxInt, MaxArrayLen: math.MaxInt, MaxMapLen: math.MaxInt,
+		MaxStringLen: math.MaxInt, MaxDepth: MaxDepth})
 	require.NoError(tb, w.payload())
 	return w.size
 }
@@ -183,7 +184,10 @@ func TestLimitsSet(t *testing.T) {
 // TestDefaultLimits: DefaultLimits spells out the defaults, which the zero
 // Limits means.
 func TestDefaultLimits(t *testing.T) {
-	assert.Equal(t, Limits{}.walker(nil), DefaultLimits.walker(nil))
+	var zero, def walker
+	zero.init(nil, &Limits{})
+	def.init(nil, &DefaultLimits)
+	assert.Equal(t, zero, def)
 	assert.Equal(t, Limits{MaxFrameLen: DefaultMaxFrameLen, MaxDepth: 32, MaxMapLen: 10_000,
 		MaxArrayLen: 100_000, MaxStringLen: 1 << 20, MaxDecodedSize: 4 << 20}, DefaultLimits)
 }

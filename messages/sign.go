@@ -77,7 +77,7 @@ func (f Frame) Verify(secret []byte) error {
 	if f.Envelope == nil || len(f.Envelope.Sig) == 0 {
 		return ErrUnsigned
 	}
-	if f.repeated {
+	if f.Envelope.repeated {
 		return fmt.Errorf("%w: the frame lists a type twice", ErrBadSignature)
 	}
 	sig, _ := Sign(f.Types, f.Envelope, secret)

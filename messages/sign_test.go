@@ -65,7 +65,8 @@ func TestSignRoundTrip(t *testing.T) {
 	// The envelope goes last on the wire.
 	raw, _ := frameBytes(t, content)
 	var last string
-	w := ceilingWalker(raw)
+	var w walker
+	w.initCeiling(raw)
 	n, off, err := w.topMap()
 	require.NoError(t, err)
 	for range n {

@@ -30,10 +30,6 @@ type Frame struct {
 	// Envelope is the sending Go node's envelope; nil if the frame has none,
 	// as SmokeDetector's frames do not.
 	Envelope *Envelope
-
-	// repeated is set by Split when the frame listed a type (or the
-	// envelope) twice, which no signer does; Verify rejects such a frame.
-	repeated bool
 }
 
 // Split splits a frame with DefaultLimits.
@@ -48,7 +44,7 @@ func Split(content string) (Frame, error) {
 // accepts Decode accepts too; and it decodes the envelope, if there is one.
 // It does not check a signature: see Frame.Verify.
 func (l Limits) Split(content string) (Frame, error) {
-	body, err := frameBody(content, l)
+	body, err := frameBody(content, &l)
 	if err != nil {
 		return Frame{}, err
 	}
@@ -57,13 +53,14 @@ func (l Limits) Split(content string) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	return splitPayload(b, l)
+	return splitPayload(b, &l)
 }
 
 // splitPayload splits msgpack bytes into types, checking them with l. b
 // must not be modified afterwards: the type names are views into it.
-func splitPayload(b []byte, l Limits) (Frame, error) {
-	w := l.walker(b)
+func splitPayload(b []byte, l *Limits) (Frame, error) {
+	var w walker
+	w.init(b, l)
 	n, off, err := w.topMap()
 	if err != nil {
 		return Frame{}, err
@@ -73,6 +70,7 @@ func splitPayload(b []byte, l Limits) (Frame, error) {
 		f.Types = make([]RawType, 0, min(n, maxPrealloc))
 	}
 	var seen map[string]int // built only for frames with many types
+	repeated := false       // a type, or the envelope, listed twice
 	for range n {
 		ks, ke, err := w.topKey(off)
 		if err != nil {
@@ -90,7 +88,7 @@ func splitPayload(b []byte, l Limits) (Frame, error) {
 		// immutable as a string's must be.
 		typ := unsafe.String(&b[ks], ke-ks)
 		if typ == EnvelopeKey {
-			f.repeated = f.repeated || f.Envelope != nil
+			repeated = repeated || f.Envelope != nil
 			if f.Envelope, err = decodeEnvelope(data); err != nil {
 				return Frame{}, err
 			}
@@ -98,7 +96,7 @@ func splitPayload(b []byte, l Limits) (Frame, error) {
 		}
 		if i, dup := findType(f.Types, seen, typ); dup {
 			f.Types[i].Data = data
-			f.repeated = true
+			repeated = true
 			continue
 		}
 		f.Types = append(f.Types, RawType{Type: typ, Data: data})
@@ -117,6 +115,9 @@ func splitPayload(b []byte, l Limits) (Frame, error) {
 	}
 	if len(f.Types) == 0 {
 		f.Types = nil
+	}
+	if f.Envelope != nil {
+		f.Envelope.repeated = repeated
 	}
 	return f, nil
 }
