@@ -27,8 +27,8 @@ type handler struct {
 }
 
 type callback struct {
-	id   uint64
-	fn   messages.HandlerFunc
+	id uint64
+	fn messages.HandlerFunc
 	// event takes what the chat and state handlers get: a
 	// messages.ChatMessage, *messages.ConnectionUp or *messages.ConnectionDown.
 	event func(context.Context, any)
