@@ -1,0 +1,73 @@
+package chatgateway
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/supervisor/fakeclock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Each reason an inbound message is not a frame to deliver, as the reader
+// sees it.
+func TestInboundCheck(t *testing.T) {
+	const own, stranger = 1, 2
+	secret := []byte("s3cret")
+	clock := fakeclock.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	now := clock.Now().UnixMilli()
+	sign := func(p messages.Payload, at int64, key []byte) string {
+		f, err := messages.EncodeSignedFrame(p, &messages.Envelope{Node: "n", Seq: 1, Time: at}, key)
+		require.NoError(t, err)
+		return f
+	}
+	plain, err := messages.Encode(messages.Payload{"t": 1})
+	require.NoError(t, err)
+	big := sign(messages.Payload{"t": strings.Repeat("x", 2000)}, now, secret)
+	pieces, err := messages.Fragment(big, 500, messages.NewFragmentID())
+	require.NoError(t, err)
+	notFrame, err := messages.Fragment(strings.Repeat("not a frame ", 100), 500, messages.NewFragmentID())
+	require.NoError(t, err)
+
+	for _, c := range []struct {
+		name   string
+		secret []byte
+		user   int64
+		texts  []string // all but the last must be kept as fragments
+		want   error    // nil: a frame
+	}{
+		{"plain chat", nil, stranger, []string{"!!/coffee"}, messages.ErrNotFrame},
+		{"own frame", nil, own, []string{plain}, nil},
+		{"stranger's frame", nil, stranger, []string{plain}, ErrUntrusted},
+		{"bad base64", nil, own, []string{".\n\x021234!!\x03"}, messages.ErrBadBase64},
+		{"too large", nil, own, []string{".\n\x021234" + strings.Repeat("A", 2<<20) + "\x03"}, messages.ErrTooLarge},
+		{"signed", secret, own, []string{sign(messages.Payload{"t": 1}, now, secret)}, nil},
+		{"unsigned", secret, own, []string{plain}, messages.ErrUnsigned},
+		{"wrong key", secret, own, []string{sign(messages.Payload{"t": 1}, now, []byte("guess"))}, messages.ErrBadSignature},
+		{"stale", secret, own, []string{sign(messages.Payload{"t": 1}, now-int64(time.Hour/time.Millisecond), secret)}, ErrStale},
+		{"from the future", secret, own, []string{sign(messages.Payload{"t": 1}, now+int64(time.Hour/time.Millisecond), secret)}, ErrStale},
+		{"fragments", secret, own, pieces, nil},
+		{"stranger's fragment", nil, stranger, pieces[:1], ErrUntrusted},
+		{"bad fragment", nil, own, []string{messages.FragmentPrefix + "zz 0/2 x\x03"}, messages.ErrBadFragment},
+		{"conflicting fragment", nil, own, []string{pieces[0], pieces[0][:len(pieces[0])-2] + "Z\x03"}, messages.ErrFragmentConflict},
+		{"fragments of no frame", nil, own, notFrame, messages.ErrBadFragment},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := inbound{secret: c.secret, skew: DefaultMaxClockSkew, clock: clock, reassembler: messages.NewReassembler(messages.ReassemblyLimits{})}
+			var err error
+			for i, text := range c.texts {
+				_, err = in.check(messages.ChatMessage{ID: int64(i + 1), UserID: c.user, Text: text}, []int64{own})
+				if i < len(c.texts)-1 {
+					require.ErrorIs(t, err, errIncomplete, "piece %d", i)
+				}
+			}
+			if c.want == nil {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, c.want)
+			}
+		})
+	}
+}
