@@ -190,3 +190,40 @@ func TestSEThrottledPostsArrive(t *testing.T) {
 	require.Eventually(t, func() bool { return len(notes.all()) == 3 }, wait, time.Millisecond)
 	assert.Equal(t, []int{0, 1, 2}, notes.all())
 }
+
+// A socket that goes quiet without dying (the server drops its frames for a
+// while) misses events; the adapter notices the gap when frames resume and
+// reconnects, and the new socket replays what was missed.
+func TestSESilenceLosesNothing(t *testing.T) {
+	for _, long := range []bool{false, true} {
+		t.Run(fmt.Sprintf("past the liveness deadline=%v", long), func(t *testing.T) {
+			r := newSERoom(t, sechattest.WithKeepAlive(50*time.Millisecond))
+			node := func() *socketscience.Node {
+				client, err := sechat.NewClient(sechat.Config{BaseURL: r.srv.URL, Email: "smokey@example.com", Password: "secret",
+					LivenessTimeout: 400 * time.Millisecond})
+				require.NoError(t, err)
+				n, err := socketscience.New(client.Room(r.room.ID), fastReconnect())
+				require.NoError(t, err)
+				t.Cleanup(func() { closeNodes(t, n) })
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				defer cancel()
+				require.NoError(t, n.WaitConnected(ctx))
+				return n
+			}
+			a, b := node(), node()
+			got := handle[int](t, b, "n")
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			r.srv.Silence(true)
+			require.NoError(t, a.Send(ctx, socketscience.Payload{"n": 1}))
+			require.NoError(t, a.Flush(ctx))
+			if long {
+				require.Eventually(t, func() bool { return b.Stats().Reconnects >= 1 }, wait, time.Millisecond)
+			}
+			r.srv.Silence(false)
+			require.NoError(t, a.Send(ctx, socketscience.Payload{"n": 2}))
+			require.Eventually(t, func() bool { return len(got.all()) == 2 }, wait, time.Millisecond)
+			assert.Equal(t, []int{1, 2}, got.all())
+		})
+	}
+}

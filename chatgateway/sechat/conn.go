@@ -123,6 +123,7 @@ func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	// before its first frame still resumes from here.
 	d.advance(from)
 	k := newConn(c, d, self, ws)
+	k.lastT = from
 	if from != *events.Time {
 		k.log.Info().Int64("missed_events", *events.Time-from).Msg("resuming room socket where the last one stopped")
 	}
@@ -200,6 +201,7 @@ type conn struct {
 	// Owned by the Read goroutine.
 	pending []event // the rest of the last frame's events
 	frameT  int64   // the last frame's cursor, recorded once pending is drained
+	lastT   int64   // the cursor where the last frame read left it, to spot lost frames
 	readErr error   // sticky: once Read failed, the socket is dead
 
 	mu       sync.Mutex
@@ -275,15 +277,26 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 			k.log.Debug().Err(err).Msg("room socket ended")
 			return messages.ChatMessage{}, err
 		}
-		evs, t, err := roomEvents(frame, k.room)
+		evs, cur, err := roomEvents(frame, k.room)
 		if err != nil {
 			k.log.Warn().Err(err).Int("len", len(frame)).Msg("skipped socket frame")
 			continue
 		}
-		if len(evs) == 0 {
-			k.d.advance(t)
+		if cur.D > 0 && k.lastT > 0 && cur.T-cur.D != k.lastT {
+			// Frames went missing (a socket that went quiet for a while
+			// without dying): fail it, without moving the resume cursor, so
+			// that the next socket replays what this one lost.
+			k.readErr = fmt.Errorf("%w: frame follows cursor %d, the last frame read left it at %d", ErrFramesLost, cur.T-cur.D, k.lastT)
+			k.closeSocket()
+			return messages.ChatMessage{}, k.readErr
 		}
-		k.pending, k.frameT = evs, t
+		if cur.T > 0 {
+			k.lastT = cur.T
+		}
+		if len(evs) == 0 {
+			k.d.advance(cur.T)
+		}
+		k.pending, k.frameT = evs, cur.T
 	}
 }
 
@@ -500,8 +513,9 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	}
 }
 
-// landed looks for text as the account's latest message in the room and
-// returns its id.
+// landed looks for text among the account's latest messages in the room
+// (the latest few: other instances on the account may have posted since SE
+// compared it) and returns its id.
 func (k *conn) landed(ctx context.Context, text string) (int64, bool) {
 	resp, err := k.c.postFkey(ctx, "/chats/"+strconv.FormatInt(k.room, 10)+"/events",
 		url.Values{"since": {"0"}, "mode": {"Messages"}, "msgCount": {"100"}})
@@ -514,10 +528,14 @@ func (k *conn) landed(ctx context.Context, text string) (int64, bool) {
 	if answerJSON(resp, "room events", &ans) != nil {
 		return 0, false
 	}
-	for i := len(ans.Events) - 1; i >= 0; i-- {
+	const recent = 10
+	checked := 0
+	for i := len(ans.Events) - 1; i >= 0 && checked < recent; i-- {
 		if e := ans.Events[i]; e.UserID == k.self.UserID && e.MessageID != 0 {
-			plain, err := k.plainSource(ctx, e.MessageID)
-			return e.MessageID, err == nil && plain == zeroWidth.Replace(text)
+			checked++
+			if plain, err := k.plainSource(ctx, e.MessageID); err == nil && plain == zeroWidth.Replace(text) {
+				return e.MessageID, true
+			}
 		}
 	}
 	return 0, false

@@ -101,23 +101,35 @@ const (
 // room's cursor "t" after them (0 if absent). Keys for other rooms, other
 // event types (mentions and replies duplicate a 1 or 2 with the same
 // message), and events without a message id are skipped.
-func roomEvents(frame []byte, room int64) ([]event, int64, error) {
+func roomEvents(frame []byte, room int64) (events []event, cur cursor, err error) {
 	var rooms map[string]json.RawMessage
 	if err := json.Unmarshal(frame, &rooms); err != nil {
-		return nil, 0, fmt.Errorf("sechat: bad socket frame: %w", err)
+		return nil, cursor{}, fmt.Errorf("sechat: bad socket frame: %w", err)
+	}
+	// Every room's entry carries the same server-wide cursor; a frame may
+	// hold only other rooms' (those the account joined), and its cursor
+	// still counts, for telling whether frames were lost.
+	for _, raw := range rooms {
+		var c cursor
+		if json.Unmarshal(raw, &c) == nil && c.T > 0 {
+			cur = c
+			break
+		}
 	}
 	raw, ok := rooms["r"+strconv.FormatInt(room, 10)]
 	if !ok {
-		return nil, 0, nil
+		return nil, cur, nil
 	}
 	var body struct {
 		E []json.RawMessage `json:"e"`
-		T int64             `json:"t"`
+		cursor
 	}
 	if err := json.Unmarshal(raw, &body); err != nil {
-		return nil, 0, fmt.Errorf("sechat: bad socket frame: %w", err)
+		return nil, cur, fmt.Errorf("sechat: bad socket frame: %w", err)
 	}
-	var out []event
+	if body.T > 0 {
+		cur = body.cursor
+	}
 	seen := make(map[int64]bool, len(body.E))
 	for _, r := range body.E {
 		var e event
@@ -136,9 +148,18 @@ func roomEvents(frame []byte, room int64) ([]event, int64, error) {
 			}
 			seen[e.ID] = true
 		}
-		out = append(out, e)
+		events = append(events, e)
 	}
-	return out, body.T, nil
+	return events, cur, nil
+}
+
+// cursor is a frame's place in the server's event stream: T the cursor
+// after it, D how far the cursor moved since the socket's previous frame,
+// so that T-D is where the previous frame left it. D is 0 when the server
+// does not say (what real SE means by "d" is not known for sure).
+type cursor struct {
+	T int64 `json:"t"`
+	D int64 `json:"d"`
 }
 
 // throttleWait reads N from "You can perform this action again in N

@@ -53,23 +53,28 @@ func TestRoomEvents(t *testing.T) {
 		"junk",
 		{"event_type":1,"time_stamp":1540642699,"content":"c","id":14,"user_id":5,"user_name":"G","room_id":11540,"message_id":101}
 	],"t":14,"d":3},"r999":{"e":[{"event_type":1,"id":15,"room_id":999,"message_id":102}]}}`
-	evs, cursor, err := roomEvents([]byte(frame), 11540)
+	evs, cur, err := roomEvents([]byte(frame), 11540)
 	require.NoError(t, err)
-	assert.Equal(t, int64(14), cursor)
+	assert.Equal(t, cursor{T: 14, D: 3}, cur)
 	require.Len(t, evs, 3)
 	assert.Equal(t, event{EventType: 1, TimeStamp: 1540642697, ID: 10, UserID: 4, UserName: "F", RoomID: 11540, MessageID: 100}, evs[0])
 	assert.Equal(t, int64(13), evs[1].ID)
 	assert.Equal(t, eventMessageEdited, evs[1].EventType)
 	assert.Equal(t, int64(101), evs[2].MessageID)
 
-	evs, cursor, err = roomEvents([]byte(`{"r11540":{"t":15,"d":3}}`), 11540)
+	evs, cur, err = roomEvents([]byte(`{"r11540":{"t":15,"d":3}}`), 11540)
 	require.NoError(t, err)
 	assert.Empty(t, evs)
-	assert.Equal(t, int64(15), cursor)
-	evs, cursor, err = roomEvents([]byte(`{"r999":{}}`), 11540)
+	assert.Equal(t, cursor{T: 15, D: 3}, cur)
+	evs, cur, err = roomEvents([]byte(`{"r999":{}}`), 11540)
 	require.NoError(t, err)
 	assert.Empty(t, evs)
-	assert.Zero(t, cursor)
+	assert.Zero(t, cur)
+	// Another room's frame still moves the cursor.
+	evs, cur, err = roomEvents([]byte(`{"r999":{"e":[],"t":20,"d":5}}`), 11540)
+	require.NoError(t, err)
+	assert.Empty(t, evs)
+	assert.Equal(t, cursor{T: 20, D: 5}, cur)
 	_, _, err = roomEvents([]byte(`not json`), 11540)
 	assert.Error(t, err)
 }

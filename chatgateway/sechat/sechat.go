@@ -74,6 +74,11 @@ var (
 	// ErrSilent is what Read returns when no frame arrived for
 	// Config.LivenessTimeout; the socket has been closed.
 	ErrSilent = errors.New("sechat: socket silent past liveness timeout")
+	// ErrFramesLost is what Read returns when a frame shows that frames
+	// before it never arrived (its "t" minus "d" is not where the last frame
+	// read left the cursor): the socket is closed, and the next one replays
+	// from the last frame read.
+	ErrFramesLost = errors.New("sechat: socket frames lost")
 	// ErrRefresh is what Read returns once the socket is
 	// Config.RefreshInterval old, so that the gateway dials a fresh one.
 	ErrRefresh = errors.New("sechat: socket refresh due")

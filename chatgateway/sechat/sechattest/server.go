@@ -37,8 +37,12 @@ const (
 	// did not ask for, as real frames sometimes do.
 	ForeignRoomOffset = 998
 	// HistoryEvents is how many recent events per room the server keeps
-	// for replay (the websocket's ?l= and POST /events).
-	HistoryEvents = 1000
+	// for replay (the websocket's ?l= and POST /events). A socket down
+	// while more than this many events happen cannot be caught up; how far
+	// back real SE replays is not known. Generous, so that tests that
+	// post thousands of messages under faults measure the client, not
+	// this horizon.
+	HistoryEvents = 20_000
 	// maxBody bounds every request body.
 	maxBody = 1 << 20
 	// writeTimeout bounds one websocket write.
