@@ -19,12 +19,16 @@ type feedConn struct {
 	frames chan string
 	closed chan struct{}
 	once   sync.Once
+	id     int64 // the last chat message id
 }
 
+// Read returns the frames as posted by the node's own account (the one it
+// trusts), each as a new chat message (or the node drops it as a replay).
 func (c *feedConn) Read() (messages.ChatMessage, error) {
 	select {
 	case s := <-c.frames:
-		return messages.ChatMessage{ID: 1, UserID: 2, UserName: "peer", Text: s}, nil
+		c.id++
+		return messages.ChatMessage{ID: c.id, UserID: 1, UserName: "bot", Text: s}, nil
 	case <-c.closed:
 		return messages.ChatMessage{}, chatgateway.ErrConnClosed
 	}

@@ -26,6 +26,8 @@ type config struct {
 	seRoom              int64
 	seHost              string
 	seEmail, sePassword string
+
+	irc, ircChannel string // -irc, -channel: see irc.go
 }
 
 func (c config) check() error {
@@ -66,6 +68,9 @@ const (
 func run(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
 	if cfg.seRoom != 0 {
 		return runOnStackExchange(ctx, cfg, out)
+	}
+	if cfg.irc != "" {
+		return runOnIRC(ctx, cfg, in, out)
 	}
 	srv, err := sechattest.NewServerAt(cfg.addr)
 	if err != nil {

@@ -10,7 +10,8 @@
 //	go run ./cmd/demo             # act it out, then keep going: type !!/coffee in the browser or here
 //
 // With -se-room, the instances join a real Stack Exchange chat room instead,
-// logging in with SE_EMAIL and SE_PASSWORD.
+// logging in with SE_EMAIL and SE_PASSWORD. With -irc (and -channel), they
+// join a channel on a real IRC server, each under its own nick.
 package main
 
 import (
@@ -33,6 +34,7 @@ func main() {
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:0", "address of the local chat server (a fixed port keeps the room's URL)")
 	flag.Int64Var(&cfg.seRoom, "se-room", 0, "join this room on a real Stack Exchange chat server instead (credentials from SE_EMAIL and SE_PASSWORD)")
 	flag.StringVar(&cfg.seHost, "se-host", sechat.DefaultHost, "the Stack Exchange chat server for -se-room")
+	ircFlags(&cfg)
 	verbose := flag.Bool("v", false, "log what the nodes do to stderr")
 	flag.Parse()
 	cfg.log = zerolog.Nop()

@@ -1,0 +1,80 @@
+// Package ircws connects a node to an IRC channel, over WebSocket (as
+// InspIRCd's m_websocket and other IRCv3 WebSocket gateways serve it) or
+// over plain TCP or TLS: it implements chatgateway.Dialer and
+// chatgateway.Conn.
+//
+//	d, err := ircws.NewDialer(ircws.Config{
+//		URL:     "ws://127.0.0.1:8097/",
+//		Channel: "#bots",
+//		Nick:    "smokey-alpha",
+//	})
+//	...
+//	node, err := socketscience.New(d,
+//		socketscience.WithTrustedUsers(ircws.TrustedIDs(1, "smokey-alpha", "smokey-beta")...))
+//
+// # Connecting
+//
+// Dial opens the WebSocket with an Origin header (InspIRCd 3 refuses a
+// handshake without one; the default is http://<host>) and offers the
+// text.ircv3.net and text.inspircd.org subprotocols; every WebSocket
+// message is one IRC line, without CR LF. It then registers: PASS (if
+// Config.Password), CAP LS 302 and CAP REQ for message-tags, server-time
+// and echo-message where offered, SASL PLAIN (if Config.SASLUser), NICK
+// and USER. A nick in use (433) is retried as nick_, nick2, nick3, …
+// (FallbackNicks). Once the MOTD has ended it JOINs Config.Channel (with
+// Config.Key) and returns when the server has listed the channel's names.
+// Refused credentials, a ban, an invalid nick and a refused JOIN (banned,
+// invite-only, bad key) fail Dial with errors wrapping
+// chatgateway.ErrPermanent, so the gateway stops retrying.
+//
+// # Reading and posting
+//
+// Read returns the channel's PRIVMSGs (not CTCP/ACTION, not private
+// messages) as messages.ChatMessage values: ID is a counter local to the
+// Dialer, increasing across its connections (IRC has no message ids the
+// gateway could use: msgid tags are strings, and optional); UserID is
+// UserID(nick), a positive FNV-1a hash of the lower-cased nick, since IRC
+// has no numeric account ids; UserName is the nick; Time is the
+// server-time tag if there is one. Read returns the connection's own posts
+// too, as the gateway expects: the server echoes them when it granted
+// echo-message, else Post hands Read a local echo once the line is
+// written.
+//
+// Post sends one PRIVMSG. IRC lines cannot hold line breaks, so frames
+// and fragments travel with the newline of their ".\n" prefix sent as a
+// space (". \x02…", ". \x0f…", and in a first fragment the embedded
+// frame's ". \x02"); Read puts the newline back in lines that start so.
+// Any other text with CR or LF is refused (chatgateway.ErrRejected).
+//
+// # Limits
+//
+// The server relays ":nick!user@host PRIVMSG #chan :text" and silently
+// cuts it at 510 bytes (LINELEN−2 where the server advertises LINELEN).
+// Limits.MaxMessageLen is that budget minus the prefix, using the
+// user@host the server showed in the connection's own JOIN (or ~user and a
+// 63-byte host if it never did): texts the gateway posts are never cut.
+// Longer payloads go as fragments. Limits.PostInterval and PostBurst
+// (DefaultPostInterval, DefaultPostBurst) keep a node under InspIRCd's
+// default flood class, which otherwise holds lines back (fakelag) and
+// disconnects a client whose queued input passes its recvq ("RecvQ
+// exceeded") or, with fakelag off, "Excess Flood".
+//
+// # Liveness
+//
+// The adapter answers the server's PINGs and sends its own IRC PING every
+// Config.PingInterval in which it has heard nothing for half that long;
+// when nothing at all arrives for Config.LivenessTimeout, Read fails with
+// ErrSilent and the gateway dials again. WebSocket pings are off by
+// default, and never sent more often than MinWSPingInterval: InspIRCd 3
+// closes a connection whose ping or pong frames come within 10 s of each
+// other. Timers run on Config.Clock, so tests drive them with a fake clock.
+//
+// # Trust
+//
+// IRC has no shared bot account like Stack Exchange chat's SmokeDetector
+// account: each instance has its own nick, and so its own UserID. Nodes
+// must trust each other explicitly, with
+// socketscience.WithTrustedUsers(TrustedIDs(n, nicks...)...), which covers
+// each nick's first n fallback nicks. A nick is not an identity (anyone
+// may take a free one): use socketscience.WithSecret in shared channels.
+package ircws

@@ -1,0 +1,124 @@
+package ircws
+
+import (
+	"hash/fnv"
+	"strconv"
+	"strings"
+
+	"github.com/socketscience/socketscience/messages"
+)
+
+// IRC lines cannot carry a line break, but every SocketScience frame starts
+// with ".\n\x02" and every fragment with ".\n\x0f". On IRC the adapter
+// sends that newline as a space:
+//
+//	frame     ".\n\x02" + id + base64 + "\x03"  travels as  ". \x02" + id + base64 + "\x03"
+//	fragment  ".\n\x0f" + header + " " + chunk  travels as  ". \x0f" + header + " " + chunk
+//
+// and in the first fragment, whose chunk begins with the frame's own
+// ".\n\x02", that newline travels as a space too. On receipt a line that
+// starts with ". \x02" or ". \x0f" gets its newlines back at exactly those
+// places, so the gateway sees the frame or fragment as it was made. The
+// mapping keeps lengths, so Limits.MaxMessageLen holds for both forms.
+// Any other text with a CR or LF in it cannot be posted (ErrRejected).
+const (
+	wireFrame    = ". \x02"
+	wireFragment = ". \x0f"
+)
+
+// toWire maps text to what one IRC line carries, or reports false when it
+// cannot travel on one line.
+func toWire(text string) (string, bool) {
+	switch {
+	case strings.HasPrefix(text, messages.FramePrefix):
+		text = wireFrame + text[len(messages.FramePrefix):]
+	case strings.HasPrefix(text, messages.FragmentPrefix):
+		rest := text[len(messages.FragmentPrefix):]
+		if at := fragmentChunk(rest); at >= 0 && strings.HasPrefix(rest[at:], messages.FramePrefix) {
+			rest = rest[:at] + wireFrame + rest[at+len(messages.FramePrefix):]
+		}
+		text = wireFragment + rest
+	}
+	if strings.ContainsAny(text, "\r\n\x00") {
+		return "", false
+	}
+	return text, true
+}
+
+// fromWire undoes toWire.
+func fromWire(text string) string {
+	switch {
+	case strings.HasPrefix(text, wireFrame):
+		return messages.FramePrefix + text[len(wireFrame):]
+	case strings.HasPrefix(text, wireFragment):
+		rest := text[len(wireFragment):]
+		if at := fragmentChunk(rest); at >= 0 && strings.HasPrefix(rest[at:], wireFrame) {
+			rest = rest[:at] + messages.FramePrefix + rest[at+len(wireFrame):]
+		}
+		return messages.FragmentPrefix + rest
+	}
+	return text
+}
+
+// fragmentChunk is where the chunk starts in a fragment after its prefix
+// ("id index/count chunk"): after the second space; -1 if there is none.
+func fragmentChunk(s string) int {
+	i := strings.IndexByte(s, ' ')
+	if i < 0 {
+		return -1
+	}
+	j := strings.IndexByte(s[i+1:], ' ')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j + 1
+}
+
+// UserID is the chat user id the adapter gives a nick. IRC has no numeric
+// account ids, so it is derived: the FNV-1a 64-bit hash of the nick
+// lower-cased with the rfc1459 casemapping (as InspIRCd compares nicks),
+// with the sign bit cleared so that it is positive (0 becomes 1). Every
+// node computes the same id for the same nick, so nodes can trust each
+// other with socketscience.WithTrustedUsers(ircws.UserID("smokey-alpha"),
+// …). It is no proof of identity: whoever holds the nick has its id. Use
+// socketscience.WithSecret where that matters.
+func UserID(nick string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(ircLower(nick)))
+	id := int64(h.Sum64() &^ (1 << 63))
+	if id == 0 {
+		id = 1
+	}
+	return id
+}
+
+// FallbackNicks are the nicks Dial tries, in order, when nick is taken
+// (numeric 433): nick_, nick2, nick3, …, n of them. Trust lists that must
+// survive a nick collision can include their UserIDs too (TrustedIDs).
+func FallbackNicks(nick string, n int) []string {
+	out := make([]string, 0, n)
+	for i := 1; i <= n; i++ {
+		out = append(out, fallbackNick(nick, i))
+	}
+	return out
+}
+
+func fallbackNick(nick string, attempt int) string {
+	if attempt == 1 {
+		return nick + "_"
+	}
+	return nick + strconv.Itoa(attempt)
+}
+
+// TrustedIDs returns the UserIDs of the given nicks and of each one's
+// first fallbacks fallback nicks, for socketscience.WithTrustedUsers.
+func TrustedIDs(fallbacks int, nicks ...string) []int64 {
+	var ids []int64
+	for _, n := range nicks {
+		ids = append(ids, UserID(n))
+		for _, f := range FallbackNicks(n, fallbacks) {
+			ids = append(ids, UserID(f))
+		}
+	}
+	return ids
+}
