@@ -38,6 +38,37 @@ type roomDialer struct {
 	cursor   int64     // the room cursor up to which Read has returned everything
 	cursorAt time.Time // when cursor last moved, on the Clock
 	lastPost postMark  // the last Post made through this Dialer's conns
+	// posted holds the text of this Dialer's recent posts by message id:
+	// their echo needs no fetch of the plain source.
+	posted map[int64]string
+	order  []int64 // posted's ids, oldest first
+}
+
+// maxRemembered bounds how many own posts a Dialer remembers for their echo.
+const maxRemembered = 64
+
+// remember keeps the text of own post id until its echo is read.
+func (d *roomDialer) remember(id int64, text string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.posted == nil {
+		d.posted = make(map[int64]string)
+	}
+	if len(d.order) == maxRemembered {
+		delete(d.posted, d.order[0])
+		d.order = d.order[1:]
+	}
+	d.posted[id] = text
+	d.order = append(d.order, id)
+}
+
+// recall returns, and forgets, the text of own post id.
+func (d *roomDialer) recall(id int64) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	text, ok := d.posted[id]
+	delete(d.posted, id)
+	return text, ok
 }
 
 // postMark identifies a post attempt: which conn made it, and a hash of the
@@ -383,7 +414,14 @@ func (k *conn) closeSocket() {
 // message turns an event into a ChatMessage with the plain source as Text,
 // or reports false when the message is to be skipped.
 func (k *conn) message(e event) (messages.ChatMessage, bool) {
-	text, err := k.plainSource(k.ctx, e.MessageID)
+	text, own := "", false
+	if e.EventType == eventMessagePosted && e.UserID == k.self.UserID {
+		text, own = k.d.recall(e.MessageID) // exactly what Post sent
+	}
+	var err error
+	if !own {
+		text, err = k.plainSource(k.ctx, e.MessageID)
+	}
 	if err != nil {
 		if k.ctx.Err() == nil {
 			k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Msg("skipped message: no plain source")
@@ -493,6 +531,7 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 				// SE refuses the same text twice in a row for good.
 				return 0, chatgateway.Rejected(ErrDuplicate)
 			}
+			k.d.remember(*ans.ID, text)
 			return *ans.ID, nil
 		case http.StatusConflict:
 			wait := throttleWait(resp.text())
