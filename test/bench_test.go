@@ -19,12 +19,12 @@ func BenchmarkDeliveryUnderRateLimit(b *testing.B) {
 	const types, burst = 20, 200
 	for _, coalesce := range []bool{true, false} {
 		b.Run(fmt.Sprintf("coalesce=%v", coalesce), func(b *testing.B) {
-			room := memchat.NewRoom()
+			room := memchat.NewRoom(memchat.WithPostRate(10*time.Millisecond, 1))
 			var opts []socketscience.Option
 			if !coalesce {
 				opts = append(opts, socketscience.WithoutCoalescing())
 			}
-			sender, err := socketscience.New(pacedDialer{room.Member(bot, "sender"), 10 * time.Millisecond}, opts...)
+			sender, err := socketscience.New(room.Member(bot, "sender"), opts...)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -125,38 +125,12 @@ func (c lyingConn) Post(ctx context.Context, text string) (int64, error) {
 	return id, err
 }
 
-// pacedDialer's connections report a server that allows one post per
-// interval.
-type pacedDialer struct {
-	chatgateway.Dialer
-	interval time.Duration
-}
-
-func (d pacedDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
-	c, err := d.Dialer.Dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return pacedConn{c, d.interval}, nil
-}
-
-type pacedConn struct {
-	chatgateway.Conn
-	interval time.Duration
-}
-
-func (c pacedConn) Limits() chatgateway.Limits {
-	l := c.Conn.Limits()
-	l.PostInterval, l.PostBurst = c.interval, 1
-	return l
-}
-
 // With posting paced at one per second, 50 sends of distinct types issued
 // together cost at most 2 posts, and each handler gets its payload once.
 func TestCoalescingUnderRateLimit(t *testing.T) {
-	room := memchat.NewRoom()
+	room := memchat.NewRoom(memchat.WithPostRate(time.Second, 1))
 	clock := fakeclock.New(time.Now())
-	sender, err := socketscience.New(pacedDialer{room.Member(bot, "sender"), time.Second}, socketscience.WithClock(clock))
+	sender, err := socketscience.New(room.Member(bot, "sender"), socketscience.WithClock(clock))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

@@ -9,7 +9,6 @@ import (
 
 	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway"
-	"github.com/socketscience/socketscience/chatgateway/sechat"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,16 +57,8 @@ func TestSEHostileRoom(t *testing.T) {
 	secret := []byte("shared by the bot's Go nodes")
 	limits := messages.ReassemblyLimits{MaxBytesPerSender: 256 << 10, MaxBytesTotal: 512 << 10}
 	node := func() *socketscience.Node {
-		client, err := sechat.NewClient(sechat.Config{BaseURL: r.srv.URL, Email: "smokey@example.com", Password: "secret"})
-		require.NoError(t, err)
-		n, err := socketscience.New(limitedDialer{client.Room(r.room.ID), 500},
+		return r.nodeWith(t, nil, func(d chatgateway.Dialer) chatgateway.Dialer { return limitedDialer{d, 500} },
 			socketscience.WithSecret(secret), socketscience.WithReassemblyLimits(limits), fastReconnect())
-		require.NoError(t, err)
-		t.Cleanup(func() { closeNodes(t, n) })
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		require.NoError(t, n.WaitConnected(ctx))
-		return n
 	}
 	a, b := node(), node()
 	notes := handle[string](t, b, "note")

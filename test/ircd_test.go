@@ -138,19 +138,15 @@ func (s *ircd) start(t *testing.T) {
 	s.mu.Lock()
 	s.cmd = cmd
 	s.mu.Unlock()
-	deadline := time.Now().Add(wait)
 	for _, port := range []int{s.wsPort, s.tcpPort} {
-		for {
+		listening := func() bool {
 			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 			if err == nil {
 				c.Close()
-				break
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("inspircd not listening on %d after %v: %v\n%s", port, wait, err, s.out.String())
-			}
-			time.Sleep(10 * time.Millisecond) // polling the port, with a deadline
+			return err == nil
 		}
+		require.Eventually(t, listening, wait, 10*time.Millisecond, "inspircd not listening on %d", port)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/sechat"
 	"github.com/socketscience/socketscience/chatgateway/sechat/sechattest"
 	"github.com/stretchr/testify/assert"
@@ -40,9 +41,24 @@ func newSERoom(t *testing.T, opts ...sechattest.Option) *seRoom {
 // node joins the room as the bot, over real HTTP and WebSocket on loopback.
 func (r *seRoom) node(t *testing.T, opts ...socketscience.Option) *socketscience.Node {
 	t.Helper()
-	client, err := sechat.NewClient(sechat.Config{BaseURL: r.srv.URL, Email: "smokey@example.com", Password: "secret"})
+	return r.nodeWith(t, nil, nil, opts...)
+}
+
+// nodeWith is node with the adapter's config changed by config, and its
+// Dialer wrapped by wrap, where they are not nil.
+func (r *seRoom) nodeWith(t *testing.T, config func(*sechat.Config), wrap func(chatgateway.Dialer) chatgateway.Dialer, opts ...socketscience.Option) *socketscience.Node {
+	t.Helper()
+	cfg := sechat.Config{BaseURL: r.srv.URL, Email: "smokey@example.com", Password: "secret"}
+	if config != nil {
+		config(&cfg)
+	}
+	client, err := sechat.NewClient(cfg)
 	require.NoError(t, err)
-	n, err := socketscience.New(client.Room(r.room.ID), opts...)
+	var dialer chatgateway.Dialer = client.Room(r.room.ID)
+	if wrap != nil {
+		dialer = wrap(dialer)
+	}
+	n, err := socketscience.New(dialer, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { closeNodes(t, n) })
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -199,16 +215,7 @@ func TestSESilenceLosesNothing(t *testing.T) {
 		t.Run(fmt.Sprintf("past the liveness deadline=%v", long), func(t *testing.T) {
 			r := newSERoom(t, sechattest.WithKeepAlive(50*time.Millisecond))
 			node := func() *socketscience.Node {
-				client, err := sechat.NewClient(sechat.Config{BaseURL: r.srv.URL, Email: "smokey@example.com", Password: "secret",
-					LivenessTimeout: 400 * time.Millisecond})
-				require.NoError(t, err)
-				n, err := socketscience.New(client.Room(r.room.ID), fastReconnect())
-				require.NoError(t, err)
-				t.Cleanup(func() { closeNodes(t, n) })
-				ctx, cancel := context.WithTimeout(context.Background(), wait)
-				defer cancel()
-				require.NoError(t, n.WaitConnected(ctx))
-				return n
+				return r.nodeWith(t, func(c *sechat.Config) { c.LivenessTimeout = 400 * time.Millisecond }, nil, fastReconnect())
 			}
 			a, b := node(), node()
 			got := handle[int](t, b, "n")

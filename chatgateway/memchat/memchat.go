@@ -42,10 +42,20 @@ func WithMaxMessageLen(n int) RoomOption {
 	return func(r *Room) { r.maxLen = max(n, 0) }
 }
 
+// WithPostRate makes the room's connections report a server that allows
+// one post per interval after a burst of burst (Limits.PostInterval and
+// PostBurst), so that a gateway paces its posts. The room itself does not
+// enforce it. Defaults to no limit.
+func WithPostRate(interval time.Duration, burst int) RoomOption {
+	return func(r *Room) { r.postInterval, r.postBurst = interval, burst }
+}
+
 // Room is an in-process chat room. Create it with NewRoom; it is safe for
 // concurrent use.
 type Room struct {
-	maxLen int
+	maxLen       int
+	postInterval time.Duration
+	postBurst    int
 
 	// mu guards everything below and every Member's and conn's state. One
 	// lock keeps it simple and makes appending to the transcript and
@@ -322,7 +332,8 @@ func (c *conn) Identity() chatgateway.Identity { return c.member.id }
 
 // Limits reports the room's length limit.
 func (c *conn) Limits() chatgateway.Limits {
-	return chatgateway.Limits{MaxMessageLen: c.member.room.maxLen}
+	r := c.member.room
+	return chatgateway.Limits{MaxMessageLen: r.maxLen, PostInterval: r.postInterval, PostBurst: r.postBurst}
 }
 
 // Close ends the conn; a blocked Read returns chatgateway.ErrConnClosed.

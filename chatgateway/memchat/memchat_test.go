@@ -493,3 +493,13 @@ func waitOrClose(t *testing.T, wg *sync.WaitGroup, conns []chatgateway.Conn) {
 		t.Fatal("timed out")
 	}
 }
+
+func TestPostRateIsReported(t *testing.T) {
+	room := memchat.NewRoom(memchat.WithPostRate(time.Second, 3))
+	c, err := room.Member(chatgateway.Identity{UserID: 1, UserName: "a"}, "a").Dial(context.Background())
+	require.NoError(t, err)
+	defer c.Close()
+	l := c.Limits()
+	assert.Equal(t, time.Second, l.PostInterval)
+	assert.Equal(t, 3, l.PostBurst)
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/socketscience/socketscience"
-	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
 )
@@ -17,32 +16,6 @@ const (
 	rlInterval = time.Second
 	rlTypes    = 50
 )
-
-// pacedDialer's connections report a server that allows one post per
-// interval (as test/delivery_test.go's).
-type pacedDialer struct {
-	chatgateway.Dialer
-	interval time.Duration
-}
-
-func (d pacedDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
-	c, err := d.Dialer.Dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return pacedConn{c, d.interval}, nil
-}
-
-type pacedConn struct {
-	chatgateway.Conn
-	interval time.Duration
-}
-
-func (c pacedConn) Limits() chatgateway.Limits {
-	l := c.Conn.Limits()
-	l.PostInterval, l.PostBurst = c.interval, 1
-	return l
-}
 
 type rlResult struct {
 	posts int64
@@ -56,13 +29,13 @@ type rlResult struct {
 // far and nothing has moved for a few milliseconds, so virtual time only
 // passes while the node waits for the rate limit.
 func rateLimited(coalesce bool) (rlResult, error) {
-	room := memchat.NewRoom()
+	room := memchat.NewRoom(memchat.WithPostRate(rlInterval, 1))
 	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	opts := []socketscience.Option{socketscience.WithClock(clock)}
 	if !coalesce {
 		opts = append(opts, socketscience.WithoutCoalescing())
 	}
-	sender, err := socketscience.New(pacedDialer{room.Member(bot, "sender"), rlInterval}, opts...)
+	sender, err := socketscience.New(room.Member(bot, "sender"), opts...)
 	if err != nil {
 		return rlResult{}, err
 	}
