@@ -41,14 +41,25 @@ func EncodeFrame(p Payload, env *Envelope) (frame string, err error) {
 // not nil. A signed frame lists the envelope last, after the types it
 // signs; an unsigned one lists it in sorted order among them.
 func encodeFrame(p Payload, env *Envelope, secret []byte) (frame string, err error) {
+	err = encodeRaw(p, env, secret, func(raw []byte) error {
+		frame = buildFrame(raw)
+		return nil
+	})
+	return frame, err
+}
+
+// encodeRaw encodes p (with env, signed with secret when set), checks the
+// msgpack as a receiver would, and hands it to use, before its pooled
+// buffer is reused.
+func encodeRaw(p Payload, env *Envelope, secret []byte, use func(raw []byte) error) (err error) {
 	var keysBuf [8]string // most payloads carry a type or two
 	keys := keysBuf[:0]
 	for k := range p {
 		switch k {
 		case EnvelopeKey:
-			return "", fmt.Errorf("%w: the payload must not set it; pass an Envelope", ErrReservedKey)
+			return fmt.Errorf("%w: the payload must not set it; pass an Envelope", ErrReservedKey)
 		case "":
-			return "", ErrEmptyType
+			return ErrEmptyType
 		}
 		keys = append(keys, k)
 	}
@@ -67,19 +78,19 @@ func encodeFrame(p Payload, env *Envelope, secret []byte) (frame string, err err
 		// nil pointers behind interfaces); report it rather than crash the
 		// sender, and drop the encoder, whose state is unknown.
 		if r := recover(); r != nil {
-			frame, err = "", fmt.Errorf("messages: encode: encoder panicked: %v", r)
+			err = fmt.Errorf("messages: encode: encoder panicked: %v", r)
 			return
 		}
 		putEncoder(s)
 	}()
 	if err := s.enc.EncodeMapLen(nkeys); err != nil {
-		return "", fmt.Errorf("messages: encode: %w", err)
+		return fmt.Errorf("messages: encode: %w", err)
 	}
 	var spansBuf [8][2]int
 	spans := spansBuf[:0] // where each type's data is, for the signature
 	for _, k := range keys {
 		if err := s.enc.EncodeString(k); err != nil {
-			return "", fmt.Errorf("messages: encode %q: %w", k, err)
+			return fmt.Errorf("messages: encode %q: %w", k, err)
 		}
 		var err error
 		start := s.buf.Len()
@@ -89,7 +100,7 @@ func encodeFrame(p Payload, env *Envelope, secret []byte) (frame string, err err
 			err = s.enc.Encode(p[k])
 		}
 		if err != nil {
-			return "", fmt.Errorf("messages: encode %q: %w", k, err)
+			return fmt.Errorf("messages: encode %q: %w", k, err)
 		}
 		if secret != nil {
 			spans = append(spans, [2]int{start, s.buf.Len()})
@@ -104,20 +115,20 @@ func encodeFrame(p Payload, env *Envelope, secret []byte) (frame string, err err
 		signed := *env
 		signed.Sig = m.sum()
 		if err := s.enc.EncodeString(EnvelopeKey); err != nil {
-			return "", fmt.Errorf("messages: encode %q: %w", EnvelopeKey, err)
+			return fmt.Errorf("messages: encode %q: %w", EnvelopeKey, err)
 		}
 		if err := signed.encode(s.enc); err != nil {
-			return "", fmt.Errorf("messages: encode %q: %w", EnvelopeKey, err)
+			return fmt.Errorf("messages: encode %q: %w", EnvelopeKey, err)
 		}
 	}
 	raw := s.buf.Bytes()
 	if n := frameLen(len(raw)); n > DefaultMaxFrameLen {
-		return "", &LimitError{Limit: "MaxFrameLen", Got: n, Max: DefaultMaxFrameLen, Offset: -1}
+		return &LimitError{Limit: "MaxFrameLen", Got: n, Max: DefaultMaxFrameLen, Offset: -1}
 	}
 	if err := checkPayload(raw, &Limits{}); err != nil {
-		return "", fmt.Errorf("%w (in the encoded payload; no receiver could decode it)", err)
+		return fmt.Errorf("%w (in the encoded payload; no receiver could decode it)", err)
 	}
-	return buildFrame(raw), nil
+	return use(raw)
 }
 
 // Decode decodes a whole frame, as SmokeDetector does: DefaultLimits.Decode.

@@ -1,25 +1,22 @@
 package messages
 
 import (
+	"bytes"
 	"fmt"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // EncodeTypes encodes p once, checked as EncodeFrame checks it, and returns
 // each type's raw msgpack in wire order. A sender keeps payloads in this
 // form so that it can merge several into one frame, and stamp the envelope,
 // when it posts, without encoding the values again.
-func EncodeTypes(p Payload) ([]RawType, error) {
-	frame, err := EncodeFrame(p, nil)
-	if err != nil {
-		return nil, err
-	}
-	f, err := Split(frame)
-	if err != nil {
-		return nil, fmt.Errorf("messages: encoded payload does not split: %w", err)
-	}
-	return f.Types, nil
+func EncodeTypes(p Payload) (types []RawType, err error) {
+	err = encodeRaw(p, nil, nil, func(raw []byte) error {
+		// A copy, which the types then point into: raw is a pooled buffer.
+		f, err := splitPayload(bytes.Clone(raw), &Limits{})
+		types = f.Types
+		return err
+	})
+	return types, err
 }
 
 // ComposeFrame makes the frame text for types (from EncodeTypes, perhaps
@@ -94,18 +91,58 @@ func mapHeaderLen(n int) int {
 	}
 }
 
-// encodedLen is the size of env's msgpack encoding.
+// encodedLen is the size of env's msgpack encoding, as encode writes it,
+// computed without encoding: ComposedLen runs once per payload considered
+// for merging.
 func (env *Envelope) encodedLen() int {
-	b, err := msgpack.Marshal(envelopeSizer{env})
-	if err != nil {
-		return 0
+	n := 1 + 3*strLen(1) + strLen(len(env.Node)) + uintLen(env.Seq) + intLen(env.Time)
+	if len(env.Sig) > 0 {
+		n += strLen(1) + binLen(len(env.Sig))
 	}
-	return len(b)
+	return n
 }
 
-type envelopeSizer struct{ env *Envelope }
+// uintLen and intLen are the sizes of compact msgpack ints.
+func uintLen(v uint64) int {
+	switch {
+	case v <= 127:
+		return 1
+	case v <= 0xff:
+		return 2
+	case v <= 0xffff:
+		return 3
+	case v <= 0xffffffff:
+		return 5
+	default:
+		return 9
+	}
+}
 
-func (s envelopeSizer) EncodeMsgpack(enc *msgpack.Encoder) error {
-	enc.UseCompactInts(true)
-	return s.env.encode(enc)
+func intLen(v int64) int {
+	switch {
+	case v >= 0:
+		return uintLen(uint64(v))
+	case v >= -32:
+		return 1
+	case v >= -1<<7:
+		return 2
+	case v >= -1<<15:
+		return 3
+	case v >= -1<<31:
+		return 5
+	default:
+		return 9
+	}
+}
+
+// binLen is the size of a msgpack bin of n bytes, header included.
+func binLen(n int) int {
+	switch {
+	case n < 1<<8:
+		return 2 + n
+	case n < 1<<16:
+		return 3 + n
+	default:
+		return 5 + n
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,12 +107,28 @@ func nodesE2E(m int, sequential bool) (e2eResult, error) {
 			return e2eResult{}, err
 		}
 	}
+	el, err := drive(ctx, senders, m, sequential, tick, done, func(i, j int) error {
+		return nodes[i].Send(ctx, pingPayload(i, j))
+	})
+	if err != nil {
+		return e2eResult{}, fmt.Errorf("nodes: %d of %d deliveries: %w", got.Load(), want, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return e2eResult{rate: float64(senders*m) / el.Seconds(), lat: slices.Clone(lat), plainGets: srv.Requests("/message/")}, nil
+}
+
+// drive has each of senders goroutines call send(i, j) for j in [0, m),
+// waiting after each send for the other members' deliveries when
+// sequential, and returns how long it took until done is closed; or the
+// first send error, or ctx's.
+func drive(ctx context.Context, senders, m int, sequential bool, tick, done <-chan struct{}, send func(i, j int) error) (time.Duration, error) {
 	start := time.Now()
-	errs := make(chan error, e2eNodes)
-	for i, n := range nodes[:senders] {
+	errs := make(chan error, senders)
+	for i := range senders {
 		go func() {
 			for j := range m {
-				if err := n.Send(ctx, pingPayload(i, j)); err != nil {
+				if err := send(i, j); err != nil {
 					errs <- err
 					return
 				}
@@ -123,15 +140,12 @@ func nodesE2E(m int, sequential bool) (e2eResult, error) {
 	}
 	select {
 	case <-done:
+		return time.Since(start), nil
 	case err := <-errs:
-		return e2eResult{}, err
+		return 0, err
 	case <-ctx.Done():
-		return e2eResult{}, fmt.Errorf("nodes: %d of %d deliveries", got.Load(), want)
+		return 0, ctx.Err()
 	}
-	el := time.Since(start)
-	mu.Lock()
-	defer mu.Unlock()
-	return e2eResult{rate: float64(senders*m) / el.Seconds(), lat: slicesClone(lat), plainGets: srv.Requests("/message/")}, nil
 }
 
 func waitTicks(ctx context.Context, tick <-chan struct{}, n int) {
@@ -339,43 +353,24 @@ func bareE2E(m int, sequential bool) (e2eResult, error) {
 			})
 		}()
 	}
-	start := time.Now()
-	errs := make(chan error, e2eNodes)
-	for i, c := range clients[:senders] {
-		go func() {
-			for j := range m {
-				env := &messages.Envelope{Node: fmt.Sprintf("bare%d-%x", i, start.UnixNano()), Seq: uint64(j + 1), Time: time.Now().UnixMilli()}
-				text, err := messages.EncodeFrame(pingPayload(i, j), env)
-				if err != nil {
-					errs <- err
-					return
-				}
-				k, _ := frameKey(text)
-				sentAt.Store(k, sent{i, time.Now()})
-				if err := c.say(ctx, text); err != nil {
-					errs <- err
-					return
-				}
-				if sequential {
-					waitTicks(ctx, tick, e2eNodes-1)
-				}
-			}
-		}()
+	run := time.Now().UnixNano() // makes node ids unique per run
+	el, err := drive(ctx, senders, m, sequential, tick, done, func(i, j int) error {
+		env := &messages.Envelope{Node: fmt.Sprintf("bare%d-%x", i, run), Seq: uint64(j + 1), Time: time.Now().UnixMilli()}
+		text, err := messages.EncodeFrame(pingPayload(i, j), env)
+		if err != nil {
+			return err
+		}
+		k, _ := frameKey(text)
+		sentAt.Store(k, sent{i, time.Now()})
+		return clients[i].say(ctx, text)
+	})
+	if err != nil {
+		return e2eResult{}, fmt.Errorf("bare: %d of %d deliveries: %w", got.Load(), want, err)
 	}
-	select {
-	case <-done:
-	case err := <-errs:
-		return e2eResult{}, err
-	case <-ctx.Done():
-		return e2eResult{}, fmt.Errorf("bare: %d of %d deliveries", got.Load(), want)
-	}
-	el := time.Since(start)
 	mu.Lock()
 	defer mu.Unlock()
-	return e2eResult{rate: float64(senders*m) / el.Seconds(), lat: slicesClone(lat)}, nil
+	return e2eResult{rate: float64(senders*m) / el.Seconds(), lat: slices.Clone(lat)}, nil
 }
-
-func slicesClone[T any](s []T) []T { return append([]T(nil), s...) }
 
 func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 	// Warm-up, and calibration on the bare relay.

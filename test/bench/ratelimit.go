@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,7 +111,7 @@ func rateLimited(coalesce bool) (rlResult, error) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return rlResult{posts: sender.Stats().Posted - posted0, lat: slicesClone(lat), wall: time.Since(wall)}, nil
+	return rlResult{posts: sender.Stats().Posted - posted0, lat: slices.Clone(lat), wall: time.Since(wall)}, nil
 }
 
 func runRateLimit(_ context.Context, cfg config, _ *machine) (*section, error) {

@@ -125,6 +125,26 @@ func (s *Server) fkeySessionLocked(r *http.Request) *session {
 	return se
 }
 
+// sessionPost answers a parsed form POST that needs the chat fkey: f runs
+// with the server locked and the fkey's session, or the answer is 403
+// Invalid fkey. A 302 from f redirects to /.
+func (s *Server) sessionPost(w http.ResponseWriter, r *http.Request, f func(se *session) reply) {
+	rp := func() reply {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		se := s.fkeySessionLocked(r)
+		if se == nil {
+			return invalidFKey
+		}
+		return f(se)
+	}()
+	if rp.status == http.StatusFound {
+		http.Redirect(w, r, "/", http.StatusFound)
+		return
+	}
+	rp.write(w)
+}
+
 var invalidFKey = reply{status: http.StatusForbidden, text: TextInvalidFKey}
 
 // ---- pages ----
@@ -298,13 +318,7 @@ func (s *Server) handleRoomEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	before, _ := strconv.ParseInt(r.PostForm.Get("before"), 10, 64)
 	after, _ := strconv.ParseInt(r.PostForm.Get("after"), 10, 64)
-	rp := func() reply {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		se := s.fkeySessionLocked(r)
-		if se == nil {
-			return invalidFKey
-		}
+	s.sessionPost(w, r, func(se *session) reply {
 		rm, ok := s.rooms[roomID]
 		if !ok {
 			return reply{status: http.StatusNotFound, text: TextRoomNotFound}
@@ -322,8 +336,7 @@ func (s *Server) handleRoomEvents(w http.ResponseWriter, r *http.Request) {
 			evs[i], evs[j] = evs[j], evs[i]
 		}
 		return reply{status: http.StatusOK, json: map[string]any{"events": evs, "time": s.cursor}}
-	}()
-	rp.write(w)
+	})
 }
 
 // messageEventLocked is an event 1 showing a message as it is now.
@@ -348,13 +361,7 @@ func (s *Server) handleLeave(w http.ResponseWriter, r *http.Request, which strin
 	if !parsePostForm(w, r) {
 		return
 	}
-	rp := func() reply {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		se := s.fkeySessionLocked(r)
-		if se == nil {
-			return invalidFKey
-		}
+	s.sessionPost(w, r, func(se *session) reply {
 		if which == "all" {
 			for id := range se.user.joined {
 				s.leaveLocked(s.rooms[id], se.user)
@@ -368,8 +375,7 @@ func (s *Server) handleLeave(w http.ResponseWriter, r *http.Request, which strin
 		}
 		s.leaveLocked(rm, se.user)
 		return reply{status: http.StatusOK, json: "ok"}
-	}()
-	rp.write(w)
+	})
 }
 
 // handleWSAuth: POST /ws-auth form roomid, fkey →
@@ -380,13 +386,7 @@ func (s *Server) handleWSAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roomID, _ := strconv.ParseInt(r.PostForm.Get("roomid"), 10, 64)
-	rp := func() reply {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		se := s.fkeySessionLocked(r)
-		if se == nil {
-			return invalidFKey
-		}
+	s.sessionPost(w, r, func(se *session) reply {
 		rm, ok := s.rooms[roomID]
 		if !ok {
 			return reply{status: http.StatusNotFound, text: TextRoomNotFound}
@@ -395,8 +395,7 @@ func (s *Server) handleWSAuth(w http.ResponseWriter, r *http.Request) {
 		s.wsTokens[tok] = wsToken{room: rm.ID, user: se.user}
 		u := "ws://" + strings.TrimPrefix(s.URL, "http://") + fmt.Sprintf("/events/%d/%s", rm.ID, tok)
 		return reply{status: http.StatusOK, json: map[string]string{"url": u}}
-	}()
-	rp.write(w)
+	})
 }
 
 // handlePollEvents: POST /events form fkey, r<room>=<last time>... →
@@ -406,13 +405,7 @@ func (s *Server) handlePollEvents(w http.ResponseWriter, r *http.Request) {
 	if !parsePostForm(w, r) {
 		return
 	}
-	rp := func() reply {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		se := s.fkeySessionLocked(r)
-		if se == nil {
-			return invalidFKey
-		}
+	s.sessionPost(w, r, func(se *session) reply {
 		out := map[string]roomFrame{}
 		for k, vs := range r.PostForm {
 			id, err := strconv.ParseInt(strings.TrimPrefix(k, "r"), 10, 64)
@@ -437,8 +430,7 @@ func (s *Server) handlePollEvents(w http.ResponseWriter, r *http.Request) {
 			out[k] = roomFrame{E: evs, T: s.cursor, D: max(s.cursor-last, 0)}
 		}
 		return reply{status: http.StatusOK, json: out}
-	}()
-	rp.write(w)
+	})
 }
 
 // ---- posting and editing ----
@@ -452,67 +444,62 @@ func (s *Server) handleNewMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	roomID, _ := pathID(r, "room")
 	text := r.PostForm.Get("text")
-	rp := func() reply {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		se := s.fkeySessionLocked(r)
-		if se == nil {
-			return invalidFKey
+	s.sessionPost(w, r, func(se *session) reply {
+		rp := s.newMessageLocked(se, roomID, text)
+		if rp.status != http.StatusOK {
+			s.log.Debug().Int("status", rp.status).Str("body", rp.text).Msg("sechattest: post refused")
 		}
-		if s.rejectN > 0 {
-			s.rejectN--
-			return reply{status: s.rejectStatus, text: s.rejectBody}
-		}
-		if s.nextThrottleN > 0 {
-			s.nextThrottleN--
-			return reply{status: http.StatusConflict, text: ThrottleText(s.nextThrottleS)}
-		}
-		rm, ok := s.rooms[roomID]
-		if !ok {
-			return reply{status: http.StatusNotFound, text: TextRoomNotFound}
-		}
-		if isBlank(text) {
-			return reply{status: http.StatusBadRequest, text: "Message text is empty"}
-		}
-		u, now := se.user, s.now()
-		if s.throttleBurst > 0 {
-			keep := u.recent[:0]
-			for _, t := range u.recent {
-				if now.Sub(t) < s.throttleWindow {
-					keep = append(keep, t)
-				}
-			}
-			u.recent = keep
-			if len(u.recent) >= s.throttleBurst {
-				return reply{status: http.StatusConflict, text: ThrottleText(s.throttleWait)}
-			}
-		}
-		for i := len(rm.msgs) - 1; i >= 0; i-- {
-			if m := rm.msgs[i]; m.UserID == u.ID && !m.Deleted {
-				if m.Text == text {
-					return reply{status: http.StatusOK, json: map[string]any{"id": nil, "time": nil}}
-				}
-				break
-			}
-		}
-		m := s.postLocked(rm, u, text)
-		u.recent = append(u.recent, now)
-		s.posts++
-		return reply{status: http.StatusOK, json: map[string]int64{"id": m.ID, "time": m.Time.Unix()}}
-	}()
-	if rp.status != http.StatusOK {
-		s.log.Debug().Int("status", rp.status).Str("body", rp.text).Msg("sechattest: post refused")
-	}
-	rp.write(w)
+		return rp
+	})
 }
 
-// ownMessageLocked checks an edit or delete request: fkey, message,
-// deleted, owner, window. It returns the message, or the reply to give.
-func (s *Server) ownMessageLocked(r *http.Request, notYours, tooLate string) (*message, reply) {
-	se := s.fkeySessionLocked(r)
-	if se == nil {
-		return nil, invalidFKey
+// newMessageLocked posts text to roomID as se's user, or says why not.
+func (s *Server) newMessageLocked(se *session, roomID int64, text string) reply {
+	if s.rejectN > 0 {
+		s.rejectN--
+		return reply{status: s.rejectStatus, text: s.rejectBody}
 	}
+	if s.nextThrottleN > 0 {
+		s.nextThrottleN--
+		return reply{status: http.StatusConflict, text: ThrottleText(s.nextThrottleS)}
+	}
+	rm, ok := s.rooms[roomID]
+	if !ok {
+		return reply{status: http.StatusNotFound, text: TextRoomNotFound}
+	}
+	if isBlank(text) {
+		return reply{status: http.StatusBadRequest, text: "Message text is empty"}
+	}
+	u, now := se.user, s.now()
+	if s.throttleBurst > 0 {
+		keep := u.recent[:0]
+		for _, t := range u.recent {
+			if now.Sub(t) < s.throttleWindow {
+				keep = append(keep, t)
+			}
+		}
+		u.recent = keep
+		if len(u.recent) >= s.throttleBurst {
+			return reply{status: http.StatusConflict, text: ThrottleText(s.throttleWait)}
+		}
+	}
+	for i := len(rm.msgs) - 1; i >= 0; i-- {
+		if m := rm.msgs[i]; m.UserID == u.ID && !m.Deleted {
+			if m.Text == text {
+				return reply{status: http.StatusOK, json: map[string]any{"id": nil, "time": nil}}
+			}
+			break
+		}
+	}
+	m := s.postLocked(rm, u, text)
+	u.recent = append(u.recent, now)
+	s.posts++
+	return reply{status: http.StatusOK, json: map[string]int64{"id": m.ID, "time": m.Time.Unix()}}
+}
+
+// ownMessageLocked checks an edit or delete request: message,
+// deleted, owner, window. It returns the message, or the reply to give.
+func (s *Server) ownMessageLocked(se *session, r *http.Request, notYours, tooLate string) (*message, reply) {
 	id, _ := pathID(r, "id")
 	m, ok := s.msgs[id]
 	switch {
@@ -535,10 +522,8 @@ func (s *Server) handleEdit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	text := r.PostForm.Get("text")
-	rp := func() reply {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		m, rp := s.ownMessageLocked(r, TextNotYourMessage, TextEditTooLate)
+	s.sessionPost(w, r, func(se *session) reply {
+		m, rp := s.ownMessageLocked(se, r, TextNotYourMessage, TextEditTooLate)
 		if m == nil {
 			return rp
 		}
@@ -547,12 +532,7 @@ func (s *Server) handleEdit(w http.ResponseWriter, r *http.Request) {
 		}
 		s.editLocked(m, text)
 		return reply{status: http.StatusOK, json: "ok"}
-	}()
-	if rp.status == http.StatusFound {
-		http.Redirect(w, r, "/", http.StatusFound)
-		return
-	}
-	rp.write(w)
+	})
 }
 
 // handleDelete: POST /messages/<id>/delete form fkey → "ok" and event 10.
@@ -560,21 +540,14 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	if !parsePostForm(w, r) {
 		return
 	}
-	rp := func() reply {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		m, rp := s.ownMessageLocked(r, TextNotYourDelete, TextDeleteTooLate)
+	s.sessionPost(w, r, func(se *session) reply {
+		m, rp := s.ownMessageLocked(se, r, TextNotYourDelete, TextDeleteTooLate)
 		if m == nil {
 			return rp
 		}
 		s.deleteLocked(m)
 		return reply{status: http.StatusOK, json: "ok"}
-	}()
-	if rp.status == http.StatusFound {
-		http.Redirect(w, r, "/", http.StatusFound)
-		return
-	}
-	rp.write(w)
+	})
 }
 
 // ---- reading sources ----
