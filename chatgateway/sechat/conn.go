@@ -313,11 +313,11 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 			k.log.Warn().Err(err).Int("len", len(frame)).Msg("skipped socket frame")
 			continue
 		}
-		if cur.D > 0 && k.lastT > 0 && cur.T-cur.D != k.lastT {
+		if cur.T > 0 && !cur.follows(k.lastT) {
 			// Frames went missing (a socket that went quiet for a while
 			// without dying): fail it, without moving the resume cursor, so
 			// that the next socket replays what this one lost.
-			k.readErr = fmt.Errorf("%w: frame follows cursor %d, the last frame read left it at %d", ErrFramesLost, cur.T-cur.D, k.lastT)
+			k.readErr = fmt.Errorf("%w: frame follows cursor %d, the last frame read left it at %d", ErrFramesLost, cur.T-*cur.D, k.lastT)
 			k.closeSocket()
 			return messages.ChatMessage{}, k.readErr
 		}

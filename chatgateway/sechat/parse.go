@@ -155,11 +155,19 @@ func roomEvents(frame []byte, room int64) (events []event, cur cursor, err error
 
 // cursor is a frame's place in the server's event stream: T the cursor
 // after it, D how far the cursor moved since the socket's previous frame,
-// so that T-D is where the previous frame left it. D is 0 when the server
-// does not say (what real SE means by "d" is not known for sure).
+// so that T-D is where the previous frame left it. D is nil when the
+// server does not say (what real SE means by "d" is not known for sure);
+// 0 is a statement too: nothing happened since.
 type cursor struct {
-	T int64 `json:"t"`
-	D int64 `json:"d"`
+	T int64  `json:"t"`
+	D *int64 `json:"d"`
+}
+
+// follows reports whether the frame's cursor continues from last, the
+// cursor where the previous frame read left it; without a "d" it cannot
+// tell, and says yes.
+func (c cursor) follows(last int64) bool {
+	return c.D == nil || last <= 0 || c.T-*c.D == last
 }
 
 // throttleWait reads N from "You can perform this action again in N

@@ -55,7 +55,7 @@ func TestRoomEvents(t *testing.T) {
 	],"t":14,"d":3},"r999":{"e":[{"event_type":1,"id":15,"room_id":999,"message_id":102}]}}`
 	evs, cur, err := roomEvents([]byte(frame), 11540)
 	require.NoError(t, err)
-	assert.Equal(t, cursor{T: 14, D: 3}, cur)
+	assert.Equal(t, cursor{T: 14, D: ptr(int64(3))}, cur)
 	require.Len(t, evs, 3)
 	assert.Equal(t, event{EventType: 1, TimeStamp: 1540642697, ID: 10, UserID: 4, UserName: "F", RoomID: 11540, MessageID: 100}, evs[0])
 	assert.Equal(t, int64(13), evs[1].ID)
@@ -65,7 +65,7 @@ func TestRoomEvents(t *testing.T) {
 	evs, cur, err = roomEvents([]byte(`{"r11540":{"t":15,"d":3}}`), 11540)
 	require.NoError(t, err)
 	assert.Empty(t, evs)
-	assert.Equal(t, cursor{T: 15, D: 3}, cur)
+	assert.Equal(t, cursor{T: 15, D: ptr(int64(3))}, cur)
 	evs, cur, err = roomEvents([]byte(`{"r999":{}}`), 11540)
 	require.NoError(t, err)
 	assert.Empty(t, evs)
@@ -74,7 +74,16 @@ func TestRoomEvents(t *testing.T) {
 	evs, cur, err = roomEvents([]byte(`{"r999":{"e":[],"t":20,"d":5}}`), 11540)
 	require.NoError(t, err)
 	assert.Empty(t, evs)
-	assert.Equal(t, cursor{T: 20, D: 5}, cur)
+	assert.Equal(t, cursor{T: 20, D: ptr(int64(5))}, cur)
+	// "d" 0 still says where the previous frame left the cursor; no "d"
+	// says nothing.
+	_, cur, err = roomEvents([]byte(`{"r11540":{"t":20,"d":0}}`), 11540)
+	require.NoError(t, err)
+	assert.True(t, cur.follows(20))
+	assert.False(t, cur.follows(17), "frames between 17 and 20 were lost")
+	_, cur, err = roomEvents([]byte(`{"r11540":{"t":20}}`), 11540)
+	require.NoError(t, err)
+	assert.True(t, cur.follows(17))
 	_, _, err = roomEvents([]byte(`not json`), 11540)
 	assert.Error(t, err)
 }
@@ -129,3 +138,5 @@ func TestNewClientConfig(t *testing.T) {
 	assert.Equal(t, DefaultLivenessTimeout, c.cfg.LivenessTimeout)
 	assert.Equal(t, DefaultRefreshInterval, c.cfg.RefreshInterval)
 }
+
+func ptr[T any](v T) *T { return &v }
