@@ -221,7 +221,7 @@ func TestStrategyGivesUpAfterMaxFailures(t *testing.T) {
 		require.Equal(t, "a", recv(t, f.started))
 	}
 
-	e := f.fail(f.a, "never processed")
+	e := f.fail(f.a) // a message sent after it could reach the stopped child as a dead letter
 	assert.True(t, e.GaveUp)
 	assert.Equal(t, 3, e.Attempt)
 	assert.Zero(t, e.Delay)

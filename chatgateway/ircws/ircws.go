@@ -667,6 +667,11 @@ func (k *conn) write(line string) error {
 // failed it returns why: the server's ERROR, a kick, ErrSilent, or the
 // transport's error; after Close, chatgateway.ErrConnClosed.
 func (k *conn) Read() (messages.ChatMessage, error) {
+	select { // after Close, nothing more is read, even if messages are waiting
+	case <-k.done:
+		return messages.ChatMessage{}, chatgateway.ErrConnClosed
+	default:
+	}
 	select {
 	case m := <-k.in:
 		return m, nil
