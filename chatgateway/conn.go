@@ -9,10 +9,23 @@ import (
 	"github.com/socketscience/socketscience/messages"
 )
 
-// Identity is the chat account a connection is logged in as.
+// Identity is the chat account a connection is logged in as, and the room
+// it is in.
 type Identity struct {
 	UserID   int64
 	UserName string
+	// Account is the account as a string, for servers whose accounts have
+	// no number (an IRC nick in the server's case folding, a Matrix user
+	// id); trust compares it byte for byte, never a hash of it. Empty where
+	// UserID is the account (Stack Exchange chat). Messages from the account
+	// carry the same string in messages.ChatMessage.Account.
+	Account string
+	// Room names the room the connection is in: the same for every member
+	// and every connection to it, such as "chat.stackexchange.com/rooms/11540"
+	// or "irc://irc.example.net:6697/#bots". Signatures cover it, so a
+	// signed frame copied into another room does not verify there. Adapters
+	// must set it.
+	Room string
 }
 
 // Limits are what a connection's server allows.

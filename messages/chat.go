@@ -9,6 +9,10 @@ type ChatMessage struct {
 	// UserID and UserName identify the chat account that posted it.
 	UserID   int64
 	UserName string
+	// Account is the posting account as a string, for servers whose
+	// accounts have no number (see chatgateway.Identity.Account); empty
+	// where UserID is the account.
+	Account string
 	// Text is the message's plain source, with U+200B and U+200C already
 	// stripped where the server inserts them.
 	Text string

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/socketscience/socketscience/chatgateway"
@@ -42,6 +44,12 @@ func WithMaxMessageLen(n int) RoomOption {
 	return func(r *Room) { r.maxLen = max(n, 0) }
 }
 
+// WithName sets the room's name, which its connections report as
+// Identity.Room. Defaults to "memchat/" and a number unique in the process.
+func WithName(name string) RoomOption {
+	return func(r *Room) { r.name = name }
+}
+
 // WithPostRate makes the room's connections report a server that allows
 // one post per interval after a burst of burst (Limits.PostInterval and
 // PostBurst), so that a gateway paces its posts. The room itself does not
@@ -53,6 +61,7 @@ func WithPostRate(interval time.Duration, burst int) RoomOption {
 // Room is an in-process chat room. Create it with NewRoom; it is safe for
 // concurrent use.
 type Room struct {
+	name         string
 	maxLen       int
 	postInterval time.Duration
 	postBurst    int
@@ -69,9 +78,13 @@ type Room struct {
 	changed chan struct{}
 }
 
+// roomSeq numbers the rooms of a process, for their default names.
+var roomSeq atomic.Int64
+
 // NewRoom returns an empty room.
 func NewRoom(opts ...RoomOption) *Room {
 	r := &Room{
+		name:    "memchat/" + strconv.FormatInt(roomSeq.Add(1), 10),
 		maxLen:  DefaultMaxMessageLen,
 		live:    make(map[*conn]struct{}),
 		changed: make(chan struct{}),
@@ -105,6 +118,7 @@ func (r *Room) postLocked(id chatgateway.Identity, via, text string) int64 {
 		ID:       int64(len(r.transcript)) + 1,
 		UserID:   id.UserID,
 		UserName: id.UserName,
+		Account:  id.Account,
 		Text:     text,
 		Time:     time.Now(),
 	}
@@ -327,8 +341,12 @@ func (c *conn) Post(ctx context.Context, text string) (int64, error) {
 	return r.postLocked(m.id, m.name, text), nil
 }
 
-// Identity is the member's account.
-func (c *conn) Identity() chatgateway.Identity { return c.member.id }
+// Identity is the member's account, in the room.
+func (c *conn) Identity() chatgateway.Identity {
+	id := c.member.id
+	id.Room = c.member.room.name
+	return id
+}
 
 // Limits reports the room's length limit.
 func (c *conn) Limits() chatgateway.Limits {

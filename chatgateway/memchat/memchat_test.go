@@ -77,9 +77,11 @@ func post(t *testing.T, c chatgateway.Conn, text string) int64 {
 }
 
 func TestEchoToSelf(t *testing.T) {
-	room := memchat.NewRoom()
+	room := memchat.NewRoom(memchat.WithName("lobby"))
 	c := dial(t, room.Member(smokey, "ny"))
-	assert.Equal(t, smokey, c.Identity())
+	want := smokey
+	want.Room = "lobby"
+	assert.Equal(t, want, c.Identity(), "the member's account, in the room it joined")
 
 	before := time.Now()
 	id := post(t, c, "hello")
