@@ -41,6 +41,10 @@ func TestInboundCheck(t *testing.T) {
 		{"plain chat", nil, stranger, []string{"!!/coffee"}, messages.ErrNotFrame},
 		{"own frame", nil, own, []string{plain}, nil},
 		{"stranger's frame", nil, stranger, []string{plain}, ErrUntrusted},
+		// Trust is checked before anything from a stranger is decoded.
+		{"stranger's bad base64", nil, stranger, []string{".\n\x021234!!\x03"}, ErrUntrusted},
+		{"stranger's oversized frame", nil, stranger, []string{".\n\x021234" + strings.Repeat("A", 2<<20) + "\x03"}, ErrUntrusted},
+		{"stranger's malformed frame", nil, stranger, []string{".\n\x02no digits\x03"}, ErrUntrusted},
 		{"bad base64", nil, own, []string{".\n\x021234!!\x03"}, messages.ErrBadBase64},
 		{"too large", nil, own, []string{".\n\x021234" + strings.Repeat("A", 2<<20) + "\x03"}, messages.ErrTooLarge},
 		{"signed", secret, own, []string{sign(messages.Payload{"t": 1}, now, secret)}, nil},
