@@ -247,6 +247,8 @@ func (s *Server) messageEventLocked(m *message) event {
 		RoomName:     s.rooms[m.RoomID].Name,
 		MessageID:    m.ID,
 		MessageEdits: m.Edits,
+		ParentID:     m.parentID,
+		ShowParent:   m.parentID != 0,
 	}
 	return ev
 }

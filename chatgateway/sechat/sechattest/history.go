@@ -1,7 +1,6 @@
 package sechattest
 
 import (
-	"fmt"
 	"html/template"
 	"net/http"
 )
@@ -19,20 +18,6 @@ var historyBodyTmpl = template.Must(template.Must(monologueTmpl.Clone()).New("hi
 {{template "monologues" .Current}}{{range .Pinners}}<p><span class="stars owner-star"><span class="img"></span></span> <a href="/users/{{.ID}}/{{.Slug}}" title="{{.Name}}">{{.Name}}</a> pinned this message</p>
 {{end}}<h2>versions</h2>
 {{template "monologues" .Versions}}</div>`))
-
-// userLink is a user as a link shows them.
-type userLink struct {
-	ID         int64
-	Name, Slug string
-}
-
-func (s *Server) userLinkLocked(id int64) userLink {
-	name := fmt.Sprintf("user%d", id)
-	if u, ok := s.users[id]; ok {
-		name = u.Name
-	}
-	return userLink{ID: id, Name: name, Slug: slug(name)}
-}
 
 // handleHistory: GET /messages/<id>/history, no login needed; 404 for an
 // unknown message.

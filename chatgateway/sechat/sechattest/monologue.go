@@ -11,8 +11,8 @@ import (
 // the .content, and a .flash holding the .stars badge. The history page
 // adds a <b>said:</b> or <b>edited:</b> label and the .message-source to
 // each version.
-var monologueTmpl = template.Must(template.New("monologues").Parse(`{{range .}}<div class="monologue user-{{.UserID}}{{if .Mine}} mine{{end}}">
-<div class="signature"><div class="tiny-signature"><div class="username"><a href="/users/{{.UserID}}/{{.Slug}}" title="{{.UserName}}">{{.UserName}}</a></div></div></div>
+var monologueTmpl = template.Must(template.New("monologues").Parse(`{{range .}}<div class="monologue user-{{.User.ID}}{{if .Mine}} mine{{end}}">
+<div class="signature"><div class="tiny-signature"><div class="username"><a href="/users/{{.User.ID}}/{{.User.Slug}}" title="{{.User.Name}}">{{.User.Name}}</a></div></div></div>
 <div class="messages">
 {{range .Messages}}<div class="message" id="message-{{.ID}}">
 <a name="{{.ID}}" href="/transcript/{{.RoomID}}?m={{.ID}}#{{.ID}}"><span class="action-link"><span class="img"> </span></span></a>
@@ -29,9 +29,7 @@ var monologueTmpl = template.Must(template.New("monologues").Parse(`{{range .}}<
 
 // monologueView is one .monologue: one user's consecutive messages.
 type monologueView struct {
-	UserID   int64
-	UserName string
-	Slug     string
+	User     userLink
 	Mine     bool // the viewer's own: class "mine"
 	Messages []messageView
 }
@@ -73,7 +71,7 @@ func (s *Server) messageViewLocked(m *message, viewer *user) messageView {
 func (s *Server) monologuesLocked(msgs []*message, viewer *user) []monologueView {
 	var out []monologueView
 	for _, m := range msgs {
-		if n := len(out); n == 0 || out[n-1].UserID != m.UserID {
+		if n := len(out); n == 0 || out[n-1].User.ID != m.UserID {
 			out = append(out, s.monologueLocked(m, viewer))
 		}
 		out[len(out)-1].Messages = append(out[len(out)-1].Messages, s.messageViewLocked(m, viewer))
@@ -83,12 +81,18 @@ func (s *Server) monologuesLocked(msgs []*message, viewer *user) []monologueView
 
 // monologueLocked is an empty monologue for m's owner.
 func (s *Server) monologueLocked(m *message, viewer *user) monologueView {
-	name := m.UserName
-	if u, ok := s.users[m.UserID]; ok {
-		name = u.Name
-	}
-	return monologueView{
-		UserID: m.UserID, UserName: name, Slug: slug(name),
-		Mine: viewer != nil && viewer.ID == m.UserID,
-	}
+	return monologueView{User: s.userLinkLocked(m.UserID), Mine: viewer != nil && viewer.ID == m.UserID}
+}
+
+// userLink is a user as a link shows them.
+type userLink struct {
+	ID         int64
+	Name, Slug string
+}
+
+// userLinkLocked is the link to a user; every ID a message or room holds
+// is a user's (users are never removed).
+func (s *Server) userLinkLocked(id int64) userLink {
+	name := s.users[id].Name
+	return userLink{ID: id, Name: name, Slug: slug(name)}
 }

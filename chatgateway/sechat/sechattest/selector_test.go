@@ -27,7 +27,6 @@ func parseSelector(t *testing.T, sel string) []compound {
 	for part := range strings.FieldsSeq(sel) {
 		var c compound
 		rest := part
-		var tok string
 		for rest != "" {
 			switch rest[0] {
 			case '.', '#':
@@ -35,13 +34,12 @@ func parseSelector(t *testing.T, sel string) []compound {
 				if end < 0 {
 					end = len(rest) - 1
 				}
-				mark := rest[0]
-				tok = rest[1 : end+1]
+				mark, name := rest[0], rest[1:end+1]
 				rest = rest[end+1:]
 				if mark == '.' {
-					c.classes = append(c.classes, tok)
+					c.classes = append(c.classes, name)
 				} else {
-					c.id = tok
+					c.id = name
 				}
 			case '[':
 				end := strings.IndexByte(rest, ']')
