@@ -13,15 +13,19 @@
 //
 // One base URL (Server.URL) is both the login site and the chat site:
 //
-//   - GET /users/login: a login form with a hidden fkey input.
-//     POST /users/login (email, password, fkey): 302 to / with an HttpOnly
-//     acct cookie, or 200 and "The email or password is incorrect." with
-//     no cookie (also for a wrong or missing login fkey).
-//   - GET /, /chats/join/favorite and /rooms/<room>: chat pages. With a
-//     valid acct cookie they carry the chat fkey
+//   - GET /users/login: a login form with a hidden fkey input; with a
+//     valid acct cookie the page's top bar also has a.my-profile, as the
+//     real site shows a logged-in visitor (ChatExchange's cookie login
+//     checks for it). POST /users/login (email, password, fkey): 302 to /
+//     with an HttpOnly acct cookie, or 200 and "The email or password is
+//     incorrect." with no cookie (also for a wrong or missing login fkey).
+//   - GET /, /chats/join/favorite and /rooms/<room>[/<slug>|/]: chat pages.
+//     With a valid acct cookie they carry the chat fkey
 //     (<input id="fkey" name="fkey" type="hidden" value="…">) and the
-//     topbar user link (<div class="topbar-menu-links"><a href="/users/<id>/<slug>" title="name">name</a></div>);
-//     without one, neither (an anonymous view).
+//     topbar user link (<span class="topbar-menu-links"><a href="/users/<id>/<slug>" title="name">name</a></span>);
+//     without one, neither (an anonymous view). The room page also has
+//     div.js-present whose data-users is the JSON list ({"id","name",…})
+//     of the users in the room.
 //   - POST /chats/<room>/events (fkey, since, mode, msgCount ≤ 500,
 //     optional before/after): {"events":[…],"time":cursor}; joins the room.
 //   - POST /ws-auth (roomid, fkey): {"url":"ws://127.0.0.1:<port>/events/<room>/<token>"}.
@@ -42,16 +46,50 @@
 //     "You can only edit your own messages". POST /messages/<id>/delete:
 //     "ok" and event 10. POST /chats/leave/<room|all>: event 4.
 //   - GET /message/<id>?plain=true: the text exactly as posted; without
-//     plain=true, the content HTML. GET /messages/<id>/history: a
-//     .monologue per version, current first, with .username a and
-//     .message-source.
+//     plain=true, the content HTML.
+//   - GET /messages/<id>/history, in the real page's shape: in #content,
+//     the message as a transcript shows it (a .monologue with the
+//     .username a owner link and a .message holding a[name=<id>] linking
+//     /transcript/<room>?m=<id>#<id>, the .content and the .stars badge),
+//     a <p> with .stars.owner-star and the pinner's link per pinner, then
+//     every version, newest first, as a .monologue labelled <b>edited:</b>
+//     (the original <b>said:</b>) with its .message-source.
+//   - GET /transcript/message/<id> and /transcript/<room>[?m=<id>]: up to
+//     500 messages around the message (or the room's last ones) as
+//     monologues (.signature .username a, .message#message-<id>,
+//     .content, a.reply-info for a reply ":<id> text", span.edits, the
+//     .stars badge with user-star and owner-star), and .room-name a
+//     linking /rooms/<room>/<slug>.
+//   - GET /users/<id>[/<slug>]: the profile (h1 name, .user-status with ♦
+//     for a moderator, .user-message-count-xxl, .user-room-count-xxl,
+//     .user-valuecell cells, the second the last message and the third the
+//     last seen, "just now" or "<n><s|m|h|d|y> ago" or "n/a").
+//   - GET /rooms/info/<room>[/<slug>]: h1 name, .roomcard-xxl p,
+//     .room-message-count-xxl, .room-user-count-xxl, #room-ownercards
+//     .usercard a per owner (AddRoomOwner). GET /rooms/pingable/<room>:
+//     [[user id, name, last seen, last message], …] for everyone ever in
+//     the room.
+//   - POST /messages/<id>/star (fkey): toggles the user's star, "ok" and
+//     event 6 (message_stars, message_owner_stars). /owner-star toggles a
+//     pin and /unstar clears stars and pins; both for room owners and
+//     moderators (SetModerator) only, else 403 TextPinNotAllowed.
+//   - Repeated slashes in a path are served as one ("//chats/leave/1",
+//     which ChatExchange builds), never redirected.
+//
+// TestChatExchangeCompat holds a table (68 rows) of every selector and
+// JSON field ChatExchange, the Python client SmokeDetector runs on, reads
+// from these pages and answers, each citing the ChatExchange function;
+// it fails when any of them goes missing.
+//
 //   - GET /rooms/<room> is also a page for people: the live transcript
 //     (polling GET /rooms/<room>/transcript.json?after=<id>&since=<cursor>
 //     every 300 ms) and a form that posts as a named person through
 //     POST /rooms/<room>/say (name, text), creating that user on first use.
 //
 // Event objects carry event_type, time_stamp, content, id, user_id,
-// user_name, room_id, room_name, message_id (and message_edits on edits).
+// user_name, room_id, room_name, message_id (and message_edits on edits,
+// parent_id and show_parent on replies, message_stars and
+// message_owner_stars on event 6).
 // Event IDs (and so the cursor "t"/"time", which is the last event ID, as in
 // the real frames JamesSOBot shows) increase server-wide; message IDs
 // increase from 1 server-wide; user IDs start at 1001.
@@ -112,4 +150,11 @@
 //     JSON string "This message has already been deleted.".
 //   - Deleted messages answer 404 on /message/<id>.
 //   - Messages have no length limit beyond the 1 MiB request body.
+//   - Slugs keep ASCII letters (lower-cased) and digits, make every other
+//     ASCII run one '-' (a trailing one stays) and drop non-ASCII, as the
+//     one real page on record shows ("Jeremy Banks Ψ": jeremy-banks-).
+//   - A reply's content is its text as posted; the real server renders
+//     ":<id> text" as "@<name> text". Markdown is not rendered anywhere.
+//   - The star badge counts stars and pins together; .times is empty for
+//     one. Anyone logged in may star any message, their own included.
 package sechattest

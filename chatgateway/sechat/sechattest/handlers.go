@@ -3,7 +3,6 @@ package sechattest
 import (
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"mime"
 	"net/http"
 	"strconv"
@@ -17,10 +16,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /chats/join/favorite", s.handleChatHome)
 	mux.HandleFunc("GET /users/login", s.handleLoginPage)
 	mux.HandleFunc("POST /users/login", s.handleLogin)
+	mux.HandleFunc("GET /users/{id}", s.handleUserPage)
 	mux.HandleFunc("GET /users/{id}/{slug}", s.handleUserPage)
 	mux.HandleFunc("GET /rooms/{room}", s.handleRoomPage)
-	mux.HandleFunc("GET /rooms/{room}/transcript.json", s.handleTranscript)
+	mux.HandleFunc("GET /rooms/{room}/{$}", s.handleRoomPage) // ChatExchange asks for /rooms/<room>/
+	mux.HandleFunc("GET /rooms/{a}/{b}", s.handleRoomsGet)    // info, pingable, transcript.json, slug
 	mux.HandleFunc("POST /rooms/{room}/say", s.handleSay)
+	mux.HandleFunc("GET /rooms/info/{room}/{slug}", s.handleRoomInfo)
+	mux.HandleFunc("GET /transcript/{room}", s.handleRoomTranscript)
+	mux.HandleFunc("GET /transcript/message/{id}", s.handleTranscriptMessage)
 	mux.HandleFunc("POST /chats/{a}/{b}", s.handleChatsPost) // /chats/<room>/events, /chats/leave/<room>
 	mux.HandleFunc("POST /chats/{room}/messages/new", s.handleNewMessage)
 	mux.HandleFunc("POST /ws-auth", s.handleWSAuth)
@@ -30,11 +34,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /messages/{id}/history", s.handleHistory)
 	mux.HandleFunc("POST /messages/{id}", s.handleEdit)
 	mux.HandleFunc("POST /messages/{id}/delete", s.handleDelete)
+	mux.HandleFunc("POST /messages/{id}/star", s.handleStar)
+	mux.HandleFunc("POST /messages/{id}/owner-star", s.handleOwnerStar)
+	mux.HandleFunc("POST /messages/{id}/unstar", s.handleUnstar)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The connection's goroutine is counted (ConnState), so this Add
 		// never races Close's Wait.
 		s.wg.Add(1)
 		defer s.wg.Done()
+		collapseSlashes(r)
 		s.mu.Lock()
 		s.requests[r.URL.Path]++
 		s.mu.Unlock()
@@ -106,13 +114,18 @@ func pathID(r *http.Request, name string) (int64, bool) {
 	return v, err == nil
 }
 
-// sessionLocked is the session of the request's acct cookie, or nil.
+// sessionLocked is the session of the request's acct cookie, or nil. The
+// request counts as the user being seen (the profile's "last seen").
 func (s *Server) sessionLocked(r *http.Request) *session {
 	c, err := r.Cookie("acct")
 	if err != nil {
 		return nil
 	}
-	return s.sessions[c.Value]
+	se := s.sessions[c.Value]
+	if se != nil {
+		se.user.lastSeen = s.now()
+	}
+	return se
 }
 
 // fkeySessionLocked is the request's session if its form fkey is that
@@ -147,145 +160,27 @@ func (s *Server) sessionPost(w http.ResponseWriter, r *http.Request, f func(se *
 
 var invalidFKey = reply{status: http.StatusForbidden, text: TextInvalidFKey}
 
-// ---- pages ----
-
-var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<style>
-body{font:14px/1.4 sans-serif;margin:0;background:#fafafa;color:#222}
-#topbar{background:#222;color:#eee;padding:4px 10px;display:flex;justify-content:space-between}
-#topbar a{color:#9cf}
-main{max-width:60em;margin:0 auto;padding:10px}
-#chat{background:#fff;border:1px solid #ddd;height:60vh;overflow-y:auto;padding:6px}
-.message{padding:2px 4px;border-bottom:1px solid #f0f0f0;white-space:pre-wrap;word-break:break-word}
-.username{font-weight:bold;color:#36c}
-.username::after{content:":"}
-#say{margin-top:8px;display:flex;gap:6px}
-#input{flex:1}
-</style></head>
-<body>
-<div id="topbar"><span>sechattest: local chat</span>{{if .User}}<div class="topbar-menu-links"><a href="/users/{{.User.ID}}/{{.Slug}}" title="{{.User.Name}}">{{.User.Name}}</a></div>{{else}}<div class="topbar-menu-links"><a href="/users/login">log in</a></div>{{end}}</div>
-{{if .FKey}}<input id="fkey" name="fkey" type="hidden" value="{{.FKey}}">
-{{end}}<main>
-{{.Body}}
-</main>
-</body></html>
-`))
-
-type pageData struct {
-	Title string
-	User  *User
-	Slug  string
-	FKey  string
-	Body  template.HTML
-}
-
-// chatPageLocked fills the chat-page parts of a page for the request: with
-// a valid acct cookie, the user link and the session's chat fkey (issued
-// now if it has none).
-func (s *Server) chatPageLocked(r *http.Request, title string, body template.HTML) pageData {
-	d := pageData{Title: title, Body: body}
-	if se := s.sessionLocked(r); se != nil {
-		if se.fkey == "" {
-			se.fkey = randHex()
-		}
-		u := se.user.User
-		d.User, d.Slug, d.FKey = &u, slug(u.Name), se.fkey
+// handleRoomsGet serves the GET paths /rooms/<a>/<b>, which one pattern
+// must match as net/http's ServeMux finds /rooms/info/<room> and
+// /rooms/<room>/transcript.json equally specific: /rooms/info/<room>,
+// /rooms/pingable/<room>, /rooms/<room>/transcript.json and
+// /rooms/<room>/<slug>.
+func (s *Server) handleRoomsGet(w http.ResponseWriter, r *http.Request) {
+	a, b := r.PathValue("a"), r.PathValue("b")
+	switch {
+	case a == "info":
+		r.SetPathValue("room", b)
+		s.handleRoomInfo(w, r)
+	case a == "pingable":
+		r.SetPathValue("room", b)
+		s.handleRoomPingable(w, r)
+	case b == "transcript.json":
+		r.SetPathValue("room", a)
+		s.handleTranscript(w, r)
+	default:
+		r.SetPathValue("room", a)
+		s.handleRoomPage(w, r)
 	}
-	return d
-}
-
-func renderPage(w http.ResponseWriter, status int, d pageData) {
-	var b strings.Builder
-	if err := pageTmpl.Execute(&b, d); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	writeHTML(w, status, b.String())
-}
-
-// handleChatHome serves GET / and GET /chats/join/favorite.
-func (s *Server) handleChatHome(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	var b strings.Builder
-	b.WriteString("<h1>Rooms</h1><ul>")
-	for id := int64(1); id <= s.nextRoom; id++ {
-		if rm, ok := s.rooms[id]; ok {
-			fmt.Fprintf(&b, `<li><a href="/rooms/%d">%s</a></li>`, id, template.HTMLEscapeString(rm.Name))
-		}
-	}
-	b.WriteString("</ul>")
-	d := s.chatPageLocked(r, "Chat", template.HTML(b.String()))
-	s.mu.Unlock()
-	renderPage(w, http.StatusOK, d)
-}
-
-func (s *Server) handleUserPage(w http.ResponseWriter, r *http.Request) {
-	id, _ := pathID(r, "id")
-	s.mu.Lock()
-	u, ok := s.users[id]
-	var d pageData
-	if ok {
-		d = s.chatPageLocked(r, u.Name, template.HTML("<h1>"+template.HTMLEscapeString(u.Name)+"</h1>"))
-	}
-	s.mu.Unlock()
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	renderPage(w, http.StatusOK, d)
-}
-
-// ---- login ----
-
-func (s *Server) loginPageLocked(errText string) string {
-	fkey := randHex()
-	s.loginFKeys[fkey] = true
-	var msg string
-	if errText != "" {
-		msg = `<div class="error">` + template.HTMLEscapeString(errText) + "</div>\n"
-	}
-	return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Log in</title></head><body>
-` + msg + `<form id="login-form" method="post" action="/users/login">
-<input type="hidden" name="fkey" value="` + fkey + `">
-<label>Email <input type="email" name="email"></label>
-<label>Password <input type="password" name="password"></label>
-<button type="submit">Log in</button>
-</form>
-</body></html>
-`
-}
-
-func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	page := s.loginPageLocked("")
-	s.mu.Unlock()
-	writeHTML(w, http.StatusOK, page)
-}
-
-// handleLogin: 302 to / with an acct cookie on success; otherwise 200 and
-// an error page, with no cookie.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if !parsePostForm(w, r) {
-		return
-	}
-	email, password, fkey := r.PostForm.Get("email"), r.PostForm.Get("password"), r.PostForm.Get("fkey")
-	s.mu.Lock()
-	u := s.byEmail[strings.ToLower(email)]
-	if !s.loginFKeys[fkey] || u == nil || email == "" || u.Password != password {
-		page := s.loginPageLocked(TextLoginIncorrect)
-		s.mu.Unlock()
-		s.log.Debug().Str("email", email).Msg("sechattest: login failed")
-		writeHTML(w, http.StatusOK, page)
-		return
-	}
-	se := &session{token: randHex(), user: u}
-	s.sessions[se.token] = se
-	s.mu.Unlock()
-	s.log.Debug().Int64("user", u.ID).Msg("sechattest: logged in")
-	http.SetCookie(w, &http.Cookie{Name: "acct", Value: se.token, Path: "/", HttpOnly: true})
-	http.Redirect(w, r, "/", http.StatusFound)
 }
 
 // ---- joining, the event cursor, the socket URL ----
@@ -352,6 +247,8 @@ func (s *Server) messageEventLocked(m *message) event {
 		RoomName:     s.rooms[m.RoomID].Name,
 		MessageID:    m.ID,
 		MessageEdits: m.Edits,
+		ParentID:     m.parentID,
+		ShowParent:   m.parentID != 0,
 	}
 	return ev
 }
@@ -577,41 +474,4 @@ func (s *Server) handleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeHTML(w, http.StatusOK, renderContent(text, 0))
-}
-
-// handleHistory: GET /messages/<id>/history → one .monologue per version,
-// the current one first, each with .username a and .message-source.
-func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
-	id, _ := pathID(r, "id")
-	s.mu.Lock()
-	m, ok := s.msgs[id]
-	var versions []string
-	var userID int64
-	var userName string
-	if ok {
-		versions = append(versions, m.Text)
-		for i := len(m.revisions) - 1; i >= 0; i-- {
-			versions = append(versions, m.revisions[i])
-		}
-		userID, userName = m.UserID, m.UserName
-	}
-	d := s.chatPageLocked(r, "Message history", "")
-	s.mu.Unlock()
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	var b strings.Builder
-	b.WriteString(`<div id="content">`)
-	for _, v := range versions {
-		if s.zeroWidth {
-			v = insertZeroWidth(v)
-		}
-		fmt.Fprintf(&b, `<div class="monologue"><div class="username"><a href="/users/%d/%s">%s</a></div><div class="message-source">%s</div></div>`,
-			userID, slug(userName), escape(userName), escape(v))
-		b.WriteString("\n")
-	}
-	b.WriteString("</div>")
-	d.Body = template.HTML(b.String())
-	renderPage(w, http.StatusOK, d)
 }

@@ -24,7 +24,7 @@ const wait = 5 * time.Second
 var (
 	loginFKeyRe = regexp.MustCompile(`<input type="hidden" name="fkey" value="([0-9a-f]{32})">`)
 	chatFKeyRe  = regexp.MustCompile(`<input id="fkey" name="fkey" type="hidden" value="([0-9a-f]{32})">`)
-	userLinkRe  = regexp.MustCompile(`<div class="topbar-menu-links"><a href="/users/(\d+)/([^"]+)" title="([^"]*)">([^<]*)</a></div>`)
+	userLinkRe  = regexp.MustCompile(`<span class="topbar-menu-links"><a href="/users/(\d+)/([^"]+)" title="([^"]*)">([^<]*)</a></span>`)
 )
 
 // env is a server with one room and one bot account.

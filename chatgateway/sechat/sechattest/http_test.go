@@ -335,14 +335,24 @@ func TestHistoryPage(t *testing.T) {
 	id := c.sendOK(e.room.ID, "first <version>")
 	resp, body := c.post(fmt.Sprintf("/messages/%d", id), url.Values{"text": {"second & last"}, "fkey": {c.fkey}})
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	resp, body = c.post(fmt.Sprintf("/messages/%d", id), url.Values{"text": {"third & 'last'"}, "fkey": {c.fkey}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 
 	resp, page := newClient(t, e.s).get(fmt.Sprintf("/messages/%d/history", id))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	cur := fmt.Sprintf(`<div class="monologue"><div class="username"><a href="/users/%d/smoke-detector">Smoke Detector</a></div><div class="message-source">second &amp; last</div></div>`, e.bot.ID)
-	prev := `<div class="message-source">first &lt;version&gt;</div>`
-	require.Contains(t, page, cur)
-	require.Contains(t, page, prev)
-	assert.Less(t, strings.Index(page, cur), strings.Index(page, prev), "the current version comes first")
+	doc := parseHTML(t, page)
+	monologues := selectAll(t, doc, ".monologue")
+	require.Len(t, monologues, 4, "the message, then each of its 3 versions")
+	var labels, sources []string
+	for _, m := range monologues[1:] {
+		labels = append(labels, text(selectAll(t, m, "b")[0]))
+		sources = append(sources, text(selectAll(t, m, ".message-source")[0]))
+	}
+	assert.Equal(t, []string{"edited:", "edited:", "said:"}, labels, "newest first")
+	assert.Equal(t, []string{"third & 'last'", "second & last", "first <version>"}, sources)
+	assert.Empty(t, selectAll(t, monologues[0], ".message-source"), "the first .message-source is the newest version's")
+	assert.Equal(t, "third &amp; &#39;last&#39;", strings.TrimSpace(innerHTML(t, selectAll(t, monologues[0], ".content")[0])))
+	assert.Empty(t, selectAll(t, doc, ".stars"), "no stars, no badge")
 
 	resp, _ = c.get("/messages/4242/history")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)

@@ -25,9 +25,10 @@ func TestInsertZeroWidth(t *testing.T) {
 
 func TestSlug(t *testing.T) {
 	assert.Equal(t, "smoke-detector", slug("Smoke Detector"))
-	assert.Equal(t, "a-b", slug("  A--B!! "))
+	assert.Equal(t, "a-b-", slug("  A--B!! "))
+	assert.Equal(t, "jeremy-banks-", slug("Jeremy Banks Ψ"))
 	assert.Equal(t, "user", slug("!!!"))
-	assert.Equal(t, "josé", slug("José"))
+	assert.Equal(t, "jos", slug("José"))
 }
 
 func TestRenderNoThreshold(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 // form to say something as a named person, and a script that polls
 // transcript.json every 300 ms. No external assets.
 var roomBodyTmpl = template.Must(template.New("room").Parse(`<h1 id="room-name">{{.Name}}</h1>
+<div class="js-present" data-users="{{.Present}}"></div>
 <div id="chat" data-room="{{.ID}}" data-after="{{.After}}" data-since="{{.Since}}">
 {{range .Messages}}<div class="message" data-id="{{.ID}}"><span class="username">{{.UserName}}</span> <span class="content">{{.Shown}}</span></div>
 {{end}}</div>
@@ -108,8 +109,16 @@ func (s *Server) handleRoomPage(w http.ResponseWriter, r *http.Request) {
 		ID           int64
 		Name         string
 		After, Since int64
+		Present      string
 		Messages     []roomLine
 	}{ID: rm.ID, Name: rm.Name, Since: s.cursor}
+	present, err := s.presentJSONLocked(rm)
+	if err != nil {
+		s.mu.Unlock()
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	data.Present = present
 	msgs := rm.msgs[max(len(rm.msgs)-transcriptMax, 0):]
 	for _, m := range msgs {
 		shown := displayText(m.Text)
@@ -119,9 +128,8 @@ func (s *Server) handleRoomPage(w http.ResponseWriter, r *http.Request) {
 		data.Messages = append(data.Messages, roomLine{ID: m.ID, UserName: m.UserName, Shown: shown})
 		data.After = m.ID
 	}
-	var b strings.Builder
-	err := roomBodyTmpl.Execute(&b, data)
-	d := s.chatPageLocked(r, rm.Name, template.HTML(b.String()))
+	body, err := execHTML(roomBodyTmpl, data)
+	d := s.chatPageLocked(r, rm.Name, body)
 	s.mu.Unlock()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

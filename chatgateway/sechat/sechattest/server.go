@@ -9,9 +9,12 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 )
@@ -117,6 +120,9 @@ type User struct {
 	ID              int64
 	Name            string
 	Email, Password string
+	// Moderator is shown as ♦ on the profile page; a moderator may pin
+	// (owner-star) in every room. See SetModerator.
+	Moderator bool
 }
 
 // Room is a chat room.
@@ -193,20 +199,26 @@ type Server struct {
 
 type user struct {
 	User
-	joined map[int64]bool // rooms this user is in; their events reach all the user's sockets
-	recent []time.Time    // times of accepted HTTP posts, for Throttle
+	joined   map[int64]bool // rooms this user is in; their events reach all the user's sockets
+	recent   []time.Time    // times of accepted HTTP posts, for Throttle
+	lastSeen time.Time      // the last request carrying this user's acct cookie
 }
 
 type room struct {
 	Room
 	msgs   []*message
-	events []event // the last HistoryEvents events
+	events []event        // the last HistoryEvents events
+	owners []int64        // user IDs, in the order AddRoomOwner added them
+	seen   map[int64]bool // every user who was ever in the room: the pingable ones
 }
 
 type message struct {
 	Message
-	revisions []string // earlier texts, oldest first
-	lastEvent int64    // event ID of the last post/edit/delete
+	revisions []string       // earlier texts, oldest first
+	lastEvent int64          // event ID of the last post/edit/delete/star
+	parentID  int64          // the message this one replies to (":<id> text"), or 0
+	starredBy map[int64]bool // user IDs who starred it
+	pinnedBy  []int64        // user IDs who pinned (owner-starred) it, in order
 }
 
 type session struct {
@@ -343,7 +355,7 @@ func (s *Server) AddRoom(name string) Room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextRoom++
-	r := &room{Room: Room{ID: s.nextRoom, Name: name}}
+	r := &room{Room: Room{ID: s.nextRoom, Name: name}, seen: make(map[int64]bool)}
 	s.rooms[r.ID] = r
 	return r.Room
 }
@@ -548,6 +560,7 @@ func (s *Server) joinLocked(r *room, u *user) {
 		return
 	}
 	u.joined[r.ID] = true
+	r.seen[u.ID] = true
 	ev := s.nextEventLocked(3, r, u)
 	ev.TargetUserID = u.ID
 	s.publishLocked(r, ev)
@@ -569,17 +582,41 @@ func (s *Server) postLocked(r *room, u *user, text string) *message {
 	s.nextMsg++
 	m := &message{Message: Message{
 		ID: s.nextMsg, RoomID: r.ID, UserID: u.ID, UserName: u.Name, Text: text, Time: s.now(),
-	}}
+	}, parentID: s.replyParentLocked(r, text), starredBy: make(map[int64]bool)}
 	s.msgs[m.ID] = m
 	r.msgs = append(r.msgs, m)
 	ev := s.nextEventLocked(1, r, u)
 	ev.MessageID = m.ID
 	ev.Content = ptr(renderContent(text, s.partial))
+	ev.ParentID, ev.ShowParent = m.parentID, m.parentID != 0
 	m.lastEvent = ev.ID
 	s.publishLocked(r, ev)
 	s.notifyLocked()
 	s.log.Debug().Int64("room", r.ID).Int64("user", u.ID).Int64("message", m.ID).Int("len", len(text)).Msg("sechattest: posted")
 	return m
+}
+
+// replyParentLocked is the message a text replies to: ":<id> …" names it,
+// when it is a message of room r; else 0.
+func (s *Server) replyParentLocked(r *room, text string) int64 {
+	rest, ok := strings.CutPrefix(text, ":")
+	if !ok {
+		return 0
+	}
+	end := strings.IndexFunc(rest, func(c rune) bool { return c < '0' || c > '9' })
+	if end >= 0 {
+		if c, _ := utf8.DecodeRuneInString(rest[end:]); !unicode.IsSpace(c) {
+			return 0
+		}
+	}
+	if end < 0 {
+		end = len(rest)
+	}
+	id, err := strconv.ParseInt(rest[:end], 10, 64)
+	if m := s.msgs[id]; err != nil || m == nil || m.RoomID != r.ID {
+		return 0
+	}
+	return id
 }
 
 func (s *Server) editLocked(m *message, text string) {

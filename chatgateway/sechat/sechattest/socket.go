@@ -22,6 +22,14 @@ type event struct {
 	MessageID    int64   `json:"message_id,omitempty"`
 	MessageEdits int     `json:"message_edits,omitempty"`
 	TargetUserID int64   `json:"target_user_id,omitempty"`
+	// ParentID and ShowParent mark a reply (":<id> text"); ChatExchange
+	// reads parent_id and show_parent.
+	ParentID   int64 `json:"parent_id,omitempty"`
+	ShowParent bool  `json:"show_parent,omitempty"`
+	// MessageStars and MessageOwnerStars are the star and pin counts an
+	// event 6 (message starred) carries.
+	MessageStars      int `json:"message_stars,omitempty"`
+	MessageOwnerStars int `json:"message_owner_stars,omitempty"`
 }
 
 // roomFrame is the value of an "r<room>" key of a frame.
