@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -187,13 +186,16 @@ func (n *Node) checkSize(types []messages.RawType) error {
 	return nil
 }
 
-// Post queues plain text for the room, through the same queue as Send.
+// Post queues plain text for the room, through the same queue as Send. It
+// refuses (ErrInvalidPayload) any text that a receiver would take for a
+// frame or a fragment, however disguised (messages.Classify decides, as
+// receivers do), so relaying strangers' words can never inject a payload.
 func (n *Node) Post(ctx context.Context, text string) error {
 	if n.closed.Load() {
 		return ErrClosed
 	}
-	if strings.HasPrefix(strings.TrimSpace(text), messages.FramePrefix) {
-		return fmt.Errorf("%w: text starts like a frame", ErrInvalidPayload)
+	if messages.Classify(text) != messages.KindChat {
+		return fmt.Errorf("%w: receivers would read the text as a frame or a fragment", ErrInvalidPayload)
 	}
 	return n.enqueue(ctx, messages.Outbound{Text: text})
 }

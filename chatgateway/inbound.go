@@ -20,6 +20,9 @@ var (
 	ErrUntrusted = errors.New("chatgateway: sender not trusted")
 	// ErrStale: a signed frame's time is outside the allowed clock skew.
 	ErrStale = errors.New("chatgateway: frame outside the time window")
+	// ErrBadFrame: a message starts like a frame but is not one (its id
+	// is not four digits, or it lacks the closing U+0003).
+	ErrBadFrame = errors.New("chatgateway: text starts like a frame but is not one")
 	// errIncomplete: a fragment was kept; its payload is not whole yet.
 	errIncomplete = errors.New("chatgateway: fragment kept")
 )
@@ -40,12 +43,19 @@ type inbound struct {
 
 // check returns msg's frame, or why there is none: messages.ErrNotFrame
 // for plain chat, errIncomplete for a fragment kept, or the reason to drop.
+// What is a frame or a fragment is messages.Classify's call, the same one
+// that a node's Post refuses to post.
 func (in *inbound) check(msg messages.ChatMessage, trusted []int64) (messages.Frame, error) {
+	kind := messages.Classify(msg.Text)
+	if kind == messages.KindChat {
+		return messages.Frame{}, messages.ErrNotFrame
+	}
+	// Before anything is decoded or kept: a stranger costs a comparison.
+	if !slices.Contains(trusted, msg.UserID) {
+		return messages.Frame{}, ErrUntrusted
+	}
 	text := msg.Text
-	if messages.IsFragment(text) {
-		if !slices.Contains(trusted, msg.UserID) {
-			return messages.Frame{}, ErrUntrusted
-		}
+	if kind == messages.KindFragment {
 		whole, done, err := in.reassembler.Add(msg.UserID, text, in.clock.Now())
 		if n := in.reassembler.TakeEvicted(); n > 0 && in.evicted != nil {
 			in.evicted(n)
@@ -60,13 +70,13 @@ func (in *inbound) check(msg messages.ChatMessage, trusted []int64) (messages.Fr
 	}
 	frame, err := in.limits.Split(text)
 	if err != nil {
-		if text != msg.Text && errors.Is(err, messages.ErrNotFrame) {
+		switch {
+		case errors.Is(err, messages.ErrNotFrame) && kind == messages.KindFragment:
 			err = fmt.Errorf("%w: the pieces do not make a frame", messages.ErrBadFragment)
+		case errors.Is(err, messages.ErrNotFrame):
+			err = fmt.Errorf("%w: %w", ErrBadFrame, err)
 		}
 		return frame, err
-	}
-	if !slices.Contains(trusted, msg.UserID) {
-		return frame, ErrUntrusted
 	}
 	if in.secret == nil {
 		return frame, nil

@@ -45,6 +45,8 @@ func TestInboundCheck(t *testing.T) {
 		{"stranger's bad base64", nil, stranger, []string{".\n\x021234!!\x03"}, ErrUntrusted},
 		{"stranger's oversized frame", nil, stranger, []string{".\n\x021234" + strings.Repeat("A", 2<<20) + "\x03"}, ErrUntrusted},
 		{"stranger's malformed frame", nil, stranger, []string{".\n\x02no digits\x03"}, ErrUntrusted},
+		{"own malformed frame", nil, own, []string{".\n\x02no digits\x03"}, ErrBadFrame},
+		{"frame behind U+200B and U+001C", nil, own, []string{"\u200b\x1c" + plain}, nil},
 		{"bad base64", nil, own, []string{".\n\x021234!!\x03"}, messages.ErrBadBase64},
 		{"too large", nil, own, []string{".\n\x021234" + strings.Repeat("A", 2<<20) + "\x03"}, messages.ErrTooLarge},
 		{"signed", secret, own, []string{sign(messages.Payload{"t": 1}, now, secret)}, nil},

@@ -40,34 +40,6 @@ const (
 	maxFragDigits = 9
 )
 
-// IsFragment reports whether content, after the stripping that Split does
-// (U+200B and U+200C anywhere, whitespace at the ends), starts with
-// FragmentPrefix. It looks no further: a malformed fragment is still one,
-// for Reassembler.Add to reject with a reason. It reads only as far as the
-// prefix, so it is cheap on every chat message.
-func IsFragment(content string) bool {
-	i := 0
-	for i < len(content) { // leading whitespace and zero-width characters
-		r, n := utf8.DecodeRuneInString(content[i:])
-		if !isPySpace(r) && r != '\u200b' && r != '\u200c' {
-			break
-		}
-		i += n
-	}
-	for j := 0; j < len(FragmentPrefix); {
-		switch {
-		case strings.HasPrefix(content[i:], "\u200b"), strings.HasPrefix(content[i:], "\u200c"):
-			i += len("\u200b")
-		case i < len(content) && content[i] == FragmentPrefix[j]:
-			i++
-			j++
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // NewFragmentID returns a random fragment id: 16 lowercase hex digits.
 // Ids need only be unique among one sender's payloads in flight, as a
 // Reassembler keys pieces by sender and id.
@@ -349,7 +321,7 @@ func (r *Reassembler) init() {
 	}
 }
 
-// Add takes one chat message, content, that IsFragment, posted by sender
+// Add takes one chat message, content, that Classify calls KindFragment, posted by sender
 // at now. When content is the last missing piece of its payload, Add
 // returns the payload's frame text and done; the caller then Splits (and,
 // where nodes sign, Verifies) it as any frame, since reassembly checks

@@ -39,7 +39,7 @@ func checkPieces(t *testing.T, frame string, maxLen int, id string, pieces []str
 	for i, p := range pieces {
 		require.LessOrEqual(t, len(p), maxLen, "piece %d", i)
 		require.False(t, strings.HasPrefix(p, FramePrefix), "piece %d starts like a frame", i)
-		require.True(t, IsFragment(p))
+		require.Equal(t, KindFragment, Classify(p))
 		head := fmt.Sprintf("%s%s %d/%d ", FragmentPrefix, id, i, len(pieces))
 		require.True(t, strings.HasPrefix(p, head), "%q", p[:min(len(p), 40)])
 		require.Equal(t, byte('\x03'), p[len(p)-1])
@@ -167,21 +167,29 @@ func TestNewFragmentID(t *testing.T) {
 	}
 }
 
-func TestIsFragment(t *testing.T) {
+func TestClassify(t *testing.T) {
 	frag := FragmentPrefix + "0123456789abcdef 0/2 abc\x03"
-	for _, s := range []string{
-		frag, "  " + frag + "\n", "\u200b\u00a0" + frag,
-		".\u200b\n\u200c\x0f0123", // zero-width inside the prefix
-		FragmentPrefix,            // malformed, but for Add to say so
-	} {
-		assert.True(t, IsFragment(s), "%q", s)
-	}
 	frame, _ := frameOfSize(t, 100, 1)
-	for _, s := range []string{
-		"", ".", ".\n", "coffee", frame, " " + frame, ".\n\x0e" + frag[3:], "x" + frag,
-		"\xff" + frag, "\u200d" + frag,
+	for want, texts := range map[Kind][]string{
+		KindFragment: {
+			frag, "  " + frag + "\n", "\u200b\u00a0" + frag,
+			".\u200b\n\u200c\x0f0123", // zero-width inside the prefix
+			".\r\n\x0f0123",           // CR LF
+			"\x1c\x1f" + frag,         // Python whitespace
+			FragmentPrefix,            // malformed, but for Add to say so
+		},
+		KindFrame: {
+			frame, " " + frame, "\u200c" + frame, ".\n\u200b\x02" + frame[3:], "\x1d.\r\n\x02x",
+			FramePrefix, // malformed, but receivers drop it as a bad frame
+		},
+		KindChat: {
+			"", ".", ".\n", "coffee", ".\n\x0e" + frag[3:], "x" + frag,
+			"\xff" + frag, "\u200d" + frag, ". \x02" + frame[3:], "..\n\x02",
+		},
 	} {
-		assert.False(t, IsFragment(s), "%q", s)
+		for _, s := range texts {
+			assert.Equal(t, want, Classify(s), "%q", s)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -26,12 +27,16 @@ const (
 )
 
 // zeroWidth removes U+200B and U+200C, which chat servers insert into long
-// runs of text to let them wrap; SmokeDetector removes them too.
-var zeroWidth = strings.NewReplacer("\u200b", "", "\u200c", "")
+// runs of text to let them wrap (SmokeDetector removes them too), and CR,
+// which a server may drop from a CR LF pair.
+var zeroWidth = strings.NewReplacer("\u200b", "", "\u200c", "", "\r", "")
 
-// hasZeroWidth reports whether s holds U+200B or U+200C. A frame is ASCII,
-// so one IndexByte scan for their lead byte usually settles it.
+// hasZeroWidth reports whether s holds U+200B, U+200C or CR. A frame is
+// ASCII, so one IndexByte scan for their lead byte usually settles it.
 func hasZeroWidth(s string) bool {
+	if strings.IndexByte(s, '\r') >= 0 {
+		return true
+	}
 	for {
 		i := strings.IndexByte(s, 0xe2)
 		if i < 0 || len(s)-i < 3 {
@@ -51,13 +56,70 @@ func isPySpace(r rune) bool {
 	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
 }
 
-// strip removes what chat servers and SmokeDetector do: U+200B and U+200C
-// anywhere, then whitespace at both ends.
+// strip is the normalisation every receiver applies before it looks at a
+// message: U+200B, U+200C and CR removed anywhere, then whitespace (as
+// Python counts it) trimmed at both ends. It is a superset of what
+// SmokeDetector does, so whatever SmokeDetector takes for a frame, so does
+// Classify.
 func strip(content string) string {
 	if hasZeroWidth(content) {
 		content = zeroWidth.Replace(content)
 	}
 	return strings.TrimFunc(content, isPySpace)
+}
+
+// Kind is what receivers make of a chat message's text.
+type Kind int
+
+const (
+	// KindChat is plain chat: neither a frame nor a fragment.
+	KindChat Kind = iota
+	// KindFrame starts like a frame (FramePrefix) once normalised. It may
+	// still fail to decode; receivers then drop it with a reason.
+	KindFrame
+	// KindFragment starts like a fragment (FragmentPrefix) once normalised.
+	KindFragment
+)
+
+// Classify says what every receiver treats content as, after the
+// normalisation they all apply (U+200B, U+200C and CR removed anywhere,
+// Python whitespace trimmed at the ends): a frame, a fragment, or chat. It
+// is the one decision both sides use: receivers route by it, and a node's
+// Post refuses any text it does not call KindChat, so that no relay of
+// strangers' words can be taken for a frame from the bot's own account. It
+// reads only as far as the prefix, so it is cheap on every chat message.
+func Classify(content string) Kind {
+	i := 0
+	for i < len(content) { // leading whitespace and zero-width characters
+		r, n := utf8.DecodeRuneInString(content[i:])
+		if !isPySpace(r) && r != '\u200b' && r != '\u200c' {
+			break
+		}
+		i += n
+	}
+	// ".\n" then U+0002 or U+000F, with anything strip removes in between.
+	want := FramePrefix[:len(FramePrefix)-1]
+	for j := 0; ; {
+		switch {
+		case strings.HasPrefix(content[i:], "\u200b"), strings.HasPrefix(content[i:], "\u200c"):
+			i += len("\u200b")
+		case i < len(content) && content[i] == '\r':
+			i++
+		case j == len(want):
+			switch {
+			case i < len(content) && content[i] == FramePrefix[len(FramePrefix)-1]:
+				return KindFrame
+			case i < len(content) && content[i] == FragmentPrefix[len(FragmentPrefix)-1]:
+				return KindFragment
+			}
+			return KindChat
+		case i < len(content) && content[i] == want[j]:
+			i++
+			j++
+		default:
+			return KindChat
+		}
+	}
 }
 
 // frameBody checks content's framing and returns its base64 body.

@@ -3,6 +3,7 @@ package messages
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,4 +228,25 @@ func equalCanon(a, b any) bool {
 	default:
 		return a == b
 	}
+}
+
+// FuzzClassify checks that Classify, which reads only a prefix, agrees with
+// the full normalisation that receivers apply before they decode.
+func FuzzClassify(f *testing.F) {
+	for _, s := range []string{FramePrefix + "1234AA==\x03", FragmentPrefix, "\u200b.\r\n\x02", "\x1c.\n\x0f", "coffee", ". \x02"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, content string) {
+		s := strip(content)
+		want := KindChat
+		switch {
+		case strings.HasPrefix(s, FramePrefix):
+			want = KindFrame
+		case strings.HasPrefix(s, FragmentPrefix):
+			want = KindFragment
+		}
+		if got := Classify(content); got != want {
+			t.Fatalf("Classify(%q) = %v, strip gives %q (%v)", content, got, s, want)
+		}
+	})
 }

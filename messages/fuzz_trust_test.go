@@ -91,8 +91,8 @@ func FuzzReassemble(f *testing.F) {
 				n := min(int(ops[1]), len(ops)-2)
 				sender, content = 3, string(ops[2:2+n])
 				ops = ops[2+n:]
-				if IsFragment(content) != strings.HasPrefix(strip(content), FragmentPrefix) {
-					t.Fatalf("IsFragment(%q) is wrong", content)
+				if (Classify(content) == KindFragment) != strings.HasPrefix(strip(content), FragmentPrefix) {
+					t.Fatalf("Classify(%q) is wrong", content)
 				}
 			case 3:
 				r.Expire(now)

@@ -138,7 +138,7 @@ func printIRC(out io.Writer, m messages.ChatMessage) {
 			types[i] = t.Type
 		}
 		text = fmt.Sprintf("(SocketScience frame, %d bytes: %s)", len(m.Text), strings.Join(types, ", "))
-	} else if messages.IsFragment(text) {
+	} else if messages.Classify(text) == messages.KindFragment {
 		text = fmt.Sprintf("(SocketScience fragment, %d bytes)", len(m.Text))
 	}
 	fmt.Fprintf(out, "  %-15s %s\n", m.UserName+":", text)
