@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -36,16 +37,18 @@ type HandlerFunc = messages.HandlerFunc
 // Node is one bot instance's membership of the room. Its methods are safe
 // for concurrent use.
 type Node struct {
-	opts     options
-	id       string
-	log      zerolog.Logger
-	system   *actor.ActorSystem
-	group    goroutines.Group // every goroutine the node's actors run on
-	counters metrics.Counters
-	strategy *supervisor.Strategy
-	router   *actors.Router
-	gateway  *chatgateway.Gateway
-	closed   atomic.Bool
+	opts options
+	id   string
+	// incarnation tells this run of the node from others with its id.
+	incarnation uint64
+	log         zerolog.Logger
+	system      *actor.ActorSystem
+	group       goroutines.Group // every goroutine the node's actors run on
+	counters    metrics.Counters
+	strategy    *supervisor.Strategy
+	router      *actors.Router
+	gateway     *chatgateway.Gateway
+	closed      atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -65,7 +68,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 	if o.nodeID == "" {
 		o.nodeID = randomID()
 	}
-	n := &Node{opts: o, id: o.nodeID}
+	n := &Node{opts: o, id: o.nodeID, incarnation: randomIncarnation()}
 	n.log = o.log.With().Str("node", n.id).Logger()
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return protoactorLogger(n.log)
@@ -79,16 +82,17 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		onState = func(ctx context.Context, ev any) { o.state(ctx, stateChange(ev)) }
 	}
 	n.router = actors.NewRouter(actors.Config{
-		System:        n.system,
-		Strategy:      n.strategy,
-		Dispatcher:    dispatcher,
-		Logger:        &n.log,
-		Counters:      &n.counters,
-		MaxPending:    o.maxPending,
-		Self:          n.id,
-		DeliverToSelf: o.deliverToSelf,
-		Chat:          o.chat,
-		State:         onState,
+		System:          n.system,
+		Strategy:        n.strategy,
+		Dispatcher:      dispatcher,
+		Logger:          &n.log,
+		Counters:        &n.counters,
+		MaxPending:      o.maxPending,
+		Self:            n.id,
+		SelfIncarnation: n.incarnation,
+		DeliverToSelf:   o.deliverToSelf,
+		Chat:            o.chat,
+		State:           onState,
 	})
 	n.gateway = chatgateway.New(chatgateway.Config{
 		System:       n.system,
@@ -104,6 +108,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Guardian:     n.strategy,
 		TrustedUsers: o.trusted,
 		NodeID:       n.id,
+		Incarnation:  n.incarnation,
 		NoCoalesce:   o.noCoalesce,
 		OnState:      n.router.NotifyState,
 		Secret:       o.secret,
@@ -123,6 +128,18 @@ func protoactorLogger(l zerolog.Logger) *slog.Logger {
 	}
 	level := max(l.GetLevel(), zerolog.WarnLevel)
 	return slog.New(zerolog.NewSlogHandler(l.Level(level).With().Str("lib", "protoactor").Logger()))
+}
+
+// randomIncarnation is a random non-zero incarnation: zero marks version 1
+// envelopes, which have none.
+func randomIncarnation() uint64 {
+	for {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		if v := binary.LittleEndian.Uint64(b[:]); v != 0 {
+			return v
+		}
+	}
 }
 
 func randomID() string {
@@ -167,7 +184,7 @@ func (n *Node) Send(ctx context.Context, p Payload) error {
 // needing more fragments than receivers accept.
 func (n *Node) checkSize(types []messages.RawType) error {
 	// The longest envelope this node can write.
-	env := &messages.Envelope{Node: n.id, Seq: math.MaxUint64, Time: math.MaxInt64, Sig: make([]byte, sha256.Size)}
+	env := &messages.Envelope{Node: n.id, Incarnation: math.MaxUint64, Seq: math.MaxUint64, Time: math.MaxInt64, Sig: make([]byte, sha256.Size)}
 	size := messages.ComposedLen(types, env)
 	if size > messages.DefaultMaxFrameLen {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, size, messages.DefaultMaxFrameLen)

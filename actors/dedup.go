@@ -16,16 +16,22 @@ const (
 // posted twice because the first post's outcome was unknown. It remembers a
 // bounded amount, oldest forgotten first. The router actor owns it.
 type dedup struct {
-	last   map[string]uint64 // node id → highest sequence number handled
-	nodes  ring[string]
+	last   map[nodeRun]uint64 // highest sequence number handled
+	nodes  ring[nodeRun]
 	ids    map[int64]struct{}
 	recent ring[int64]
 }
 
+// nodeRun is one run of a node: sequence numbers start again at each.
+type nodeRun struct {
+	node        string
+	incarnation uint64
+}
+
 func newDedup(nodes, ids int) *dedup {
 	return &dedup{
-		last:   make(map[string]uint64),
-		nodes:  ring[string]{buf: make([]string, nodes)},
+		last:   make(map[nodeRun]uint64),
+		nodes:  ring[nodeRun]{buf: make([]nodeRun, nodes)},
 		ids:    make(map[int64]struct{}),
 		recent: ring[int64]{buf: make([]int64, ids)},
 	}
@@ -34,7 +40,9 @@ func newDedup(nodes, ids int) *dedup {
 // seen reports whether the frame in chat message id, with envelope env (nil
 // for SmokeDetector's), was handled before, and remembers it if not. A
 // node's frames reach the room in the order it sent them, so a sequence
-// number not above the last one handled is a copy.
+// number not above the last one handled from the same run of the node (its
+// id and incarnation) is a copy. env.Node must not view a larger buffer:
+// dedup keeps it.
 //
 // A zero id means the adapter does not know it; such frames are checked by
 // their envelope only.
@@ -43,16 +51,17 @@ func (d *dedup) seen(id int64, env *messages.Envelope) bool {
 		return true
 	}
 	if env != nil {
-		last, known := d.last[env.Node]
+		k := nodeRun{env.Node, env.Incarnation}
+		last, known := d.last[k]
 		if known && env.Seq <= last {
 			return true
 		}
 		if !known {
-			if old, full := d.nodes.push(env.Node); full {
+			if old, full := d.nodes.push(k); full {
 				delete(d.last, old)
 			}
 		}
-		d.last[env.Node] = env.Seq
+		d.last[k] = env.Seq
 	}
 	if id != 0 {
 		if old, full := d.recent.push(id); full {

@@ -40,10 +40,13 @@ type Config struct {
 	Context context.Context
 	// MaxPending bounds each type's mailbox. Defaults to DefaultMaxPending.
 	MaxPending int
-	// Self is this node's id. Frames whose envelope carries it are skipped
-	// unless DeliverToSelf is set.
-	Self          string
-	DeliverToSelf bool
+	// Self and SelfIncarnation are this node's id and incarnation. Frames
+	// whose envelope carries both are skipped unless DeliverToSelf is set;
+	// another process that uses the same node id (a copy of the config) is
+	// another incarnation, and is heard.
+	Self            string
+	SelfIncarnation uint64
+	DeliverToSelf   bool
 	// Chat, if set, receives every chat message that is not a frame.
 	Chat func(context.Context, messages.ChatMessage)
 	// State, if set, receives each *messages.ConnectionUp and
@@ -325,7 +328,7 @@ func (a routerActor) Receive(c actor.Context) {
 func (r *Router) route(c actor.Context, in *messages.Inbound) {
 	sender := messages.Sender{UserID: in.Chat.UserID, UserName: in.Chat.UserName}
 	if env := in.Frame.Envelope; env != nil {
-		if env.Node == r.cfg.Self && !r.cfg.DeliverToSelf {
+		if env.Node == r.cfg.Self && env.Incarnation == r.cfg.SelfIncarnation && !r.cfg.DeliverToSelf {
 			r.counters.OwnFrames.Add(1)
 			return
 		}

@@ -49,8 +49,11 @@ type Config struct {
 	QueueSize int
 	// Limits bound inbound frames. Defaults to messages.DefaultLimits.
 	Limits messages.Limits
-	// NodeID is put in the envelope of every frame the gateway posts.
-	NodeID string
+	// NodeID and Incarnation are put in the envelope of every frame the
+	// gateway posts. Incarnation must be random for each start of a node
+	// (see messages.Envelope.Incarnation).
+	NodeID      string
+	Incarnation uint64
 	// NoCoalesce stops the gateway from merging queued payloads whose types
 	// do not collide into one frame. Merging is on by default: a burst of N
 	// payloads then costs one post, not N, under a server's rate limit.
@@ -157,11 +160,8 @@ func New(cfg Config) *Gateway {
 	if cfg.Logger != nil {
 		g.log = *cfg.Logger
 	}
-	g.out = outbox{node: cfg.NodeID, coalesce: !cfg.NoCoalesce,
-		// Sequence numbers keep growing across restarts of a node that keeps
-		// its id, so receivers never take new frames for replays.
-		seq: uint64(cfg.Clock.Now().UnixMicro()), secret: cfg.Secret}
-	g.in = inbound{limits: cfg.Limits, secret: cfg.Secret, skew: cfg.MaxClockSkew, clock: cfg.Clock,
+	g.out = outbox{node: cfg.NodeID, incarnation: cfg.Incarnation, coalesce: !cfg.NoCoalesce, secret: cfg.Secret}
+	g.in = inbound{limits: cfg.Limits, secret: cfg.Secret, skew: cfg.MaxClockSkew, clock: cfg.Clock, start: cfg.Clock.Now(),
 		reassembler: messages.NewReassembler(cfg.Reassembly),
 		evicted: func(n int) {
 			for range n {
@@ -398,6 +398,7 @@ func (g *Gateway) dial() {
 func (g *Gateway) up(conn Conn) {
 	g.conn = conn
 	lim, id := conn.Limits(), conn.Identity()
+	g.out.room = id.Room
 	g.maxLen.Store(int64(lim.MaxMessageLen))
 	if lim.PostInterval > 0 {
 		g.limiter = rate.NewLimiter(rate.Every(lim.PostInterval), max(lim.PostBurst, 1))
@@ -593,9 +594,10 @@ func (g *Gateway) setState(s State) {
 // off the actors, and never runs user code.
 func (g *Gateway) read(gen int, conn Conn) {
 	root := g.cfg.System.Root
+	id := conn.Identity()
 	trusted := g.cfg.TrustedUsers
 	if len(trusted) == 0 {
-		trusted = []int64{conn.Identity().UserID}
+		trusted = []int64{id.UserID}
 	}
 	for {
 		msg, err := conn.Read()
@@ -603,7 +605,7 @@ func (g *Gateway) read(gen int, conn Conn) {
 			g.tell(&readFailed{gen: gen, err: err})
 			return
 		}
-		frame, err := g.in.check(msg, trusted)
+		frame, err := g.in.check(msg, id.Room, trusted)
 		switch {
 		case err == nil:
 			g.counters.Frames.Add(1)

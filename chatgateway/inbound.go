@@ -31,10 +31,13 @@ var (
 // cost least: who posted it before anything is decoded or kept, then the
 // frame's shape within limits, then its signature and time.
 type inbound struct {
-	limits      messages.Limits
-	secret      []byte
-	skew        time.Duration
-	clock       supervisor.Clock
+	limits messages.Limits
+	secret []byte
+	skew   time.Duration
+	clock  supervisor.Clock
+	// start is when the node started: a signed frame made before it was
+	// not meant for this run of the node, and is taken for a replay.
+	start       time.Time
 	reassembler *messages.Reassembler // safe for the readers of successive connections
 	// evicted counts incomplete payloads dropped to make room for their
 	// sender's newer pieces.
@@ -45,7 +48,7 @@ type inbound struct {
 // for plain chat, errIncomplete for a fragment kept, or the reason to drop.
 // What is a frame or a fragment is messages.Classify's call, the same one
 // that a node's Post refuses to post.
-func (in *inbound) check(msg messages.ChatMessage, trusted []int64) (messages.Frame, error) {
+func (in *inbound) check(msg messages.ChatMessage, room string, trusted []int64) (messages.Frame, error) {
 	kind := messages.Classify(msg.Text)
 	if kind == messages.KindChat {
 		return messages.Frame{}, messages.ErrNotFrame
@@ -81,11 +84,17 @@ func (in *inbound) check(msg messages.ChatMessage, trusted []int64) (messages.Fr
 	if in.secret == nil {
 		return frame, nil
 	}
-	if err := frame.Verify(in.secret); err != nil {
+	if err := frame.Verify(room, in.secret); err != nil {
 		return frame, err
 	}
-	if sent := time.UnixMilli(frame.Envelope.Time); in.clock.Now().Sub(sent).Abs() > in.skew {
-		return frame, fmt.Errorf("%w: sent %v, %v from now", ErrStale, sent.UTC(), in.clock.Now().Sub(sent).Round(time.Second))
+	sent, now := time.UnixMilli(frame.Envelope.Time), in.clock.Now()
+	if now.Sub(sent).Abs() > in.skew {
+		return frame, fmt.Errorf("%w: sent %v, %v from now", ErrStale, sent.UTC(), now.Sub(sent).Round(time.Second))
+	}
+	// What this run of the node has seen is all it remembers, so a frame
+	// made before it started may have been handled by its earlier run.
+	if sent.Before(in.start) {
+		return frame, fmt.Errorf("%w: sent %v, before this node started (%v)", ErrStale, sent.UTC(), in.start.UTC())
 	}
 	return frame, nil
 }

@@ -19,7 +19,7 @@ func TestInboundCheck(t *testing.T) {
 	clock := fakeclock.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
 	now := clock.Now().UnixMilli()
 	sign := func(p messages.Payload, at int64, key []byte) string {
-		f, err := messages.EncodeSignedFrame(p, &messages.Envelope{Node: "n", Seq: 1, Time: at}, key)
+		f, err := messages.EncodeSignedFrame(p, &messages.Envelope{Node: "n", Seq: 1, Time: at}, "room", key)
 		require.NoError(t, err)
 		return f
 	}
@@ -53,6 +53,7 @@ func TestInboundCheck(t *testing.T) {
 		{"unsigned", secret, own, []string{plain}, messages.ErrUnsigned},
 		{"wrong key", secret, own, []string{sign(messages.Payload{"t": 1}, now, []byte("guess"))}, messages.ErrBadSignature},
 		{"stale", secret, own, []string{sign(messages.Payload{"t": 1}, now-int64(time.Hour/time.Millisecond), secret)}, ErrStale},
+		{"before the node started", secret, own, []string{sign(messages.Payload{"t": 1}, now-int64(2*time.Minute/time.Millisecond), secret)}, ErrStale},
 		{"from the future", secret, own, []string{sign(messages.Payload{"t": 1}, now+int64(time.Hour/time.Millisecond), secret)}, ErrStale},
 		{"fragments", secret, own, pieces, nil},
 		{"stranger's fragment", nil, stranger, pieces[:1], ErrUntrusted},
@@ -61,10 +62,10 @@ func TestInboundCheck(t *testing.T) {
 		{"fragments of no frame", nil, own, notFrame, messages.ErrBadFragment},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			in := inbound{secret: c.secret, skew: DefaultMaxClockSkew, clock: clock, reassembler: messages.NewReassembler(messages.ReassemblyLimits{})}
+			in := inbound{secret: c.secret, skew: DefaultMaxClockSkew, clock: clock, start: clock.Now().Add(-time.Minute), reassembler: messages.NewReassembler(messages.ReassemblyLimits{})}
 			var err error
 			for i, text := range c.texts {
-				_, err = in.check(messages.ChatMessage{ID: int64(i + 1), UserID: c.user, Text: text}, []int64{own})
+				_, err = in.check(messages.ChatMessage{ID: int64(i + 1), UserID: c.user, Text: text}, "room", []int64{own})
 				if i < len(c.texts)-1 {
 					require.ErrorIs(t, err, errIncomplete, "piece %d", i)
 				}

@@ -16,11 +16,13 @@ const DefaultMaxCoalescedLen = 8 << 10
 // post composed from it that has not been confirmed yet. The gateway actor
 // owns it.
 type outbox struct {
-	node     string
-	seq      uint64
-	coalesce bool
-	secret   []byte // signs every frame when set
-	items    []messages.Outbound
+	node        string
+	incarnation uint64
+	room        string // the connection's, which signatures cover
+	seq         uint64 // the last frame's; the first is 1
+	coalesce    bool
+	secret      []byte // signs every frame when set
+	items       []messages.Outbound
 	// pending is posted again as it is, same text and sequence number,
 	// when its first post failed: if that post did reach the room,
 	// receivers drop the copy.
@@ -70,7 +72,7 @@ func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
 		o.pending = &post{texts: []string{head.Text}, items: 1}
 		return o.pending, 0
 	}
-	env := &messages.Envelope{Node: o.node, Seq: o.seq + 1, Time: now.UnixMilli()}
+	env := &messages.Envelope{Node: o.node, Incarnation: o.incarnation, Seq: o.seq + 1, Time: now.UnixMilli()}
 	if o.secret != nil {
 		env.Sig = make([]byte, sha256.Size) // sized in, for ComposedLen
 	}
@@ -90,7 +92,7 @@ func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
 		}
 	}
 	o.take(n)
-	text, err := compose(types, env, o.secret)
+	text, err := compose(types, env, o.room, o.secret)
 	if err != nil { // raw parts from EncodeTypes always compose
 		panic(err)
 	}
@@ -105,10 +107,11 @@ func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
 	return o.pending, 0
 }
 
-// compose makes the frame for types under env, signed with secret if set.
-func compose(types []messages.RawType, env *messages.Envelope, secret []byte) (string, error) {
+// compose makes the frame for types under env, signed for room with secret
+// if set.
+func compose(types []messages.RawType, env *messages.Envelope, room string, secret []byte) (string, error) {
 	if secret != nil {
-		sig, err := messages.Sign(types, env, secret)
+		sig, err := messages.Sign(types, env, room, secret)
 		if err != nil {
 			return "", err
 		}

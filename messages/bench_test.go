@@ -67,7 +67,7 @@ func BenchmarkVerify(b *testing.B) {
 		if len(v.Payload) > 0 {
 			p = jsonPayload(b, v.Payload)
 		}
-		content, err := EncodeSignedFrame(p, env, secret)
+		content, err := EncodeSignedFrame(p, env, testRoom, secret)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(content)))
 			for b.Loop() {
-				if err := f.Verify(secret); err != nil {
+				if err := f.Verify(testRoom, secret); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -90,12 +90,12 @@ func BenchmarkVerify(b *testing.B) {
 		p := Payload{"beverage": map[string]any{"message_id": 44402065, "beverage_type": "coffee"}}
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := EncodeSignedFrame(p, env, secret); err != nil {
+			if _, err := EncodeSignedFrame(p, env, testRoom, secret); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	big, err := EncodeSignedFrame(Payload{"blob": make([]byte, 37_000)}, env, secret)
+	big, err := EncodeSignedFrame(Payload{"blob": make([]byte, 37_000)}, env, testRoom, secret)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func BenchmarkVerify(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := f.Verify(secret); err != nil {
+			if err := f.Verify(testRoom, secret); err != nil {
 				b.Fatal(err)
 			}
 		}

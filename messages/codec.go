@@ -37,21 +37,21 @@ func EncodeFrame(p Payload, env *Envelope) (frame string, err error) {
 	return encodeFrame(p, env, nil)
 }
 
-// encodeFrame encodes p and env, and signs the frame with secret if it is
+// encodeFrame encodes p and env, and signs the frame with sign if it is
 // not nil. A signed frame lists the envelope last, after the types it
 // signs; an unsigned one lists it in sorted order among them.
-func encodeFrame(p Payload, env *Envelope, secret []byte) (frame string, err error) {
-	err = encodeRaw(p, env, secret, func(raw []byte) error {
+func encodeFrame(p Payload, env *Envelope, sign *signer) (frame string, err error) {
+	err = encodeRaw(p, env, sign, func(raw []byte) error {
 		frame = buildFrame(raw)
 		return nil
 	})
 	return frame, err
 }
 
-// encodeRaw encodes p (with env, signed with secret when set), checks the
+// encodeRaw encodes p (with env, signed with sign when set), checks the
 // msgpack as a receiver would, and hands it to use, before its pooled
 // buffer is reused.
-func encodeRaw(p Payload, env *Envelope, secret []byte, use func(raw []byte) error) (err error) {
+func encodeRaw(p Payload, env *Envelope, sign *signer, use func(raw []byte) error) (err error) {
 	var keysBuf [8]string // most payloads carry a type or two
 	keys := keysBuf[:0]
 	for k := range p {
@@ -66,7 +66,7 @@ func encodeRaw(p Payload, env *Envelope, secret []byte, use func(raw []byte) err
 	nkeys := len(keys)
 	if env != nil {
 		nkeys++
-		if secret == nil {
+		if sign == nil {
 			keys = append(keys, EnvelopeKey)
 		}
 	}
@@ -102,13 +102,13 @@ func encodeRaw(p Payload, env *Envelope, secret []byte, use func(raw []byte) err
 		if err != nil {
 			return fmt.Errorf("messages: encode %q: %w", k, err)
 		}
-		if secret != nil {
+		if sign != nil {
 			spans = append(spans, [2]int{start, s.buf.Len()})
 		}
 	}
-	if secret != nil {
+	if sign != nil {
 		b := s.buf.Bytes()
-		m := newMAC(secret, env)
+		m := newMAC(sign.secret, sign.room, env)
 		for i, k := range keys {
 			m.add(k, b[spans[i][0]:spans[i][1]])
 		}

@@ -95,9 +95,10 @@ func mapHeaderLen(n int) int {
 // computed without encoding: ComposedLen runs once per payload considered
 // for merging.
 func (env *Envelope) encodedLen() int {
-	n := 1 + 3*strLen(1) + strLen(len(env.Node)) + uintLen(env.Seq) + intLen(env.Time)
+	// A fixarray header and the version are a byte each.
+	n := 2 + strLen(len(env.Node)) + uintLen(env.Incarnation) + uintLen(env.Seq) + intLen(env.Time)
 	if len(env.Sig) > 0 {
-		n += strLen(1) + binLen(len(env.Sig))
+		n += binLen(len(env.Sig))
 	}
 	return n
 }

@@ -3,7 +3,6 @@ package messages
 import (
 	"fmt"
 	"math"
-	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -13,23 +12,43 @@ import (
 // so it ignores this one.
 const EnvelopeKey = "_ss"
 
-// Envelope is what a Go node adds to each frame it sends: who sent it, in
-// what order, and, when nodes share a secret, a signature. On the wire it
-// is a msgpack map with the short keys "g", "n", "s" and "t", to keep
-// frames short; "g" is left out when there is no signature, so unsigned
-// envelopes are as they were. Keys it does not know are ignored, so later
-// versions may add fields.
+// EnvelopeVersion is the envelope this package writes. Version 1 (a map
+// with the keys "g", "n", "s" and "t", no incarnation) is still read, from
+// older Go nodes; see Envelope.
+const EnvelopeVersion = 2
+
+// Envelope is what a Go node adds to each frame it sends: who sent it (the
+// node, and which run of it), in what order, when, and, when nodes share a
+// secret, a signature.
+//
+// On the wire (version 2) it is a msgpack array, to keep frames short:
+//
+//	[2, node, incarnation, seq, time]        or, signed,
+//	[2, node, incarnation, seq, time, sig]
+//
+// with sig a bin. Readers ignore elements after those they know, so a
+// later version may append fields; a first element other than 2 is
+// ErrBadEnvelope. An older node (which reads only version 1's map) drops a
+// version 2 envelope as bad_envelope, counted and logged: it never takes
+// a new frame for a replay. Version 1 envelopes, from older nodes, are read
+// with Incarnation 0; their signatures do not cover a room, so a node that
+// verifies signatures rejects them (ErrBadSignature).
 type Envelope struct {
 	// Node is the sending node's id.
 	Node string
-	// Seq is the sender's frame counter, for ordering and replay checks.
+	// Incarnation is random for each start of the sending node, so that a
+	// node restarted with the same id (and perhaps a clock now behind) is
+	// not taken for its earlier run: receivers order and dedup frames by
+	// (Node, Incarnation, Seq). Zero in version 1 envelopes.
+	Incarnation uint64
+	// Seq counts the node's frames in this incarnation, from 1. A post
+	// made again keeps its Seq, so receivers drop the second copy.
 	Seq uint64
-	// Time is when the frame was sent, in Unix milliseconds.
+	// Time is when the frame was made, in Unix milliseconds.
 	Time int64
 	// Sig is the frame's HMAC-SHA256 signature (see EncodeSignedFrame and
-	// Frame.Verify), a msgpack bin under "g"; nil when the frame is not
-	// signed. In a Frame from Split it views the frame's buffer: treat it
-	// as read-only.
+	// Frame.Verify); nil when the frame is not signed. In a Frame from
+	// Split it views the frame's buffer: treat it as read-only.
 	Sig []byte
 
 	// repeated is set by Split when the frame that carried the envelope
@@ -41,55 +60,116 @@ type Envelope struct {
 	repeated bool
 }
 
-// encode writes env as a msgpack map. Keys go in sorted order, like every
-// other map the codec writes.
+// envelopeFields is how many elements a version 2 envelope has before the
+// optional signature.
+const envelopeFields = 5
+
+// encode writes env as a version 2 envelope.
 func (env *Envelope) encode(enc *msgpack.Encoder) error {
-	n := 3
+	n := envelopeFields
 	if len(env.Sig) > 0 {
 		n++
 	}
-	if err := enc.EncodeMapLen(n); err != nil {
+	if err := enc.EncodeArrayLen(n); err != nil {
 		return err
 	}
-	if len(env.Sig) > 0 {
-		if err := enc.EncodeString("g"); err != nil {
-			return err
-		}
-		if err := enc.EncodeBytes(env.Sig); err != nil {
-			return err
-		}
-	}
-	if err := enc.EncodeString("n"); err != nil {
+	if err := enc.EncodeUint(EnvelopeVersion); err != nil {
 		return err
 	}
 	if err := enc.EncodeString(env.Node); err != nil {
 		return err
 	}
-	if err := enc.EncodeString("s"); err != nil {
+	if err := enc.EncodeUint(env.Incarnation); err != nil {
 		return err
 	}
 	if err := enc.EncodeUint(env.Seq); err != nil {
 		return err
 	}
-	if err := enc.EncodeString("t"); err != nil {
+	if err := enc.EncodeInt(env.Time); err != nil {
 		return err
 	}
-	return enc.EncodeInt(env.Time)
+	if len(env.Sig) > 0 {
+		return enc.EncodeBytes(env.Sig)
+	}
+	return nil
 }
 
-// decodeEnvelope decodes the envelope map in b, which skipValue has already
-// checked as msgpack. Node is a view into b, which the caller must never
-// modify (Split's buffer is never written after decoding).
+// decodeEnvelope decodes the envelope in b, which skipValue has already
+// checked as msgpack: a version 2 array or a version 1 map. Node is a copy,
+// so that what a receiver remembers of a sender never pins its frame.
 func decodeEnvelope(b []byte) (*Envelope, error) {
 	h, off, err := readHead(b, 0)
 	if err != nil {
 		return nil, err
 	}
-	if h.kind != kMap {
-		return nil, fmt.Errorf("%w: got %s, want map", ErrBadEnvelope, h.kind)
+	switch h.kind {
+	case kArray:
+		return decodeEnvelopeV2(b, h.n, off)
+	case kMap:
+		return decodeEnvelopeV1(b, h.n, off)
+	}
+	return nil, fmt.Errorf("%w: got %s, want array", ErrBadEnvelope, h.kind)
+}
+
+func decodeEnvelopeV2(b []byte, n, off int) (*Envelope, error) {
+	if n < envelopeFields {
+		return nil, fmt.Errorf("%w: %d fields, want at least %d", ErrBadEnvelope, n, envelopeFields)
 	}
 	env := new(Envelope)
-	for range h.n {
+	for i := range n {
+		start := off
+		v, next, err := readHead(b, off)
+		if err != nil {
+			return nil, err
+		}
+		off = next
+		switch i {
+		case 0:
+			if !isUint(v) || v.u != EnvelopeVersion {
+				return nil, fmt.Errorf("%w: version %d, this node reads 1 and %d", ErrBadEnvelope, int64(v.u), EnvelopeVersion)
+			}
+		case 1:
+			if v.kind != kStr {
+				return nil, fmt.Errorf("%w: node id is %s, want str", ErrBadEnvelope, v.kind)
+			}
+			env.Node = string(b[off : off+v.n])
+			off += v.n
+		case 2, 3:
+			if !isUint(v) {
+				return nil, fmt.Errorf("%w: field %d is %s, want non-negative int", ErrBadEnvelope, i, v.kind)
+			}
+			if i == 2 {
+				env.Incarnation = v.u
+			} else {
+				env.Seq = v.u
+			}
+		case 4:
+			if !isInt64(v) {
+				return nil, fmt.Errorf("%w: time is %s, want int64", ErrBadEnvelope, v.kind)
+			}
+			env.Time = int64(v.u)
+		case 5:
+			if v.kind != kBin {
+				return nil, fmt.Errorf("%w: signature is %s, want bin", ErrBadEnvelope, v.kind)
+			}
+			if v.n > 0 {
+				env.Sig = b[off : off+v.n : off+v.n]
+			}
+			off += v.n
+		default: // a later version's field
+			if off, err = skipValue(b, start, 3); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return env, nil
+}
+
+// decodeEnvelopeV1 decodes an older node's envelope, a map.
+func decodeEnvelopeV1(b []byte, n, off int) (*Envelope, error) {
+	env := new(Envelope)
+	var err error
+	for range n {
 		var k []byte
 		if k, off, err = readKey(b, off); err != nil {
 			return nil, err
@@ -113,26 +193,18 @@ func decodeEnvelope(b []byte) (*Envelope, error) {
 			if v.kind != kStr {
 				return nil, fmt.Errorf("%w: node id is %s, want str", ErrBadEnvelope, v.kind)
 			}
-			if v.n > 0 {
-				env.Node = unsafe.String(&b[off], v.n)
-			} else {
-				env.Node = ""
-			}
+			env.Node = string(b[off : off+v.n])
 			off += v.n
 		case "s":
-			switch {
-			case v.kind == kUint, v.kind == kInt && int64(v.u) >= 0:
-				env.Seq = v.u
-			default:
+			if !isUint(v) {
 				return nil, fmt.Errorf("%w: seq is %s, want non-negative int", ErrBadEnvelope, v.kind)
 			}
+			env.Seq = v.u
 		case "t":
-			switch {
-			case v.kind == kInt, v.kind == kUint && v.u <= math.MaxInt64:
-				env.Time = int64(v.u)
-			default:
+			if !isInt64(v) {
 				return nil, fmt.Errorf("%w: time is %s, want int64", ErrBadEnvelope, v.kind)
 			}
+			env.Time = int64(v.u)
 		default: // a later version's field
 			if off, err = skipValue(b, vstart, 3); err != nil {
 				return nil, err
@@ -140,4 +212,14 @@ func decodeEnvelope(b []byte) (*Envelope, error) {
 		}
 	}
 	return env, nil
+}
+
+// isUint reports whether v is a non-negative integer.
+func isUint(v head) bool {
+	return v.kind == kUint || v.kind == kInt && int64(v.u) >= 0
+}
+
+// isInt64 reports whether v is an integer that fits an int64.
+func isInt64(v head) bool {
+	return v.kind == kInt || v.kind == kUint && v.u <= math.MaxInt64
 }

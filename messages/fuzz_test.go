@@ -29,7 +29,7 @@ func fuzzSeeds(f *testing.F) {
 	f.Add(frameOf(nested(MaxDepth)))
 	f.Add(frameOf(nested(DefaultMaxDepth + 1)))
 	f.Add(frameOf(mp(0x81, "a", 0x81, 1, 2)))
-	signed, err := EncodeSignedFrame(Payload{"ping": 1}, &Envelope{Node: "n", Seq: 1}, []byte("k"))
+	signed, err := EncodeSignedFrame(Payload{"ping": 1}, &Envelope{Node: "n", Seq: 1}, testRoom, []byte("k"))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func FuzzReassemble(f *testing.F) {
 
 func FuzzVerify(f *testing.F) {
 	content, err := EncodeSignedFrame(Payload{"beverage": map[string]any{"beverage_type": "coffee"}, "ping": 1},
-		&Envelope{Node: "ny-1", Seq: 3, Time: 1700000000123}, []byte("secret"))
+		&Envelope{Node: "ny-1", Seq: 3, Time: 1700000000123}, testRoom, []byte("secret"))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func FuzzVerify(f *testing.F) {
 		// Verify on anything Split accepts never panics, and answers with
 		// a sentinel.
 		if fr, err := Split(content); err == nil {
-			err := fr.Verify(secret)
+			err := fr.Verify(testRoom, secret)
 			if err != nil && !errors.Is(err, ErrUnsigned) && !errors.Is(err, ErrBadSignature) &&
 				!errors.Is(err, ErrEmptySecret) {
 				t.Fatalf("Verify: %v", err)
@@ -168,7 +168,7 @@ func FuzzVerify(f *testing.F) {
 				bad.Sig = bytes.Clone(bad.Sig)
 				bad.Sig[int(flip)%len(bad.Sig)] ^= 1 << (flip % 8)
 				fr.Envelope = &bad
-				if !errors.Is(fr.Verify(secret), ErrBadSignature) {
+				if !errors.Is(fr.Verify(testRoom, secret), ErrBadSignature) {
 					t.Fatal("a flipped signature verifies")
 				}
 			}
@@ -176,7 +176,7 @@ func FuzzVerify(f *testing.F) {
 
 		// What EncodeSignedFrame makes always verifies, and nothing else.
 		env := &Envelope{Node: node, Seq: seq, Time: tm}
-		signed, err := EncodeSignedFrame(Payload{typ: data, "zz": typ}, env, secret)
+		signed, err := EncodeSignedFrame(Payload{typ: data, "zz": typ}, env, testRoom, secret)
 		switch {
 		case len(secret) == 0:
 			if !errors.Is(err, ErrEmptySecret) {
@@ -195,13 +195,13 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Split: %v", err)
 		}
-		if err := fr.Verify(secret); err != nil {
+		if err := fr.Verify(testRoom, secret); err != nil {
 			t.Fatalf("Verify: %v", err)
 		}
 		if fr.Envelope.Node != node || fr.Envelope.Seq != seq || fr.Envelope.Time != tm {
 			t.Fatalf("envelope %+v", fr.Envelope)
 		}
-		if err := fr.Verify(append(bytes.Clone(secret), '!')); !errors.Is(err, ErrBadSignature) {
+		if err := fr.Verify(testRoom, append(bytes.Clone(secret), '!')); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("verifies under another secret: %v", err)
 		}
 		if _, err := Decode(signed); err != nil {
@@ -232,7 +232,7 @@ func FuzzVerify(f *testing.F) {
 		}
 		raw[start+int(flip)%(end-start)] ^= 1 << (flip >> 8 % 8)
 		if g, err := Split(frameOf(raw)); err == nil {
-			if err := g.Verify(secret); !errors.Is(err, ErrBadSignature) && !errors.Is(err, ErrUnsigned) {
+			if err := g.Verify(testRoom, secret); !errors.Is(err, ErrBadSignature) && !errors.Is(err, ErrUnsigned) {
 				t.Fatalf("a frame with a flipped bit: %v", err)
 			}
 		}

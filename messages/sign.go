@@ -11,56 +11,68 @@ import (
 
 // SignatureDomain starts the byte string that a frame's signature covers,
 // so that a MAC made for anything else never passes as a frame's.
-const SignatureDomain = "socketscience/1\x00"
+const SignatureDomain = "socketscience/2\x00"
 
 // EncodeSignedFrame makes the frame text for p, like EncodeFrame, with env
-// under EnvelopeKey and signed: the copy of env that goes on the wire gets
-// Sig, the HMAC-SHA256 under secret of the string
+// under EnvelopeKey and signed for posting in room: the copy of env that
+// goes on the wire gets Sig, the HMAC-SHA256 under secret of the string
 //
-//	SignatureDomain + env.Node + "\x00" + uvarint(env.Seq) + varint(env.Time)
+//	SignatureDomain + uvarint(len(room)) + room + uvarint(len(env.Node)) + env.Node
+//	+ uvarint(env.Incarnation) + uvarint(env.Seq) + varint(env.Time)
 //	+ for each type, in wire order:
 //	    uvarint(len(type)) + type + uvarint(len(data)) + data
 //
 // where data is the type's value as msgpack, exactly as on the wire, and
-// the varints are encoding/binary's (varint zig-zags). The envelope itself,
-// apart from those three fields, is not covered. Receivers check it with
-// Frame.Verify, on what Split returns, without re-encoding anything.
+// the varints are encoding/binary's (varint zig-zags). room is the
+// connection's chatgateway.Identity.Room: it is not on the wire, but a
+// receiver verifies with its own, so a frame copied into another room does
+// not verify there. The envelope itself, apart from those fields, is not
+// covered. Receivers check it with Frame.Verify, on what Split returns,
+// without re-encoding anything.
 //
 // env is required (ErrBadEnvelope if nil) and is not modified; its Sig is
 // ignored. An empty secret is ErrEmptySecret. The envelope goes last on the
 // wire, after the types it signs; SmokeDetector still decodes the frame and
 // ignores the envelope, as it does an unsigned one.
-func EncodeSignedFrame(p Payload, env *Envelope, secret []byte) (string, error) {
+func EncodeSignedFrame(p Payload, env *Envelope, room string, secret []byte) (string, error) {
 	if len(secret) == 0 {
 		return "", ErrEmptySecret
 	}
 	if env == nil {
 		return "", fmt.Errorf("%w: a signed frame needs an envelope", ErrBadEnvelope)
 	}
-	return encodeFrame(p, env, secret)
+	return encodeFrame(p, env, &signer{room: room, secret: secret})
+}
+
+// signer is what a signed frame is signed with.
+type signer struct {
+	room   string
+	secret []byte
 }
 
 // Sign returns the signature that a frame listing types, in this order,
-// under env gets: what EncodeSignedFrame puts in the envelope's Sig. It is
+// under env, posted in room, gets: what EncodeSignedFrame puts in the
+// envelope's Sig. It is
 // for senders that keep payloads as raw types and build frames from them:
 // set env.Sig to it, and list the envelope after the types or anywhere
 // else. env's own Sig is ignored. Errors: ErrEmptySecret, and
 // ErrBadEnvelope for a nil env.
-func Sign(types []RawType, env *Envelope, secret []byte) ([]byte, error) {
+func Sign(types []RawType, env *Envelope, room string, secret []byte) ([]byte, error) {
 	if len(secret) == 0 {
 		return nil, ErrEmptySecret
 	}
 	if env == nil {
 		return nil, fmt.Errorf("%w: a signed frame needs an envelope", ErrBadEnvelope)
 	}
-	m := newMAC(secret, env)
+	m := newMAC(secret, room, env)
 	for _, t := range types {
 		m.add(t.Type, t.Data)
 	}
 	return m.sum(), nil
 }
 
-// Verify checks the frame's signature against secret, in constant time.
+// Verify checks the frame's signature, as made for room (the receiving
+// connection's chatgateway.Identity.Room) under secret, in constant time.
 // It returns nil if the signature is good; ErrUnsigned if the frame has no
 // envelope or its envelope no Sig; ErrBadSignature if the signature does
 // not match (a wrong secret, or anything covered changed on the way), or if
@@ -70,7 +82,7 @@ func Sign(types []RawType, env *Envelope, secret []byte) ([]byte, error) {
 //
 // Verify proves who made the frame, not when: checking Envelope.Time
 // against a window and Envelope.Seq against replays is the caller's job.
-func (f Frame) Verify(secret []byte) error {
+func (f Frame) Verify(room string, secret []byte) error {
 	if len(secret) == 0 {
 		return ErrEmptySecret
 	}
@@ -80,7 +92,7 @@ func (f Frame) Verify(secret []byte) error {
 	if f.Envelope.repeated {
 		return fmt.Errorf("%w: the frame lists a type twice", ErrBadSignature)
 	}
-	sig, _ := Sign(f.Types, f.Envelope, secret)
+	sig, _ := Sign(f.Types, f.Envelope, room, secret)
 	if !hmac.Equal(sig, f.Envelope.Sig) {
 		return ErrBadSignature
 	}
@@ -93,23 +105,29 @@ type mac struct {
 	scratch [2 * binary.MaxVarintLen64]byte
 }
 
-func newMAC(secret []byte, env *Envelope) *mac {
+func newMAC(secret []byte, room string, env *Envelope) *mac {
 	m := &mac{h: hmac.New(sha256.New, secret)}
 	m.writeString(SignatureDomain)
-	m.writeString(env.Node)
-	m.h.Write([]byte{0})
-	b := binary.AppendUvarint(m.scratch[:0], env.Seq)
+	m.writeLenString(room)
+	m.writeLenString(env.Node)
+	b := binary.AppendUvarint(m.scratch[:0], env.Incarnation)
+	b = binary.AppendUvarint(b, env.Seq)
 	b = binary.AppendVarint(b, env.Time)
 	m.h.Write(b)
 	return m
 }
 
+// writeLenString writes s after its length, so that no two (room, node)
+// pairs make the same bytes.
+func (m *mac) writeLenString(s string) {
+	m.h.Write(binary.AppendUvarint(m.scratch[:0], uint64(len(s))))
+	m.writeString(s)
+}
+
 // add covers one type and its data.
 func (m *mac) add(typ string, data []byte) {
-	b := binary.AppendUvarint(m.scratch[:0], uint64(len(typ)))
-	m.h.Write(b)
-	m.writeString(typ)
-	b = binary.AppendUvarint(m.scratch[:0], uint64(len(data)))
+	m.writeLenString(typ)
+	b := binary.AppendUvarint(m.scratch[:0], uint64(len(data)))
 	m.h.Write(b)
 	m.h.Write(data)
 }

@@ -38,11 +38,11 @@ func wireFrame(tb testing.TB, types []RawType, env *Envelope) string {
 
 func signedTestFrame(tb testing.TB) (string, Frame) {
 	tb.Helper()
-	env := &Envelope{Node: "ny-1", Seq: 1234, Time: 1700000000123}
+	env := &Envelope{Node: "ny-1", Incarnation: 99, Seq: 1234, Time: 1700000000123}
 	content, err := EncodeSignedFrame(Payload{
 		"beverage": map[string]any{"message_id": 44402065, "beverage_type": "coffee"},
 		"ping":     1,
-	}, env, testSecret)
+	}, env, testRoom, testSecret)
 	require.NoError(tb, err)
 	assert.Nil(tb, env.Sig, "the caller's envelope was modified")
 	f, err := Split(content)
@@ -60,7 +60,7 @@ func TestSignRoundTrip(t *testing.T) {
 	require.Len(t, f.Types, 2)
 	assert.Equal(t, "beverage", f.Types[0].Type)
 	assert.Equal(t, "ping", f.Types[1].Type)
-	assert.NoError(t, f.Verify(testSecret))
+	assert.NoError(t, f.Verify(testRoom, testSecret))
 
 	// The envelope goes last on the wire.
 	raw, _ := frameBytes(t, content)
@@ -82,10 +82,11 @@ func TestSignRoundTrip(t *testing.T) {
 	p, err := Decode(content)
 	require.NoError(t, err)
 	assert.Len(t, p, 3)
-	envMap, ok := p[EnvelopeKey].(map[string]any)
+	envArray, ok := p[EnvelopeKey].([]any)
 	require.True(t, ok)
-	assert.Equal(t, []byte(f.Envelope.Sig), envMap["g"])
-	assert.Equal(t, "ny-1", envMap["n"])
+	require.Len(t, envArray, 6)
+	assert.Equal(t, []byte(f.Envelope.Sig), envArray[5])
+	assert.Equal(t, "ny-1", envArray[1])
 	assert.Equal(t, "coffee", p["beverage"].(map[string]any)["beverage_type"])
 
 	// A signed frame Fragments, reassembles and verifies.
@@ -101,7 +102,7 @@ func TestSignRoundTrip(t *testing.T) {
 	}
 	g, err := Split(frame)
 	require.NoError(t, err)
-	assert.NoError(t, g.Verify(testSecret))
+	assert.NoError(t, g.Verify(testRoom, testSecret))
 }
 
 // TestSignCanonical computes the signature from the specification, byte
@@ -110,8 +111,12 @@ func TestSignCanonical(t *testing.T) {
 	content, f := signedTestFrame(t)
 	raw, _ := frameBytes(t, content)
 	var spec []byte
-	spec = append(spec, "socketscience/1\x00"...)
-	spec = append(spec, "ny-1\x00"...)
+	spec = append(spec, "socketscience/2\x00"...)
+	spec = binary.AppendUvarint(spec, uint64(len(testRoom)))
+	spec = append(spec, testRoom...)
+	spec = append(spec, 4)
+	spec = append(spec, "ny-1"...)
+	spec = binary.AppendUvarint(spec, f.Envelope.Incarnation)
 	spec = binary.AppendUvarint(spec, 1234)
 	spec = binary.AppendVarint(spec, 1700000000123)
 	for _, typ := range []string{"beverage", "ping"} {
@@ -129,19 +134,24 @@ func TestSignCanonical(t *testing.T) {
 	assert.Equal(t, m.Sum(nil), []byte(f.Envelope.Sig))
 
 	// Negative times and long nodes use the varints too.
-	env := &Envelope{Node: string(bytes.Repeat([]byte("n"), 300)), Seq: 1 << 63, Time: -5}
-	content, err := EncodeSignedFrame(Payload{}, env, testSecret)
+	env := &Envelope{Node: string(bytes.Repeat([]byte("n"), 300)), Incarnation: 1 << 62, Seq: 1 << 63, Time: -5}
+	content, err := EncodeSignedFrame(Payload{}, env, "", testSecret)
 	require.NoError(t, err)
 	g, err := Split(content)
 	require.NoError(t, err)
-	spec = append([]byte("socketscience/1\x00"), env.Node...)
-	spec = append(spec, 0)
+	spec = append([]byte("socketscience/2\x00"), 0)
+	spec = binary.AppendUvarint(spec, 300)
+	spec = append(spec, env.Node...)
+	spec = binary.AppendUvarint(spec, 1<<62)
 	spec = binary.AppendUvarint(spec, 1<<63)
 	spec = binary.AppendVarint(spec, -5)
 	m = hmac.New(sha256.New, testSecret)
 	m.Write(spec)
 	assert.Equal(t, m.Sum(nil), []byte(g.Envelope.Sig))
-	assert.NoError(t, g.Verify(testSecret))
+	assert.NoError(t, g.Verify("", testSecret))
+
+	// The room is covered: a frame copied into another room fails there.
+	assert.ErrorIs(t, g.Verify(testRoom, testSecret), ErrBadSignature)
 }
 
 func TestVerifyTampered(t *testing.T) {
@@ -184,7 +194,7 @@ func TestVerifyTampered(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g, err := Split(tt.content)
 			require.NoError(t, err)
-			err = g.Verify(testSecret)
+			err = g.Verify(testRoom, testSecret)
 			if tt.want == nil {
 				assert.NoError(t, err)
 				return
@@ -200,7 +210,7 @@ func TestVerifyTampered(t *testing.T) {
 	g, err := Split(twice)
 	require.NoError(t, err)
 	assert.Equal(t, "ny-1", g.Envelope.Node)
-	assert.ErrorIs(t, g.Verify(testSecret), ErrBadSignature)
+	assert.ErrorIs(t, g.Verify(testRoom, testSecret), ErrBadSignature)
 }
 
 // mustEncodeFrame forwards raw types with EncodeFrame, which sorts the
@@ -228,14 +238,14 @@ func TestSign(t *testing.T) {
 	_, f := signedTestFrame(t)
 	env := *f.Envelope
 	env.Sig = nil
-	sig, err := Sign(f.Types, &env, testSecret)
+	sig, err := Sign(f.Types, &env, testRoom, testSecret)
 	require.NoError(t, err)
 	assert.Equal(t, []byte(f.Envelope.Sig), sig)
 
 	// A frame built by hand, envelope first, verifies.
 	types := []RawType{{"z", msgpack.RawMessage{0x91, 1}}, {"a", msgpack.RawMessage{0xc0}}}
 	env = Envelope{Node: "n", Seq: 1, Time: 2}
-	env.Sig, err = Sign(types, &env, testSecret)
+	env.Sig, err = Sign(types, &env, testRoom, testSecret)
 	require.NoError(t, err)
 	s := getEncoder()
 	require.NoError(t, s.enc.EncodeMapLen(3))
@@ -248,60 +258,60 @@ func TestSign(t *testing.T) {
 	g, err := Split(frameOf(bytes.Clone(s.buf.Bytes())))
 	putEncoder(s)
 	require.NoError(t, err)
-	assert.NoError(t, g.Verify(testSecret))
+	assert.NoError(t, g.Verify(testRoom, testSecret))
 
-	_, err = Sign(types, nil, testSecret)
+	_, err = Sign(types, nil, testRoom, testSecret)
 	assert.ErrorIs(t, err, ErrBadEnvelope)
-	_, err = Sign(types, &env, nil)
+	_, err = Sign(types, &env, testRoom, nil)
 	assert.ErrorIs(t, err, ErrEmptySecret)
 }
 
 func TestVerifyErrors(t *testing.T) {
 	_, f := signedTestFrame(t)
-	assert.ErrorIs(t, f.Verify([]byte("wrong secret")), ErrBadSignature)
-	assert.ErrorIs(t, f.Verify(append(bytes.Clone(testSecret), 'x')), ErrBadSignature)
-	assert.ErrorIs(t, f.Verify(nil), ErrEmptySecret)
-	assert.ErrorIs(t, f.Verify([]byte{}), ErrEmptySecret)
+	assert.ErrorIs(t, f.Verify(testRoom, []byte("wrong secret")), ErrBadSignature)
+	assert.ErrorIs(t, f.Verify(testRoom, append(bytes.Clone(testSecret), 'x')), ErrBadSignature)
+	assert.ErrorIs(t, f.Verify(testRoom, nil), ErrEmptySecret)
+	assert.ErrorIs(t, f.Verify(testRoom, []byte{}), ErrEmptySecret)
 
 	// Unsigned frames: SmokeDetector's, and Go nodes' without a secret.
 	for _, v := range loadVectors(t) {
 		g, err := Split(v.Content)
 		require.NoError(t, err)
-		assert.ErrorIs(t, g.Verify(testSecret), ErrUnsigned)
+		assert.ErrorIs(t, g.Verify(testRoom, testSecret), ErrUnsigned)
 	}
 	content, err := EncodeFrame(Payload{"a": 1}, &Envelope{Node: "n"})
 	require.NoError(t, err)
 	g, err := Split(content)
 	require.NoError(t, err)
-	assert.ErrorIs(t, g.Verify(testSecret), ErrUnsigned)
-	assert.ErrorIs(t, Frame{}.Verify(testSecret), ErrUnsigned)
+	assert.ErrorIs(t, g.Verify(testRoom, testSecret), ErrUnsigned)
+	assert.ErrorIs(t, Frame{}.Verify(testRoom, testSecret), ErrUnsigned)
 
 	// Signing needs an envelope and a secret.
-	_, err = EncodeSignedFrame(Payload{"a": 1}, nil, testSecret)
+	_, err = EncodeSignedFrame(Payload{"a": 1}, nil, testRoom, testSecret)
 	assert.ErrorIs(t, err, ErrBadEnvelope)
-	_, err = EncodeSignedFrame(Payload{"a": 1}, &Envelope{}, nil)
+	_, err = EncodeSignedFrame(Payload{"a": 1}, &Envelope{}, testRoom, nil)
 	assert.ErrorIs(t, err, ErrEmptySecret)
-	_, err = EncodeSignedFrame(Payload{EnvelopeKey: 1}, &Envelope{}, testSecret)
+	_, err = EncodeSignedFrame(Payload{EnvelopeKey: 1}, &Envelope{}, testRoom, testSecret)
 	assert.ErrorIs(t, err, ErrReservedKey)
-	_, err = EncodeSignedFrame(Payload{"a": make([]any, DefaultMaxArrayLen+1)}, &Envelope{}, testSecret)
+	_, err = EncodeSignedFrame(Payload{"a": make([]any, DefaultMaxArrayLen+1)}, &Envelope{}, testRoom, testSecret)
 	assert.ErrorIs(t, err, ErrTooLarge)
 
 	// A Sig the caller set is replaced.
 	env := &Envelope{Node: "n", Sig: []byte("forged")}
-	content, err = EncodeSignedFrame(Payload{"a": 1}, env, testSecret)
+	content, err = EncodeSignedFrame(Payload{"a": 1}, env, testRoom, testSecret)
 	require.NoError(t, err)
 	g, err = Split(content)
 	require.NoError(t, err)
-	assert.NoError(t, g.Verify(testSecret))
+	assert.NoError(t, g.Verify(testRoom, testSecret))
 	assert.Equal(t, []byte("forged"), env.Sig)
 }
 
 func TestEnvelopeSig(t *testing.T) {
-	// EncodeFrame writes a Sig it is given, under "g", first.
+	// EncodeFrame writes a Sig it is given, as the envelope's last field.
 	content, err := EncodeFrame(Payload{"a": 1}, &Envelope{Node: "n", Sig: []byte{1, 2}})
 	require.NoError(t, err)
 	raw, _ := frameBytes(t, content)
-	assert.Equal(t, mp(0x82, EnvelopeKey, 0x84, "g", 0xc4, 2, 1, 2, "n", "n", "s", 0, "t", 0, "a", 1), raw)
+	assert.Equal(t, mp(0x82, EnvelopeKey, 0x96, 2, "n", 0, 0, 0, 0xc4, 2, 1, 2, "a", 1), raw)
 	f, err := Split(content)
 	require.NoError(t, err)
 	assert.Equal(t, []byte{1, 2}, f.Envelope.Sig)

@@ -150,7 +150,7 @@ func TestIRCThreeNodesAndForger(t *testing.T) {
 		&messages.Envelope{Node: "forger", Seq: 1, Time: time.Now().UnixMilli()})
 	require.NoError(t, err)
 	forged, err := messages.EncodeSignedFrame(messages.Payload{"ping": "forged"},
-		&messages.Envelope{Node: "forger", Seq: 2, Time: time.Now().UnixMilli()}, []byte("a guess"))
+		&messages.Envelope{Node: "forger", Seq: 2, Time: time.Now().UnixMilli()}, "", []byte("a guess"))
 	require.NoError(t, err)
 	forger.send("PRIVMSG " + ircChannel + " :" + onWire(unsigned))
 	forger.send("PRIVMSG " + ircChannel + " :" + onWire(forged))
