@@ -651,3 +651,18 @@ func TestFragmentNotAFrame(t *testing.T) {
 		assert.False(t, bytes.HasPrefix([]byte(strings.TrimSpace(p)), []byte(FramePrefix)))
 	}
 }
+
+// The timeout runs from a payload's last piece, not its first: pieces
+// paced 1.1 s apart (IRC's pace) complete however many there are.
+func TestReassembleProgress(t *testing.T) {
+	frame, pieces := fragmentsOf(t, 20000, 400)
+	require.Greater(t, len(pieces), 40)
+	r := NewReassembler(ReassemblyLimits{})
+	var got string
+	for i, p := range pieces {
+		var err error
+		got, _, err = r.Add(1, p, testNow.Add(time.Duration(i)*1100*time.Millisecond))
+		require.NoError(t, err, "piece %d", i)
+	}
+	assert.Equal(t, frame, got)
+}
