@@ -95,26 +95,27 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		State:           onState,
 	})
 	n.gateway = chatgateway.New(chatgateway.Config{
-		System:       n.system,
-		Dialer:       dialer,
-		Router:       n.router.PID(),
-		Policy:       &o.reconnect,
-		Clock:        o.clock,
-		Rand:         o.rand,
-		Logger:       &n.log,
-		Counters:     &n.counters,
-		QueueSize:    o.queueSize,
-		Dispatcher:   dispatcher,
-		Guardian:     n.strategy,
-		TrustedUsers: o.trusted,
-		NodeID:       n.id,
-		Incarnation:  n.incarnation,
-		NoCoalesce:   o.noCoalesce,
-		OnState:      n.router.NotifyState,
-		Secret:       o.secret,
-		MaxClockSkew: o.maxClockSkew,
-		Limits:       o.limits,
-		Reassembly:   o.reassembly,
+		System:          n.system,
+		Dialer:          dialer,
+		Router:          n.router.PID(),
+		Policy:          &o.reconnect,
+		Clock:           o.clock,
+		Rand:            o.rand,
+		Logger:          &n.log,
+		Counters:        &n.counters,
+		QueueSize:       o.queueSize,
+		Dispatcher:      dispatcher,
+		Guardian:        n.strategy,
+		TrustedUsers:    o.trusted,
+		TrustedAccounts: o.trustedAccounts,
+		NodeID:          n.id,
+		Incarnation:     n.incarnation,
+		NoCoalesce:      o.noCoalesce,
+		OnState:         n.router.NotifyState,
+		Secret:          o.secret,
+		MaxClockSkew:    o.maxClockSkew,
+		Limits:          o.limits,
+		Reassembly:      o.reassembly,
 	})
 	return n, nil
 }
@@ -179,9 +180,14 @@ func (n *Node) Send(ctx context.Context, p Payload) error {
 	return nil
 }
 
-// checkSize fails a payload that no post could carry: a frame over
-// messages.DefaultMaxFrameLen, or, on a server with a message limit, one
-// needing more fragments than receivers accept.
+// checkSize fails a payload that no post could carry, or that receivers
+// could not put back together: a frame over messages.DefaultMaxFrameLen,
+// or, on a connected server with a message limit, one whose fragments
+// would exceed the receivers' reassembly limits (taken to be this node's,
+// WithReassemblyLimits) or whose pieces the server's pace would space
+// further apart than their reassembly timeout. While the limits are not
+// known (not yet connected) the gateway checks the same when it composes
+// the post, and drops what fails with a counted reason that Flush reports.
 func (n *Node) checkSize(types []messages.RawType) error {
 	// The longest envelope this node can write.
 	env := &messages.Envelope{Node: n.id, Incarnation: math.MaxUint64, Seq: math.MaxUint64, Time: math.MaxInt64, Sig: make([]byte, sha256.Size)}
@@ -189,16 +195,25 @@ func (n *Node) checkSize(types []messages.RawType) error {
 	if size > messages.DefaultMaxFrameLen {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrPayloadTooLarge, size, messages.DefaultMaxFrameLen)
 	}
-	limit := n.gateway.MaxMessageLen()
+	limits := n.gateway.Limits()
+	limit := limits.MaxMessageLen
 	if limit <= 0 || size <= limit {
 		return nil
 	}
 	frame, err := messages.ComposeFrame(types, env)
+	var pieces []string
 	if err == nil {
-		_, err = messages.Fragment(frame, limit, messages.NewFragmentID())
+		pieces, err = messages.Fragment(frame, limit, messages.NewFragmentID(n.incarnation))
+	}
+	if err == nil {
+		err = n.opts.reassembly.Check(pieces)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %d bytes do not fit in fragments of %d: %w", ErrPayloadTooLarge, size, limit, err)
+	}
+	if timeout := n.opts.reassembly.Resolved().Timeout; limits.PostInterval >= timeout {
+		return fmt.Errorf("%w: its %d fragments would go out one per %v, slower than receivers wait for the next (%v)",
+			ErrPayloadTooLarge, len(pieces), limits.PostInterval, timeout)
 	}
 	return nil
 }

@@ -27,24 +27,25 @@ func DefaultHandlerPolicy() supervisor.Policy {
 }
 
 type options struct {
-	log           zerolog.Logger
-	nodeID        string
-	queueSize     int
-	nonBlocking   bool
-	reconnect     supervisor.Policy
-	handlerPolicy supervisor.Policy
-	clock         supervisor.Clock
-	rand          func() float64
-	deliverToSelf bool
-	chat          func(context.Context, messages.ChatMessage)
-	maxPending    int
-	trusted       []int64
-	noCoalesce    bool
-	state         func(context.Context, StateChange)
-	secret        []byte
-	maxClockSkew  time.Duration
-	limits        messages.Limits
-	reassembly    messages.ReassemblyLimits
+	log             zerolog.Logger
+	nodeID          string
+	queueSize       int
+	nonBlocking     bool
+	reconnect       supervisor.Policy
+	handlerPolicy   supervisor.Policy
+	clock           supervisor.Clock
+	rand            func() float64
+	deliverToSelf   bool
+	chat            func(context.Context, messages.ChatMessage)
+	maxPending      int
+	trusted         []int64
+	trustedAccounts []string
+	noCoalesce      bool
+	state           func(context.Context, StateChange)
+	secret          []byte
+	maxClockSkew    time.Duration
+	limits          messages.Limits
+	reassembly      messages.ReassemblyLimits
 }
 
 // Option configures a Node.
@@ -104,12 +105,24 @@ func WithChatHandler(f func(context.Context, messages.ChatMessage)) Option {
 // actors.DefaultMaxPending.
 func WithMaxPending(n int) Option { return func(o *options) { o.maxPending = n } }
 
-// WithTrustedUsers sets the chat accounts (by user id) whose frames the node
+// WithTrustedUsers sets the chat accounts (by user id, on servers that
+// number accounts, as Stack Exchange chat does) whose frames the node
 // accepts; frames posted by anyone else are dropped, logged and counted as
-// untrusted. Defaults to the node's own chat account, as SmokeDetector does,
-// whose instances all run on one account.
+// untrusted. Defaults, with WithTrustedAccounts unset too, to the node's
+// own chat account, as SmokeDetector does, whose instances all run on one
+// account.
 func WithTrustedUsers(userIDs ...int64) Option {
 	return func(o *options) { o.trusted = userIDs }
+}
+
+// WithTrustedAccounts sets the chat accounts, on servers that name accounts
+// rather than number them (chatgateway.Identity.Account: an IRC nick, a
+// Matrix user id), whose frames the node accepts. They are compared byte
+// for byte with what the adapter reports (ircws.Account folds a nick as the
+// server does). Defaults, with WithTrustedUsers unset too, to the node's
+// own chat account.
+func WithTrustedAccounts(accounts ...string) Option {
+	return func(o *options) { o.trustedAccounts = accounts }
 }
 
 // WithoutCoalescing makes the node post every payload as a frame of its

@@ -58,11 +58,14 @@ type Config struct {
 	// do not collide into one frame. Merging is on by default: a burst of N
 	// payloads then costs one post, not N, under a server's rate limit.
 	NoCoalesce bool
-	// TrustedUsers are the chat accounts whose frames are accepted; frames
-	// from anyone else are dropped as untrusted. Defaults to the
-	// connection's own account, as SmokeDetector does: its instances share
-	// one account.
-	TrustedUsers []int64
+	// TrustedUsers and TrustedAccounts are the chat accounts whose frames
+	// are accepted, by user id on servers that number accounts, by account
+	// string on servers that name them (Identity.Account: IRC, Matrix);
+	// frames from anyone else are dropped as untrusted. Both empty means
+	// the connection's own account, as SmokeDetector does: its instances
+	// share one account.
+	TrustedUsers    []int64
+	TrustedAccounts []string
 	// Secret, if set, signs every frame the gateway posts, and frames read
 	// must carry a good signature made within MaxClockSkew of now.
 	Secret []byte
@@ -105,7 +108,7 @@ type Gateway struct {
 	stopped  chan struct{}
 	state    atomic.Pointer[State]
 	changed  atomic.Pointer[chan struct{}] // closed and replaced on every state change
-	maxLen   atomic.Int64
+	limits   atomic.Pointer[Limits]
 
 	mu     sync.Mutex // orders the last Outbound and dial result before the PoisonPill
 	closed bool
@@ -160,13 +163,17 @@ func New(cfg Config) *Gateway {
 	if cfg.Logger != nil {
 		g.log = *cfg.Logger
 	}
-	g.out = outbox{node: cfg.NodeID, incarnation: cfg.Incarnation, coalesce: !cfg.NoCoalesce, secret: cfg.Secret}
+	g.out = outbox{node: cfg.NodeID, incarnation: cfg.Incarnation, coalesce: !cfg.NoCoalesce, secret: cfg.Secret,
+		reassembly: cfg.Reassembly}
 	g.in = inbound{limits: cfg.Limits, secret: cfg.Secret, skew: cfg.MaxClockSkew, clock: cfg.Clock, start: cfg.Clock.Now(),
 		reassembler: messages.NewReassembler(cfg.Reassembly),
-		evicted: func(n int) {
+		dropped: func(r metrics.Reason, n int) {
 			for range n {
-				g.counters.Drop(metrics.FragmentLimit)
+				g.counters.Drop(r)
 			}
+			g.logDrops.Do(func() {
+				g.log.Warn().Str("reason", r.String()).Int("count", n).Msg("dropped incomplete fragmented payloads")
+			})
 		}}
 	if g.in.skew <= 0 {
 		g.in.skew = DefaultMaxClockSkew
@@ -214,11 +221,24 @@ func (g *Gateway) WaitConnected(ctx context.Context) error {
 func (g *Gateway) Queued() int { return len(g.slots) }
 
 // Reassembling is how many incomplete fragmented payloads the gateway
-// holds, and their bytes.
-func (g *Gateway) Reassembling() (payloads, bytes int) { return g.in.reassembler.Pending() }
+// holds, and their bytes. Payloads that have timed out are dropped, and
+// counted, first: without new pieces nothing else would notice them.
+func (g *Gateway) Reassembling() (payloads, bytes int) {
+	g.in.expire(g.cfg.Clock.Now())
+	return g.in.reassembler.Pending()
+}
 
 // MaxMessageLen is the connected server's limit, or 0 when unknown.
-func (g *Gateway) MaxMessageLen() int { return int(g.maxLen.Load()) }
+func (g *Gateway) MaxMessageLen() int { return g.Limits().MaxMessageLen }
+
+// Limits are the connected server's limits; zero before the first
+// connection.
+func (g *Gateway) Limits() Limits {
+	if l := g.limits.Load(); l != nil {
+		return *l
+	}
+	return Limits{}
+}
 
 // Enqueue queues out for posting. When the queue is full it waits for room
 // until ctx ends, or returns ErrQueueFull at once if wait is false.
@@ -399,7 +419,7 @@ func (g *Gateway) up(conn Conn) {
 	g.conn = conn
 	lim, id := conn.Limits(), conn.Identity()
 	g.out.room = id.Room
-	g.maxLen.Store(int64(lim.MaxMessageLen))
+	g.limits.Store(&lim)
 	if lim.PostInterval > 0 {
 		g.limiter = rate.NewLimiter(rate.Every(lim.PostInterval), max(lim.PostBurst, 1))
 	}
@@ -595,10 +615,7 @@ func (g *Gateway) setState(s State) {
 func (g *Gateway) read(gen int, conn Conn) {
 	root := g.cfg.System.Root
 	id := conn.Identity()
-	trusted := g.cfg.TrustedUsers
-	if len(trusted) == 0 {
-		trusted = []int64{id.UserID}
-	}
+	trusted := trustFor(g.cfg.TrustedUsers, g.cfg.TrustedAccounts, id)
 	for {
 		msg, err := conn.Read()
 		if err != nil {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
+	"github.com/socketscience/socketscience/internal/metrics"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 )
@@ -39,30 +41,80 @@ type inbound struct {
 	// not meant for this run of the node, and is taken for a replay.
 	start       time.Time
 	reassembler *messages.Reassembler // safe for the readers of successive connections
-	// evicted counts incomplete payloads dropped to make room for their
-	// sender's newer pieces.
-	evicted func(n int)
+	// dropped counts incomplete payloads dropped, by reason: evicted to make
+	// room for their sender's newer pieces, or timed out.
+	dropped func(r metrics.Reason, n int)
+}
+
+// trust is whom a reader accepts frames from: accounts by string where the
+// server names them so (chatgateway.Identity.Account), else by user id.
+type trust struct {
+	ids      []int64
+	accounts []string
+}
+
+// trustFor is cfg's trust, or, if it names nobody, the connection's own
+// account.
+func trustFor(ids []int64, accounts []string, self Identity) trust {
+	switch {
+	case len(ids) > 0 || len(accounts) > 0:
+		return trust{ids, accounts}
+	case self.Account != "":
+		return trust{accounts: []string{self.Account}}
+	}
+	return trust{ids: []int64{self.UserID}}
+}
+
+// has compares the identity itself, never a hash of it: an account string
+// when the message has one, else the user id.
+func (t trust) has(msg messages.ChatMessage) bool {
+	if msg.Account != "" {
+		return slices.Contains(t.accounts, msg.Account)
+	}
+	return slices.Contains(t.ids, msg.UserID)
+}
+
+// accountKey names msg's account for the reassembler's budgets.
+func accountKey(msg messages.ChatMessage) string {
+	if msg.Account != "" {
+		return "a:" + msg.Account
+	}
+	return "u:" + strconv.FormatInt(msg.UserID, 10)
+}
+
+// expire drops incomplete payloads that have waited too long for a piece,
+// and counts them.
+func (in *inbound) expire(now time.Time) {
+	in.reassembler.Expire(now)
+	in.countDropped()
+}
+
+func (in *inbound) countDropped() {
+	if n := in.reassembler.TakeEvicted(); n > 0 && in.dropped != nil {
+		in.dropped(metrics.FragmentLimit, n)
+	}
+	if n := in.reassembler.TakeExpired(); n > 0 && in.dropped != nil {
+		in.dropped(metrics.FragmentTimeout, n)
+	}
 }
 
 // check returns msg's frame, or why there is none: messages.ErrNotFrame
 // for plain chat, errIncomplete for a fragment kept, or the reason to drop.
 // What is a frame or a fragment is messages.Classify's call, the same one
 // that a node's Post refuses to post.
-func (in *inbound) check(msg messages.ChatMessage, room string, trusted []int64) (messages.Frame, error) {
+func (in *inbound) check(msg messages.ChatMessage, room string, trusted trust) (messages.Frame, error) {
 	kind := messages.Classify(msg.Text)
 	if kind == messages.KindChat {
 		return messages.Frame{}, messages.ErrNotFrame
 	}
 	// Before anything is decoded or kept: a stranger costs a comparison.
-	if !slices.Contains(trusted, msg.UserID) {
+	if !trusted.has(msg) {
 		return messages.Frame{}, ErrUntrusted
 	}
 	text := msg.Text
 	if kind == messages.KindFragment {
-		whole, done, err := in.reassembler.Add(msg.UserID, text, in.clock.Now())
-		if n := in.reassembler.TakeEvicted(); n > 0 && in.evicted != nil {
-			in.evicted(n)
-		}
+		whole, done, err := in.reassembler.Add(accountKey(msg), text, in.clock.Now())
+		in.countDropped()
 		switch {
 		case err != nil:
 			return messages.Frame{}, err
@@ -93,7 +145,7 @@ func (in *inbound) check(msg messages.ChatMessage, room string, trusted []int64)
 	}
 	// What this run of the node has seen is all it remembers, so a frame
 	// made before it started may have been handled by its earlier run.
-	if sent.Before(in.start) {
+	if frame.Envelope.Time < in.start.UnixMilli() { // at the envelope's resolution
 		return frame, fmt.Errorf("%w: sent %v, before this node started (%v)", ErrStale, sent.UTC(), in.start.UTC())
 	}
 	return frame, nil

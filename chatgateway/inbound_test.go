@@ -26,9 +26,9 @@ func TestInboundCheck(t *testing.T) {
 	plain, err := messages.Encode(messages.Payload{"t": 1})
 	require.NoError(t, err)
 	big := sign(messages.Payload{"t": strings.Repeat("x", 2000)}, now, secret)
-	pieces, err := messages.Fragment(big, 500, messages.NewFragmentID())
+	pieces, err := messages.Fragment(big, 500, messages.NewFragmentID(7))
 	require.NoError(t, err)
-	notFrame, err := messages.Fragment(strings.Repeat("not a frame ", 100), 500, messages.NewFragmentID())
+	notFrame, err := messages.Fragment(strings.Repeat("not a frame ", 100), 500, messages.NewFragmentID(7))
 	require.NoError(t, err)
 
 	for _, c := range []struct {
@@ -65,7 +65,7 @@ func TestInboundCheck(t *testing.T) {
 			in := inbound{secret: c.secret, skew: DefaultMaxClockSkew, clock: clock, start: clock.Now().Add(-time.Minute), reassembler: messages.NewReassembler(messages.ReassemblyLimits{})}
 			var err error
 			for i, text := range c.texts {
-				_, err = in.check(messages.ChatMessage{ID: int64(i + 1), UserID: c.user, Text: text}, "room", []int64{own})
+				_, err = in.check(messages.ChatMessage{ID: int64(i + 1), UserID: c.user, Text: text}, "room", trust{ids: []int64{own}})
 				if i < len(c.texts)-1 {
 					require.ErrorIs(t, err, errIncomplete, "piece %d", i)
 				}

@@ -22,7 +22,10 @@ type outbox struct {
 	seq         uint64 // the last frame's; the first is 1
 	coalesce    bool
 	secret      []byte // signs every frame when set
-	items       []messages.Outbound
+	// reassembly is what receivers are assumed to hold: the node's own
+	// limits. A payload whose fragments would exceed them is not posted.
+	reassembly messages.ReassemblyLimits
+	items      []messages.Outbound
 	// pending is posted again as it is, same text and sequence number,
 	// when its first post failed: if that post did reach the room,
 	// receivers drop the copy.
@@ -98,7 +101,11 @@ func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
 	}
 	texts := []string{text}
 	if limit > 0 && len(text) > limit {
-		if texts, err = messages.Fragment(text, limit, messages.NewFragmentID()); err != nil {
+		texts, err = messages.Fragment(text, limit, messages.NewFragmentID(o.incarnation))
+		if err == nil {
+			err = o.reassembly.Check(texts)
+		}
+		if err != nil {
 			return nil, len(text)
 		}
 	}

@@ -121,7 +121,7 @@ func BenchmarkReassemble(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pieces, err := Fragment(frame, 500, NewFragmentID())
+	pieces, err := Fragment(frame, 500, NewFragmentID(7))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func BenchmarkReassemble(b *testing.B) {
 	b.SetBytes(int64(len(frame)))
 	for b.Loop() {
 		for i, p := range pieces {
-			got, done, err := r.Add(1, p, now)
+			got, done, err := r.Add("1", p, now)
 			if err != nil || done != (i == len(pieces)-1) || done && len(got) != len(frame) {
 				b.Fatal(err, done)
 			}
@@ -145,7 +145,7 @@ func BenchmarkFragment(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	id := NewFragmentID()
+	id := NewFragmentID(7)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(frame)))
 	for b.Loop() {

@@ -21,9 +21,15 @@ import (
 //
 //	FragmentPrefix + id + " " + index + "/" + count + " " + chunk + "\x03"
 //
-// where id is 16 lowercase hex digits naming the payload, index (from 0)
-// and count are decimal without leading zeros, and the chunks, in index
-// order, are consecutive pieces of the frame's text.
+// where id names the payload (NewFragmentID), index (from 0) and count are
+// decimal without leading zeros, and the chunks, in index order, are
+// consecutive pieces of the frame's text. The id is source + "-" + 16
+// lowercase hex digits, where source is the sending node's incarnation as
+// 16 lowercase hex digits: receivers budget what they hold per sending
+// node, so instances that share one chat account never push out each
+// other's pieces. (Older nodes wrote the 16 digits alone; they are still
+// read, and budgeted per chat account. Older nodes drop the new form as
+// bad_fragment, counted.)
 const FragmentPrefix = ".\n\x0f"
 
 // DefaultMaxFragments is the most pieces Fragment cuts a frame into, and
@@ -31,34 +37,50 @@ const FragmentPrefix = ".\n\x0f"
 const DefaultMaxFragments = 256
 
 const (
-	fragIDLen = 16
-	// fragFixed is a fragment's length apart from its index, count and
-	// chunk: the prefix, id, two spaces, "/" and the closing U+0003.
-	fragFixed = len(FragmentPrefix) + fragIDLen + 1 + 1 + 1 + 1
+	fragHexLen = 16
+	fragIDLen  = 2*fragHexLen + 1 // source, "-", payload
+	// fragFixed is a fragment's length apart from its id, index, count and
+	// chunk: the prefix, two spaces, "/" and the closing U+0003.
+	fragFixed = len(FragmentPrefix) + 1 + 1 + 1 + 1
 	// maxFragDigits bounds the digits of an index or count, so that
 	// parsing cannot overflow.
 	maxFragDigits = 9
 )
 
-// NewFragmentID returns a random fragment id: 16 lowercase hex digits.
-// Ids need only be unique among one sender's payloads in flight, as a
-// Reassembler keys pieces by sender and id.
-func NewFragmentID() string {
-	var b [fragIDLen]byte
-	v := rand.Uint64()
-	for i := len(b) - 1; i >= 0; i-- {
-		b[i] = "0123456789abcdef"[v&0xf]
-		v >>= 4
-	}
-	return string(b[:])
+// NewFragmentID returns a fresh fragment id for a payload sent by the node
+// whose incarnation is source (Envelope.Incarnation): the source and a
+// random number, each as 16 lowercase hex digits, joined by "-". Ids need
+// only be unique among one sender's payloads in flight, as a Reassembler
+// keys pieces by sender and id.
+func NewFragmentID(source uint64) string {
+	b := make([]byte, 0, fragIDLen)
+	b = appendHex(b, source)
+	b = append(b, '-')
+	return string(appendHex(b, rand.Uint64()))
 }
 
-func validFragID(id string) bool {
-	if len(id) != fragIDLen {
-		return false
+func appendHex(b []byte, v uint64) []byte {
+	for i := fragHexLen - 1; i >= 0; i-- {
+		b = append(b, "0123456789abcdef"[v>>(4*i)&0xf])
 	}
-	for i := range len(id) {
-		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	return b
+}
+
+// validFragID reports whether id is a fragment id, and its source: "" for
+// an older node's id, which has none.
+func validFragID(id string) (source string, ok bool) {
+	switch {
+	case len(id) == fragHexLen && isHex(id):
+		return "", true
+	case len(id) == fragIDLen && id[fragHexLen] == '-' && isHex(id[:fragHexLen]) && isHex(id[fragHexLen+1:]):
+		return id[:fragHexLen], true
+	}
+	return "", false
+}
+
+func isHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}
@@ -82,7 +104,7 @@ func decimalLen(n int) int {
 // filling each but the last.
 //
 // Errors: frame empty or not ASCII (frame text always is), ErrNotFrame;
-// fragID not 16 lowercase hex digits, ErrBadFragment; maxLen too small to
+// fragID not as NewFragmentID makes them, ErrBadFragment; maxLen too small to
 // hold a fragment's header and a byte of chunk, or the frame needing more
 // than DefaultMaxFragments pieces, ErrTooLarge.
 func Fragment(frame string, maxLen int, fragID string) ([]string, error) {
@@ -94,15 +116,16 @@ func Fragment(frame string, maxLen int, fragID string) ([]string, error) {
 			return nil, fmt.Errorf("%w: frame text is not ASCII (byte %d)", ErrNotFrame, i)
 		}
 	}
-	if !validFragID(fragID) {
-		return nil, fmt.Errorf("%w: id %q is not 16 lowercase hex digits", ErrBadFragment, fragID)
+	if _, ok := validFragID(fragID); !ok {
+		return nil, fmt.Errorf("%w: id %q is not a fragment id", ErrBadFragment, fragID)
 	}
+	fixed := fragFixed + len(fragID)
 	if len(frame) <= maxLen {
 		return []string{frame}, nil
 	}
 
 	// The fewest pieces whose room adds up to the frame. Piece i of n has
-	// maxLen - fragFixed - digits(i) - digits(n) bytes for its chunk.
+	// maxLen - fixed - digits(i) - digits(n) bytes for its chunk.
 	count, digitsSum := 0, 0 // digitsSum: the digits of every index so far
 	for n := 1; ; n++ {
 		if n > DefaultMaxFragments {
@@ -110,10 +133,10 @@ func Fragment(frame string, maxLen int, fragID string) ([]string, error) {
 				ErrTooLarge, len(frame), DefaultMaxFragments, maxLen)
 		}
 		digitsSum += decimalLen(n - 1)
-		room := maxLen - fragFixed - decimalLen(n)
+		room := maxLen - fixed - decimalLen(n)
 		if room-decimalLen(n-1) < 1 { // the last piece would hold nothing
 			return nil, fmt.Errorf("%w: %d bytes cannot hold a fragment's %d-byte header and some data",
-				ErrTooLarge, maxLen, fragFixed+decimalLen(n-1)+decimalLen(n))
+				ErrTooLarge, maxLen, fixed+decimalLen(n-1)+decimalLen(n))
 		}
 		if n*room-digitsSum >= len(frame) {
 			count = n
@@ -123,7 +146,7 @@ func Fragment(frame string, maxLen int, fragID string) ([]string, error) {
 
 	// One buffer for every piece; the strings view it.
 	countLen := decimalLen(count)
-	buf := make([]byte, 0, len(frame)+count*(fragFixed+countLen)+digitsSum)
+	buf := make([]byte, 0, len(frame)+count*(fixed+countLen)+digitsSum)
 	pieces := make([]string, count)
 	rest := frame
 	for i := range count {
@@ -135,7 +158,7 @@ func Fragment(frame string, maxLen int, fragID string) ([]string, error) {
 		buf = append(buf, '/')
 		buf = appendDecimal(buf, count)
 		buf = append(buf, ' ')
-		n := min(len(rest), maxLen-fragFixed-decimalLen(i)-countLen)
+		n := min(len(rest), maxLen-fixed-decimalLen(i)-countLen)
 		buf = append(buf, rest[:n]...)
 		rest = rest[n:]
 		buf = append(buf, '\x03')
@@ -161,6 +184,7 @@ func appendDecimal(b []byte, n int) []byte {
 // fragment is a parsed fragment.
 type fragment struct {
 	id           string // views the content
+	source       string // the sending node's, from id; "" from older nodes
 	index, count int
 	chunk        string // views the content
 }
@@ -174,11 +198,15 @@ func parseFragment(content string) (fragment, error) {
 		return f, fmt.Errorf("%w: no fragment prefix", ErrBadFragment)
 	}
 	s = s[len(FragmentPrefix):]
-	if len(s) < fragIDLen+1 || !validFragID(s[:fragIDLen]) || s[fragIDLen] != ' ' {
-		return f, fmt.Errorf("%w: id is not 16 lowercase hex digits and a space", ErrBadFragment)
+	sp := strings.IndexByte(s, ' ')
+	if sp < 0 || sp > fragIDLen {
+		return f, fmt.Errorf("%w: no fragment id and space", ErrBadFragment)
 	}
-	f.id, s = s[:fragIDLen], s[fragIDLen+1:]
 	var ok bool
+	if f.source, ok = validFragID(s[:sp]); !ok {
+		return f, fmt.Errorf("%w: id %q is not a fragment id", ErrBadFragment, s[:sp])
+	}
+	f.id, s = s[:sp], s[sp+1:]
 	if f.index, s, ok = parseDecimal(s, '/'); !ok {
 		return f, fmt.Errorf("%w: index is not a decimal number and \"/\"", ErrBadFragment)
 	}
@@ -212,9 +240,11 @@ func parseDecimal(s string, end byte) (n int, rest string, ok bool) {
 	return n, s[i+1:], true
 }
 
-// Defaults for ReassemblyLimits.
+// Defaults for ReassemblyLimits. A sender's budget holds the largest frame
+// (DefaultMaxFrameLen) cut into the most pieces (DefaultMaxFragments), so
+// that whatever a node may send, its peers can put back together.
 const (
-	DefaultMaxFragmentBytesPerSender = 1 << 20
+	DefaultMaxFragmentBytesPerSender = DefaultMaxFrameLen + PendingPayloadOverhead + PendingPieceOverhead*DefaultMaxFragments
 	DefaultMaxFragmentBytesTotal     = 8 << 20
 	DefaultMaxPendingPerSender       = 8
 	DefaultReassemblyTimeout         = 30 * time.Second
@@ -231,7 +261,9 @@ const (
 )
 
 // ReassemblyLimits bound what a Reassembler holds. A field that is zero (or
-// negative) means its default.
+// negative) means its default. A sender is one sending node (the chat
+// account, and the node's incarnation from the fragment id), or, for an
+// older node's fragments, which carry no incarnation, the chat account.
 //
 // The bytes a sender or the Reassembler holds are the chunks of incomplete
 // payloads plus PendingPayloadOverhead for each such payload and
@@ -243,7 +275,8 @@ type ReassemblyLimits struct {
 	// is ErrBadFragment. Defaults to DefaultMaxFragments (256).
 	MaxFragments int
 	// MaxBytesPerSender is the most bytes one sender's incomplete payloads
-	// may hold. Defaults to DefaultMaxFragmentBytesPerSender (1 MiB).
+	// may hold. Defaults to DefaultMaxFragmentBytesPerSender (1 MiB and
+	// what 256 pieces cost).
 	MaxBytesPerSender int
 	// MaxBytesTotal is the most bytes all incomplete payloads may hold.
 	// Defaults to DefaultMaxFragmentBytesTotal (8 MiB).
@@ -251,12 +284,39 @@ type ReassemblyLimits struct {
 	// MaxPendingPerSender is the most incomplete payloads one sender may
 	// have. Defaults to DefaultMaxPendingPerSender (8).
 	MaxPendingPerSender int
-	// Timeout is how long a payload may stay incomplete, from its first
-	// piece; then it is dropped. Defaults to DefaultReassemblyTimeout (30 s).
+	// Timeout is how long a payload may go without a new piece; then it is
+	// dropped (Reassembler.TakeExpired counts it). It runs from the last
+	// piece, not the first, so a payload paced out over minutes arrives as
+	// long as its pieces keep coming. Defaults to DefaultReassemblyTimeout
+	// (30 s).
 	Timeout time.Duration
 }
 
-func (l ReassemblyLimits) resolve() ReassemblyLimits {
+// Check reports whether a receiver with these limits would put pieces,
+// as Fragment cut them, back together: ErrBadFragment for more pieces than
+// MaxFragments, ErrFragmentLimit for more bytes than one sender, or all,
+// may hold. A sender checks its payloads with it, assuming its peers'
+// limits are its own, so that nothing it posts is dropped on arrival.
+func (l ReassemblyLimits) Check(pieces []string) error {
+	if len(pieces) <= 1 {
+		return nil
+	}
+	l = l.Resolved()
+	if len(pieces) > l.MaxFragments {
+		return fmt.Errorf("%w: %d pieces, receivers take %d", ErrBadFragment, len(pieces), l.MaxFragments)
+	}
+	cost := PendingPayloadOverhead + PendingPieceOverhead*len(pieces)
+	for _, p := range pieces {
+		cost += len(p) // the chunk and its header: a little over the charge
+	}
+	if limit := min(l.MaxBytesPerSender, l.MaxBytesTotal); cost > limit {
+		return fmt.Errorf("%w: receivers would hold %d bytes, limit %d", ErrFragmentLimit, cost, limit)
+	}
+	return nil
+}
+
+// Resolved returns l with every zero field set to its default.
+func (l ReassemblyLimits) Resolved() ReassemblyLimits {
 	if l.Timeout <= 0 {
 		l.Timeout = DefaultReassemblyTimeout
 	}
@@ -270,30 +330,38 @@ func (l ReassemblyLimits) resolve() ReassemblyLimits {
 }
 
 // Reassembler puts fragments back together into frames. It keys pieces by
-// sender (the chat user id) and fragment id, so one sender can neither
-// complete nor spoil another's payloads, and it never evicts a payload to
-// make room: a sender over its limits loses only its own new pieces (though
-// enough senders together can fill MaxBytesTotal). Its memory is bounded by
-// ReassemblyLimits. It does no I/O and starts no goroutines: time is
-// what the caller passes in. It is safe for concurrent use. The zero value
-// is ready to use, with the default limits.
+// sender (the chat account, as the caller names it) and fragment id, so one
+// account can neither complete nor spoil another's payloads, and budgets
+// them per sending node (see ReassemblyLimits): a node over its limits
+// pushes out only its own older incomplete payloads, never another node's
+// (though enough senders together can fill MaxBytesTotal). Its memory is
+// bounded by ReassemblyLimits. It does no I/O and starts no goroutines:
+// time is what the caller passes in. It is safe for concurrent use. The
+// zero value is ready to use, with the default limits.
 type Reassembler struct {
 	mu       sync.Mutex
 	l        ReassemblyLimits // resolved
 	payloads map[fragKey]*pendingPayload
-	senders  map[int64]*senderHeld
+	senders  map[fragSource]*senderHeld
 	expiry   expiryHeap // the payloads, soonest deadline first
 	bytes    int
 	evicted  int // payloads dropped to make room, since TakeEvicted
+	expired  int // payloads dropped for want of pieces, since TakeExpired
 }
 
-type fragKey struct {
-	sender int64
-	id     string
-}
+// fragKey names one payload; fragSource the node whose budget it uses.
+type (
+	fragKey struct {
+		sender, id string
+	}
+	fragSource struct {
+		sender, source string
+	}
+)
 
 type pendingPayload struct {
 	key      fragKey
+	source   fragSource
 	pieces   []string
 	have     []bool
 	got      int // pieces held
@@ -308,21 +376,21 @@ type senderHeld struct {
 
 // NewReassembler returns a Reassembler with the limits l.
 func NewReassembler(l ReassemblyLimits) *Reassembler {
-	r := &Reassembler{l: l.resolve()}
+	r := &Reassembler{l: l.Resolved()}
 	r.init()
 	return r
 }
 
 func (r *Reassembler) init() {
 	if r.payloads == nil {
-		r.l = r.l.resolve()
+		r.l = r.l.Resolved()
 		r.payloads = make(map[fragKey]*pendingPayload)
-		r.senders = make(map[int64]*senderHeld)
+		r.senders = make(map[fragSource]*senderHeld)
 	}
 }
 
-// Add takes one chat message, content, that Classify calls KindFragment, posted by sender
-// at now. When content is the last missing piece of its payload, Add
+// Add takes one chat message, content, that Classify calls KindFragment,
+// posted by the chat account sender (any string that names it) at now. When content is the last missing piece of its payload, Add
 // returns the payload's frame text and done; the caller then Splits (and,
 // where nodes sign, Verifies) it as any frame, since reassembly checks
 // nothing inside. Otherwise the piece is kept and Add returns "", false.
@@ -345,8 +413,9 @@ func (r *Reassembler) init() {
 //     only pushes out its own, never its later whole payloads, and never
 //     another sender's.
 //
-// First, Add drops every payload that has timed out by now, as Expire does.
-func (r *Reassembler) Add(sender int64, content string, now time.Time) (frame string, done bool, err error) {
+// First, Add drops every payload that has timed out by now, as Expire does
+// (TakeExpired counts them).
+func (r *Reassembler) Add(sender string, content string, now time.Time) (frame string, done bool, err error) {
 	f, err := parseFragment(content) // before locking: it strips content
 	r.mu.Lock()
 	r.init()
@@ -368,10 +437,11 @@ func (r *Reassembler) Add(sender int64, content string, now time.Time) (frame st
 
 // add files a parsed piece, with r.mu held. It returns the pieces of a
 // payload that is complete, already removed from r.
-func (r *Reassembler) add(sender int64, f fragment, now time.Time) ([]string, error) {
+func (r *Reassembler) add(sender string, f fragment, now time.Time) ([]string, error) {
 	k := fragKey{sender, f.id}
+	src := fragSource{sender, f.source}
 	p := r.payloads[k]
-	held := r.senders[sender]
+	held := r.senders[src]
 	if p != nil {
 		switch {
 		case len(p.pieces) != f.count:
@@ -385,22 +455,27 @@ func (r *Reassembler) add(sender int64, f fragment, now time.Time) ([]string, er
 			return nil, fmt.Errorf("%w: piece %d of payload %s differs from the one held; payload dropped",
 				ErrFragmentConflict, f.index, f.id)
 		}
-		if err := r.makeRoom(sender, p, len(f.chunk), false); err != nil {
+		if err := r.makeRoom(src, p, len(f.chunk), false); err != nil {
 			return nil, err
 		}
-		held = r.senders[sender]
+		held = r.senders[src]
+		// Progress: the payload may wait another Timeout for its next piece.
+		p.deadline = now.Add(r.l.Timeout)
+		heap.Fix(&r.expiry, p.index)
 	} else {
 		cost := PendingPayloadOverhead + PendingPieceOverhead*f.count + len(f.chunk)
-		if err := r.makeRoom(sender, nil, cost, f.count > 1); err != nil {
+		if err := r.makeRoom(src, nil, cost, f.count > 1); err != nil {
 			return nil, err
 		}
-		held = r.senders[sender]
+		held = r.senders[src]
 		if f.count == 1 { // complete at once: nothing to keep
 			return []string{f.chunk}, nil
 		}
-		k.id = strings.Clone(k.id) // not a view into the caller's message
+		// Not views into the caller's message.
+		k.id, src.source = strings.Clone(k.id), strings.Clone(src.source)
 		p = &pendingPayload{
 			key:      k,
+			source:   src,
 			pieces:   make([]string, f.count),
 			have:     make([]bool, f.count),
 			bytes:    PendingPayloadOverhead + PendingPieceOverhead*f.count,
@@ -410,7 +485,7 @@ func (r *Reassembler) add(sender int64, f fragment, now time.Time) ([]string, er
 		heap.Push(&r.expiry, p)
 		if held == nil {
 			held = new(senderHeld)
-			r.senders[sender] = held
+			r.senders[src] = held
 		}
 		held.payloads++
 		held.bytes += p.bytes
@@ -435,7 +510,7 @@ func (r *Reassembler) add(sender int64, f fragment, now time.Time) ([]string, er
 // makeRoom gets sender ready to hold n bytes more (and, if newPayload, one
 // more incomplete payload), dropping the sender's oldest incomplete
 // payloads other than keep while that is what stands in the way.
-func (r *Reassembler) makeRoom(sender int64, keep *pendingPayload, n int, newPayload bool) error {
+func (r *Reassembler) makeRoom(sender fragSource, keep *pendingPayload, n int, newPayload bool) error {
 	for {
 		held := r.senders[sender]
 		if held == nil {
@@ -457,10 +532,10 @@ func (r *Reassembler) makeRoom(sender int64, keep *pendingPayload, n int, newPay
 
 // oldest is sender's incomplete payload with the earliest deadline, other
 // than keep. A linear scan: it runs only when a sender is at its limits.
-func (r *Reassembler) oldest(sender int64, keep *pendingPayload) *pendingPayload {
+func (r *Reassembler) oldest(sender fragSource, keep *pendingPayload) *pendingPayload {
 	var o *pendingPayload
 	for _, p := range r.expiry {
-		if p.key.sender == sender && p != keep && (o == nil || p.deadline.Before(o.deadline)) {
+		if p.source == sender && p != keep && (o == nil || p.deadline.Before(o.deadline)) {
 			o = p
 		}
 	}
@@ -474,6 +549,16 @@ func (r *Reassembler) TakeEvicted() int {
 	defer r.mu.Unlock()
 	n := r.evicted
 	r.evicted = 0
+	return n
+}
+
+// TakeExpired returns how many incomplete payloads have been dropped for
+// want of pieces within Timeout (by Add or Expire) since the last call.
+func (r *Reassembler) TakeExpired() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.expired
+	r.expired = 0
 	return n
 }
 
@@ -499,11 +584,11 @@ func (r *Reassembler) fits(held *senderHeld, n int) error {
 func (r *Reassembler) drop(p *pendingPayload) {
 	delete(r.payloads, p.key)
 	heap.Remove(&r.expiry, p.index)
-	held := r.senders[p.key.sender]
+	held := r.senders[p.source]
 	held.bytes -= p.bytes
 	held.payloads--
 	if held.payloads == 0 {
-		delete(r.senders, p.key.sender)
+		delete(r.senders, p.source)
 	}
 	r.bytes -= p.bytes
 }
@@ -514,11 +599,13 @@ func (r *Reassembler) expire(now time.Time) int {
 		r.drop(r.expiry[0])
 		n++
 	}
+	r.expired += n
 	return n
 }
 
-// Expire drops every incomplete payload whose first piece came Timeout or
-// more before now, and returns how many it dropped. Add does this too, so
+// Expire drops every incomplete payload whose last piece came Timeout or
+// more before now, and returns how many it dropped (TakeExpired counts
+// them too). Add does this too, so
 // calling Expire only frees memory sooner when no fragments arrive.
 func (r *Reassembler) Expire(now time.Time) (dropped int) {
 	r.mu.Lock()

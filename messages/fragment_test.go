@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -57,13 +58,13 @@ func TestFragmentRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range []struct{ size, maxLen int }{
 		{50_000, 500}, // the IRC case
-		{1_000, 500}, {1_000, 100}, {300, 40}, {2_000, 80}, {5_000, 60},
+		{1_000, 500}, {1_000, 100}, {300, 60}, {2_000, 80}, {5_000, 70},
 		{100, 100}, {100, 1000}, // fits: no cutting
-		{12_000, 90}, // about 200 pieces: index digits change at 10 and 100
+		{12_000, 130}, // about 200 pieces: index digits change at 10 and 100
 	} {
 		frame, blob := frameOfSize(t, tc.size, uint64(tc.size))
 		t.Run(fmt.Sprintf("%d bytes in %d", len(frame), tc.maxLen), func(t *testing.T) {
-			id := NewFragmentID()
+			id := NewFragmentID(7)
 			pieces, err := Fragment(frame, tc.maxLen, id)
 			require.NoError(t, err)
 			checkPieces(t, frame, tc.maxLen, id, pieces)
@@ -74,7 +75,7 @@ func TestFragmentRoundTrip(t *testing.T) {
 			r := NewReassembler(ReassemblyLimits{})
 			var got string
 			for n, i := range rng.Perm(len(pieces)) {
-				frame, done, err := r.Add(42, pieces[i], testNow)
+				frame, done, err := r.Add("42", pieces[i], testNow)
 				require.NoError(t, err)
 				require.Equal(t, n == len(pieces)-1, done)
 				if done {
@@ -110,7 +111,7 @@ func TestFragmentFewestPieces(t *testing.T) {
 }
 
 func TestFragmentErrors(t *testing.T) {
-	id := NewFragmentID()
+	id := NewFragmentID(7)
 	frame, _ := frameOfSize(t, 1000, 1)
 	tests := []struct {
 		name   string
@@ -125,9 +126,9 @@ func TestFragmentErrors(t *testing.T) {
 		{"id upper", frame, 100, "0123456789ABCDEF", ErrBadFragment},
 		{"id not hex", frame, 100, "0123456789abcdeg", ErrBadFragment},
 		{"maxLen 0", frame, 0, id, ErrTooLarge},
-		{"maxLen header", frame, 25, id, ErrTooLarge},
+		{"maxLen header", frame, 39, id, ErrTooLarge},
 		{"maxLen negative", frame, -1, id, ErrTooLarge},
-		{"too many pieces", frame, 27, id, ErrTooLarge},
+		{"too many pieces", frame, 41, id, ErrTooLarge},
 		{"257 pieces", strings.Repeat("A", maxFragmented500+1), 500, id, ErrTooLarge},
 	}
 	for _, tt := range tests {
@@ -144,24 +145,30 @@ func TestFragmentErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, pieces, DefaultMaxFragments)
 	checkPieces(t, frame, 500, id, pieces)
-	// Small pieces: a 25-byte header and 5 bytes of chunk.
-	frame = strings.Repeat("A", 31)
-	pieces, err = Fragment(frame, 30, id)
+	// Small pieces: a 42-byte header and 8 bytes of chunk.
+	frame = strings.Repeat("A", 60)
+	pieces, err = Fragment(frame, 50, id)
 	require.NoError(t, err)
-	assert.Len(t, pieces, 7)
-	checkPieces(t, frame, 30, id, pieces)
+	assert.Len(t, pieces, 8)
+	checkPieces(t, frame, 50, id, pieces)
+	// An older node's id, without a source, still cuts.
+	pieces, err = Fragment(frame, 50, "0123456789abcdef")
+	require.NoError(t, err)
+	assert.Len(t, pieces, 3)
 }
 
 // maxFragmented500 is the longest frame that 256 pieces of 500 bytes
-// carry: each has a 23-byte header, a 3-digit count and a 1- to 3-digit
+// carry: each has a 40-byte header, a 3-digit count and a 1- to 3-digit
 // index.
-const maxFragmented500 = 256*(500-fragFixed-3) - (10*1 + 90*2 + 156*3)
+const maxFragmented500 = 256*(500-fragFixed-fragIDLen-3) - (10*1 + 90*2 + 156*3)
 
 func TestNewFragmentID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		id := NewFragmentID()
-		require.True(t, validFragID(id), id)
+		id := NewFragmentID(7)
+		source, ok := validFragID(id)
+		require.True(t, ok, id)
+		require.Equal(t, "0000000000000007", source)
 		require.False(t, seen[id])
 		seen[id] = true
 	}
@@ -197,7 +204,7 @@ func TestClassify(t *testing.T) {
 func fragmentsOf(tb testing.TB, size, maxLen int) (string, []string) {
 	tb.Helper()
 	frame, _ := frameOfSize(tb, size, uint64(size))
-	pieces, err := Fragment(frame, maxLen, NewFragmentID())
+	pieces, err := Fragment(frame, maxLen, NewFragmentID(7))
 	require.NoError(tb, err)
 	require.Greater(tb, len(pieces), 2)
 	return frame, pieces
@@ -209,7 +216,7 @@ func TestReassembleStripping(t *testing.T) {
 	for i, p := range pieces {
 		// As a chat server might deliver them.
 		mangled := " \u200b" + p[:30] + "\u200c" + p[30:] + "\r\n"
-		got, done, err := r.Add(1, mangled, testNow)
+		got, done, err := r.Add("1", mangled, testNow)
 		require.NoError(t, err)
 		if i == len(pieces)-1 {
 			require.True(t, done)
@@ -221,12 +228,12 @@ func TestReassembleStripping(t *testing.T) {
 func TestReassembleDuplicates(t *testing.T) {
 	frame, pieces := fragmentsOf(t, 1000, 200)
 	r := NewReassembler(ReassemblyLimits{})
-	_, done, err := r.Add(1, pieces[0], testNow)
+	_, done, err := r.Add("1", pieces[0], testNow)
 	require.NoError(t, err)
 	require.False(t, done)
 	n0, b0 := r.Pending()
 	for range 3 {
-		_, done, err = r.Add(1, pieces[0], testNow)
+		_, done, err = r.Add("1", pieces[0], testNow)
 		require.NoError(t, err)
 		require.False(t, done)
 	}
@@ -234,14 +241,14 @@ func TestReassembleDuplicates(t *testing.T) {
 	assert.Equal(t, n0, n)
 	assert.Equal(t, b0, b, "a duplicate was counted")
 	for _, p := range pieces[1:] {
-		got, done, err := r.Add(1, p, testNow)
+		got, done, err := r.Add("1", p, testNow)
 		require.NoError(t, err)
 		if done {
 			assert.Equal(t, frame, got)
 		}
 	}
 	// After completion, a late duplicate starts afresh and expires.
-	_, done, err = r.Add(1, pieces[1], testNow)
+	_, done, err = r.Add("1", pieces[1], testNow)
 	require.NoError(t, err)
 	assert.False(t, done)
 	assert.Equal(t, 1, r.Expire(testNow.Add(DefaultReassemblyTimeout)))
@@ -251,13 +258,13 @@ func TestReassembleConflict(t *testing.T) {
 	_, pieces := fragmentsOf(t, 1000, 200)
 	r := NewReassembler(ReassemblyLimits{})
 	for _, p := range pieces[:2] {
-		_, _, err := r.Add(1, p, testNow)
+		_, _, err := r.Add("1", p, testNow)
 		require.NoError(t, err)
 	}
 	// Same index, another chunk.
 	bad := []byte(pieces[1])
 	bad[len(bad)-5] ^= 1
-	_, done, err := r.Add(1, string(bad), testNow)
+	_, done, err := r.Add("1", string(bad), testNow)
 	assert.ErrorIs(t, err, ErrFragmentConflict)
 	assert.False(t, done)
 	n, b := r.Pending()
@@ -265,17 +272,17 @@ func TestReassembleConflict(t *testing.T) {
 	assert.Zero(t, b)
 	// The rest arrive: nothing is delivered, since pieces 0 and 1 are gone.
 	for _, p := range pieces[2:] {
-		_, done, err := r.Add(1, p, testNow)
+		_, done, err := r.Add("1", p, testNow)
 		require.NoError(t, err)
 		assert.False(t, done)
 	}
 
 	// A count that changes is ErrBadFragment, and drops the payload too.
 	r = NewReassembler(ReassemblyLimits{})
-	_, _, err = r.Add(1, pieces[0], testNow)
+	_, _, err = r.Add("1", pieces[0], testNow)
 	require.NoError(t, err)
 	changed := strings.Replace(pieces[1], fmt.Sprintf("1/%d ", len(pieces)), fmt.Sprintf("1/%d ", len(pieces)+1), 1)
-	_, _, err = r.Add(1, changed, testNow)
+	_, _, err = r.Add("1", changed, testNow)
 	assert.ErrorIs(t, err, ErrBadFragment)
 	n, _ = r.Pending()
 	assert.Zero(t, n)
@@ -285,37 +292,43 @@ func TestReassembleExpiry(t *testing.T) {
 	frame, pieces := fragmentsOf(t, 1000, 200)
 	timeout := 10 * time.Second
 	r := NewReassembler(ReassemblyLimits{Timeout: timeout})
-	// All but the last piece, spread over time: expiry counts from the first.
+	// All but the last piece, spread over time: expiry counts from the
+	// newest.
+	last := testNow
 	for i, p := range pieces[:len(pieces)-1] {
-		_, done, err := r.Add(1, p, testNow.Add(time.Duration(i)*time.Second))
+		last = testNow.Add(time.Duration(i) * time.Second)
+		_, done, err := r.Add("1", p, last)
 		require.NoError(t, err)
 		require.False(t, done)
 	}
-	assert.Zero(t, r.Expire(testNow.Add(timeout-time.Nanosecond)))
+	assert.Zero(t, r.Expire(last.Add(timeout-time.Nanosecond)))
 	n, _ := r.Pending()
 	assert.Equal(t, 1, n)
-	assert.Equal(t, 1, r.Expire(testNow.Add(timeout)))
+	assert.Zero(t, r.TakeExpired())
+	assert.Equal(t, 1, r.Expire(last.Add(timeout)))
+	assert.Equal(t, 1, r.TakeExpired())
+	assert.Zero(t, r.TakeExpired(), "taken")
 	n, b := r.Pending()
 	assert.Zero(t, n)
 	assert.Zero(t, b)
 	// The last piece comes too late: it starts a new payload, which never
 	// completes.
-	_, done, err := r.Add(1, pieces[len(pieces)-1], testNow.Add(timeout))
+	_, done, err := r.Add("1", pieces[len(pieces)-1], last.Add(timeout))
 	require.NoError(t, err)
 	assert.False(t, done)
 
 	// Add expires lazily: an incomplete payload is gone once any piece
 	// arrives past its time, and its late pieces do not complete it.
 	r = NewReassembler(ReassemblyLimits{Timeout: timeout})
-	_, _, err = r.Add(1, pieces[0], testNow)
+	_, _, err = r.Add("1", pieces[0], testNow)
 	require.NoError(t, err)
 	_, other := fragmentsOf(t, 400, 200)
-	_, _, err = r.Add(2, other[0], testNow.Add(timeout))
+	_, _, err = r.Add("2", other[0], testNow.Add(timeout))
 	require.NoError(t, err)
 	n, _ = r.Pending()
 	assert.Equal(t, 1, n)
 	for _, p := range pieces[1:] {
-		_, done, err := r.Add(1, p, testNow.Add(timeout))
+		_, done, err := r.Add("1", p, testNow.Add(timeout))
 		require.NoError(t, err)
 		assert.False(t, done)
 	}
@@ -324,7 +337,7 @@ func TestReassembleExpiry(t *testing.T) {
 	r = NewReassembler(ReassemblyLimits{Timeout: timeout})
 	var got string
 	for _, p := range pieces {
-		got, _, err = r.Add(1, p, testNow.Add(timeout-time.Nanosecond))
+		got, _, err = r.Add("1", p, testNow.Add(timeout-time.Nanosecond))
 		require.NoError(t, err)
 	}
 	assert.Equal(t, frame, got)
@@ -337,7 +350,7 @@ func TestReassembleSenderLimit(t *testing.T) {
 	var held int
 	var err error
 	for _, p := range pieces {
-		_, _, err = r.Add(1, p, testNow)
+		_, _, err = r.Add("1", p, testNow)
 		if err != nil {
 			break
 		}
@@ -354,7 +367,7 @@ func TestReassembleSenderLimit(t *testing.T) {
 	frame2, pieces2 := fragmentsOf(t, 1000, 500)
 	var got string
 	for _, p := range pieces2 {
-		got, _, err = r.Add(2, p, testNow)
+		got, _, err = r.Add("2", p, testNow)
 		require.NoError(t, err)
 	}
 	assert.Equal(t, frame2, got)
@@ -362,7 +375,7 @@ func TestReassembleSenderLimit(t *testing.T) {
 	// Once the first sender's payload expires, it may send again.
 	r.Expire(testNow.Add(DefaultReassemblyTimeout))
 	for _, p := range pieces2 {
-		got, _, err = r.Add(1, p, testNow.Add(DefaultReassemblyTimeout))
+		got, _, err = r.Add("1", p, testNow.Add(DefaultReassemblyTimeout))
 		require.NoError(t, err)
 	}
 	assert.Equal(t, frame2, got)
@@ -374,7 +387,7 @@ func TestReassembleTotalLimit(t *testing.T) {
 	// Two senders hold nearly 3000 each would be 6000: the second sender is
 	// cut off at the total.
 	_, pieces := fragmentsOf(t, 4000, 500)
-	add := func(sender int64) error {
+	add := func(sender string) error {
 		for _, p := range pieces {
 			if _, _, err := r.Add(sender, p, testNow); err != nil {
 				return err
@@ -382,8 +395,8 @@ func TestReassembleTotalLimit(t *testing.T) {
 		}
 		return nil
 	}
-	assert.ErrorIs(t, add(1), ErrFragmentLimit)
-	err := add(2)
+	assert.ErrorIs(t, add("1"), ErrFragmentLimit)
+	err := add("2")
 	assert.ErrorIs(t, err, ErrFragmentLimit)
 	assert.Contains(t, err.Error(), "all senders")
 	_, held := r.Pending()
@@ -398,13 +411,13 @@ func TestReassemblePendingLimit(t *testing.T) {
 	var first [][]string
 	for i := range 3 {
 		_, pieces := fragmentsOf(t, 300+i, 100)
-		_, _, err := r.Add(1, pieces[0], testNow.Add(time.Duration(i)*time.Second))
+		_, _, err := r.Add("1", pieces[0], testNow.Add(time.Duration(i)*time.Second))
 		require.NoError(t, err)
 		first = append(first, pieces)
 	}
 	// A fourth payload pushes out the sender's oldest, not itself.
 	frame, pieces := fragmentsOf(t, 400, 100)
-	_, _, err := r.Add(1, pieces[0], testNow.Add(3*time.Second))
+	_, _, err := r.Add("1", pieces[0], testNow.Add(3*time.Second))
 	require.NoError(t, err)
 	assert.Equal(t, 1, r.TakeEvicted())
 	assert.Zero(t, r.TakeEvicted(), "taken")
@@ -412,20 +425,20 @@ func TestReassemblePendingLimit(t *testing.T) {
 	assert.Equal(t, 3, n)
 	var got string
 	for _, p := range pieces[1:] {
-		got, _, err = r.Add(1, p, testNow.Add(3*time.Second))
+		got, _, err = r.Add("1", p, testNow.Add(3*time.Second))
 		require.NoError(t, err)
 	}
 	assert.Equal(t, frame, got)
 	// The second payload was kept and completes.
 	for _, p := range first[1][1:] {
-		got, _, err = r.Add(1, p, testNow.Add(4*time.Second))
+		got, _, err = r.Add("1", p, testNow.Add(4*time.Second))
 		require.NoError(t, err)
 	}
 	assert.NotEmpty(t, got)
 	// Another sender has its own allowance, and evicts nothing of sender 1.
 	for i := range 3 {
 		_, p := fragmentsOf(t, 500+i, 100)
-		_, _, err = r.Add(2, p[0], testNow.Add(5*time.Second))
+		_, _, err = r.Add("2", p[0], testNow.Add(5*time.Second))
 		require.NoError(t, err)
 	}
 	assert.Zero(t, r.TakeEvicted())
@@ -434,7 +447,7 @@ func TestReassemblePendingLimit(t *testing.T) {
 func TestReassembleFlood(t *testing.T) {
 	r := NewReassembler(ReassemblyLimits{})
 	frame, victim := fragmentsOf(t, 3000, 400)
-	_, _, err := r.Add(2, victim[0], testNow)
+	_, _, err := r.Add("2", victim[0], testNow)
 	require.NoError(t, err)
 
 	big := strings.Repeat("A", 60_000)
@@ -444,9 +457,9 @@ func TestReassembleFlood(t *testing.T) {
 		content := FragmentPrefix + id + " 0/256 " + big[:1+i*31%len(big)] + "\x03"
 		// The flooder also tries the victim's id, as its own sender.
 		if i%10 == 0 {
-			content = victim[1][:len(FragmentPrefix)+16] + " 1/2 x\x03"
+			content = victim[1][:len(FragmentPrefix)+fragIDLen] + " 1/2 x\x03"
 		}
-		_, _, err := r.Add(1, content, testNow.Add(time.Duration(i)*time.Millisecond))
+		_, _, err := r.Add("1", content, testNow.Add(time.Duration(i)*time.Millisecond))
 		if err != nil {
 			require.ErrorIs(t, err, ErrFragmentLimit)
 			errs[ErrFragmentLimit]++
@@ -456,11 +469,11 @@ func TestReassembleFlood(t *testing.T) {
 	}
 	// The flooder only ever pushes out its own incomplete payloads.
 	assert.Zero(t, errs[ErrFragmentLimit])
-	assert.Greater(t, r.TakeEvicted(), 1900)
+	assert.Greater(t, r.TakeEvicted(), 1780, "of 1800 flooding payloads")
 
 	var got string
 	for _, p := range victim[1:] {
-		got, _, err = r.Add(2, p, testNow.Add(2*time.Second))
+		got, _, err = r.Add("2", p, testNow.Add(2*time.Second))
 		require.NoError(t, err)
 	}
 	assert.Equal(t, frame, got)
@@ -500,7 +513,7 @@ func TestReassembleMalformed(t *testing.T) {
 	r := NewReassembler(ReassemblyLimits{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			frame, done, err := r.Add(1, tt.content, testNow)
+			frame, done, err := r.Add("1", tt.content, testNow)
 			assert.ErrorIs(t, err, ErrBadFragment)
 			assert.False(t, done)
 			assert.Empty(t, frame)
@@ -517,19 +530,19 @@ func TestReassembleMalformed(t *testing.T) {
 		FragmentPrefix + id + " 1/2 a b\x03c\x03", // ETX inside the chunk
 		FragmentPrefix + id + " 0/256 x\x03",
 	} {
-		_, _, err := r.Add(2, ok, testNow)
+		_, _, err := r.Add("2", ok, testNow)
 		assert.NoError(t, err, "%q", ok)
 	}
 	// A single piece is its own payload, and needs no storage.
-	frame, done, err := r.Add(3, FragmentPrefix+id+" 0/1 whole\x03", testNow)
+	frame, done, err := r.Add("3", FragmentPrefix+id+" 0/1 whole\x03", testNow)
 	require.NoError(t, err)
 	assert.True(t, done)
 	assert.Equal(t, "whole", frame)
 	// A smaller MaxFragments.
 	r = NewReassembler(ReassemblyLimits{MaxFragments: 4})
-	_, _, err = r.Add(1, FragmentPrefix+id+" 0/5 x\x03", testNow)
+	_, _, err = r.Add("1", FragmentPrefix+id+" 0/5 x\x03", testNow)
 	assert.ErrorIs(t, err, ErrBadFragment)
-	_, _, err = r.Add(1, FragmentPrefix+id+" 0/4 x\x03", testNow)
+	_, _, err = r.Add("1", FragmentPrefix+id+" 0/4 x\x03", testNow)
 	assert.NoError(t, err)
 }
 
@@ -540,7 +553,7 @@ func TestReassemblerZeroValue(t *testing.T) {
 	var got string
 	for _, p := range pieces {
 		var err error
-		got, _, err = r.Add(1, p, testNow)
+		got, _, err = r.Add("1", p, testNow)
 		require.NoError(t, err)
 	}
 	assert.Equal(t, frame, got)
@@ -552,7 +565,7 @@ func TestReassemblerAccounting(t *testing.T) {
 	r := NewReassembler(ReassemblyLimits{})
 	want := PendingPayloadOverhead + PendingPieceOverhead*len(pieces)
 	for i, p := range pieces[:len(pieces)-1] {
-		_, _, err := r.Add(1, p, testNow)
+		_, _, err := r.Add("1", p, testNow)
 		require.NoError(t, err)
 		f, err := parseFragment(p)
 		require.NoError(t, err)
@@ -569,14 +582,14 @@ func checkReassembler(t testing.TB, r *Reassembler) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	perSender := map[int64]*senderHeld{}
+	perSender := map[fragSource]*senderHeld{}
 	total := 0
 	require.Len(t, r.expiry, len(r.payloads))
 	for i, p := range r.expiry {
 		require.Equal(t, i, p.index)
 		require.Same(t, p, r.payloads[p.key])
 	}
-	for k, p := range r.payloads {
+	for _, p := range r.payloads {
 		bytes := PendingPayloadOverhead + PendingPieceOverhead*len(p.pieces)
 		got := 0
 		for i, c := range p.pieces {
@@ -590,10 +603,10 @@ func checkReassembler(t testing.TB, r *Reassembler) {
 		require.Equal(t, got, p.got)
 		require.Less(t, got, len(p.pieces))
 		require.Equal(t, bytes, p.bytes)
-		h := perSender[k.sender]
+		h := perSender[p.source]
 		if h == nil {
 			h = new(senderHeld)
-			perSender[k.sender] = h
+			perSender[p.source] = h
 		}
 		h.bytes += bytes
 		h.payloads++
@@ -619,7 +632,7 @@ func TestReassembleConcurrent(t *testing.T) {
 		frames[s] = frame
 		wg.Go(func() {
 			for _, p := range pieces {
-				got, done, err := r.Add(int64(s), p, testNow)
+				got, done, err := r.Add(strconv.Itoa(s), p, testNow)
 				if err != nil {
 					t.Error(err)
 					return
@@ -661,7 +674,7 @@ func TestReassembleProgress(t *testing.T) {
 	var got string
 	for i, p := range pieces {
 		var err error
-		got, _, err = r.Add(1, p, testNow.Add(time.Duration(i)*1100*time.Millisecond))
+		got, _, err = r.Add("1", p, testNow.Add(time.Duration(i)*1100*time.Millisecond))
 		require.NoError(t, err, "piece %d", i)
 	}
 	assert.Equal(t, frame, got)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +101,7 @@ func FuzzReassemble(f *testing.F) {
 				ops = ops[1:]
 				continue
 			}
-			frame, done, err := r.Add(sender, content, now)
+			frame, done, err := r.Add(strconv.FormatInt(sender, 10), content, now)
 			checkReassembler(t, r)
 			if _, held := r.Pending(); held > fuzzLimits.MaxBytesTotal {
 				t.Fatalf("holding %d bytes", held)

@@ -90,13 +90,13 @@ func TestSignRoundTrip(t *testing.T) {
 	assert.Equal(t, "coffee", p["beverage"].(map[string]any)["beverage_type"])
 
 	// A signed frame Fragments, reassembles and verifies.
-	pieces, err := Fragment(content, 60, NewFragmentID())
+	pieces, err := Fragment(content, 60, NewFragmentID(7))
 	require.NoError(t, err)
 	r := NewReassembler(ReassemblyLimits{})
 	var frame string
 	for i := len(pieces) - 1; i >= 0; i-- {
 		var done bool
-		frame, done, err = r.Add(7, pieces[i], testNow)
+		frame, done, err = r.Add("7", pieces[i], testNow)
 		require.NoError(t, err)
 		assert.Equal(t, i == 0, done)
 	}

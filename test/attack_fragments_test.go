@@ -74,7 +74,7 @@ func TestAttackFragmentTimeoutCounted(t *testing.T) {
 	receiver := connect(t, room, "receiver", socketscience.WithClock(clock))
 	frame, err := messages.Encode(messages.Payload{"blob": strings.Repeat("x", 1000)})
 	require.NoError(t, err)
-	pieces, err := messages.Fragment(frame, 500, messages.NewFragmentID())
+	pieces, err := messages.Fragment(frame, 500, messages.NewFragmentID(7))
 	require.NoError(t, err)
 	room.Say(bot, pieces[0])
 	require.Eventually(t, func() bool { return receiver.Stats().FragmentBytes > 0 }, wait, time.Millisecond)

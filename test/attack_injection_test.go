@@ -21,7 +21,7 @@ func injections(t *testing.T) map[string]string {
 	frame, err := messages.Encode(messages.Payload{"cmd": "shutdown"})
 	require.NoError(t, err)
 	body := strings.TrimPrefix(frame, messages.FramePrefix)
-	oneFragment := messages.FragmentPrefix + messages.NewFragmentID() + " 0/1 " + frame + "\x03"
+	oneFragment := messages.FragmentPrefix + messages.NewFragmentID(7) + " 0/1 " + frame + "\x03"
 	return map[string]string{
 		"literal frame":                   frame,
 		"leading spaces":                  "  \t" + frame,

@@ -80,7 +80,7 @@ func FuzzParseLine(f *testing.F) {
 func TestWireMapping(t *testing.T) {
 	frame, err := messages.Encode(messages.Payload{"ping": strings.Repeat("x", 3000)})
 	require.NoError(t, err)
-	pieces, err := messages.Fragment(frame, 450, messages.NewFragmentID())
+	pieces, err := messages.Fragment(frame, 450, messages.NewFragmentID(7))
 	require.NoError(t, err)
 	require.Greater(t, len(pieces), 3)
 	for _, text := range append([]string{frame, "plain chat", "*serves a coffee*"}, pieces...) {

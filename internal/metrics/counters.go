@@ -25,8 +25,9 @@ const (
 	FragmentLimit
 	HandlerQueueFull
 	MessageTooLong
-	Rejected  // posts the server refused for good
-	Abandoned // queued outbound payloads given up on when a node closed
+	Rejected        // posts the server refused for good
+	Abandoned       // queued outbound payloads given up on when a node closed
+	FragmentTimeout // incomplete payloads whose next piece never came
 	numReasons
 )
 
@@ -49,6 +50,7 @@ var reasonNames = [numReasons]string{
 	MessageTooLong:   "message_too_long",
 	Rejected:         "rejected",
 	Abandoned:        "abandoned",
+	FragmentTimeout:  "fragment_timeout",
 }
 
 func (r Reason) String() string { return reasonNames[r] }
