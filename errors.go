@@ -24,6 +24,12 @@ var (
 	// ErrStopped is returned by Send and Post once the connection has failed
 	// for good (bad credentials, a banned account); it wraps the cause.
 	ErrStopped = chatgateway.ErrStopped
+	// ErrDropped is matched by the error Flush (and Close) return when
+	// queued posts were dropped instead of posted since the last Flush
+	// said so: too long for the server, more fragments than receivers
+	// reassemble, or refused by the server for good. It is a
+	// *chatgateway.DroppedError, which counts them by reason.
+	ErrDropped = chatgateway.ErrDropped
 	// ErrNilHandler is returned by Register for a nil callback.
 	ErrNilHandler = actors.ErrNilHandler
 )

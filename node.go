@@ -276,7 +276,10 @@ func Handle[T any](n *Node, typ string, fn func(ctx context.Context, v T) error)
 // connection has failed for good (ErrStopped), or ctx ends.
 func (n *Node) WaitConnected(ctx context.Context) error { return n.gateway.WaitConnected(ctx) }
 
-// Flush waits until everything queued so far has been posted, or ctx ends.
+// Flush waits until everything queued so far has been posted or dropped,
+// or ctx ends. It returns an error matching ErrDropped if queued posts were
+// dropped (each counted in Stats().Dropped) since the last Flush reported
+// drops; each drop is reported once, to one caller.
 func (n *Node) Flush(ctx context.Context) error { return n.gateway.Drain(ctx) }
 
 // Close stops the node. It posts what is queued and lets handlers finish

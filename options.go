@@ -30,6 +30,7 @@ type options struct {
 	log             zerolog.Logger
 	nodeID          string
 	queueSize       int
+	queueBytes      int
 	nonBlocking     bool
 	reconnect       supervisor.Policy
 	handlerPolicy   supervisor.Policy
@@ -62,6 +63,11 @@ func WithNodeID(id string) Option { return func(o *options) { o.nodeID = id } }
 // WithQueueSize sets how many outbound posts may wait while the node is
 // disconnected or rate limited. Defaults to chatgateway.DefaultQueueSize.
 func WithQueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
+
+// WithQueueBytes sets how many bytes of payload data and text the outbound
+// queue may hold; past it, Send waits (or fails, WithNonBlockingSend) as
+// for a full queue. Defaults to chatgateway.DefaultQueueBytes (16 MiB).
+func WithQueueBytes(n int) Option { return func(o *options) { o.queueBytes = n } }
 
 // WithNonBlockingSend makes Send and Post return ErrQueueFull at once when
 // the queue is full. Defaults to waiting for room until their ctx ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,29 @@ import (
 // DefaultQueueSize is how many posts may wait in the outbound queue,
 // counting the one in flight.
 const DefaultQueueSize = 1000
+
+// DefaultQueueBytes is how many bytes of payload data (and plain text) may
+// wait in the outbound queue: enough for sixteen of the largest frames.
+const DefaultQueueBytes = 16 << 20
+
+// How the gateway takes a server's RetryAfter answers. One answer holds
+// posting for a while and teaches a pace; neither may be absurd, whatever
+// the server says, and a pace learned once is forgotten while the server
+// accepts posts.
+const (
+	// MinRetryAfter is the shortest hold: a server that says "retry after
+	// 0" is not taken at its word. Refusals in a row double it.
+	MinRetryAfter = time.Second
+	// MaxRetryAfter is the longest hold one answer can cause.
+	MaxRetryAfter = 5 * time.Minute
+	// MaxLearnedInterval is the slowest pace (one post per interval) that
+	// answers can teach.
+	MaxLearnedInterval = 30 * time.Second
+	// LearnedPaceHalfLife is how fast a learned pace relaxes toward the
+	// connection's own (Limits.PostInterval): the difference halves every
+	// half-life without a refusal.
+	LearnedPaceHalfLife = time.Minute
+)
 
 // DefaultReconnectPolicy is the connection's restart policy: backoff from
 // 500 ms doubling to 30 s with jitter, never giving up on transient errors.
@@ -45,8 +69,11 @@ type Config struct {
 	// Logger defaults to zerolog.Nop().
 	Logger   *zerolog.Logger
 	Counters *metrics.Counters
-	// QueueSize bounds the outbound queue. Defaults to DefaultQueueSize.
-	QueueSize int
+	// QueueSize bounds the outbound queue by count, QueueBytes by the bytes
+	// of payload data and text it holds. Default to DefaultQueueSize and
+	// DefaultQueueBytes.
+	QueueSize  int
+	QueueBytes int
 	// Limits bound inbound frames. Defaults to messages.DefaultLimits.
 	Limits messages.Limits
 	// NodeID and Incarnation are put in the envelope of every frame the
@@ -101,7 +128,9 @@ type Gateway struct {
 	log      zerolog.Logger
 	counters *metrics.Counters
 	pid      *actor.PID
-	slots    chan struct{} // one per queued or in-flight post
+	slots    chan struct{}                 // one per queued or in-flight post
+	bytes    atomic.Int64                  // queue bytes held by queued and in-flight posts
+	freed    atomic.Pointer[chan struct{}] // closed and replaced whenever queue room is given back
 	io       goroutines.Group
 	life     context.Context
 	cancel   context.CancelFunc
@@ -123,20 +152,32 @@ type Gateway struct {
 	in       inbound
 	inflight bool // a post is with the writer
 	// limiter paces posts to the server's rate; nil while none is known.
-	limiter  *rate.Limiter
-	granted  bool             // a limiter token is reserved for the next post
-	hold     supervisor.Timer // posting waits for it: the rate, or a retry-after
-	tracker  *supervisor.Tracker
-	retry    supervisor.Timer
-	drains   []chan struct{}
-	ups      int
-	logDrops rate.Sometimes
+	limiter *rate.Limiter
+	granted bool             // a limiter token is reserved for the next post
+	hold    supervisor.Timer // posting waits for it: the rate, or a retry-after
+	tracker *supervisor.Tracker
+	retry   supervisor.Timer
+	// throttles counts RetryAfter answers in a row; learned is the pace
+	// they taught, as of learnedAt (zero: none).
+	throttles int
+	learned   time.Duration
+	learnedAt time.Time
+	base      time.Duration // the connection's own PostInterval
+	drains    []*messages.Drain
+	// unreported counts outbound posts dropped since a Drain last
+	// reported them.
+	unreported map[string]int
+	ups        int
+	logDrops   rate.Sometimes
 }
 
 // New spawns the gateway actor, which starts dialing at once.
 func New(cfg Config) *Gateway {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = DefaultQueueBytes
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = supervisor.SystemClock{}
@@ -164,7 +205,7 @@ func New(cfg Config) *Gateway {
 		g.log = *cfg.Logger
 	}
 	g.out = outbox{node: cfg.NodeID, incarnation: cfg.Incarnation, coalesce: !cfg.NoCoalesce, secret: cfg.Secret,
-		reassembly: cfg.Reassembly}
+		reassembly: cfg.Reassembly, skew: cfg.MaxClockSkew}
 	g.in = inbound{limits: cfg.Limits, secret: cfg.Secret, skew: cfg.MaxClockSkew, clock: cfg.Clock, start: cfg.Clock.Now(),
 		reassembler: messages.NewReassembler(cfg.Reassembly),
 		dropped: func(r metrics.Reason, n int) {
@@ -178,10 +219,12 @@ func New(cfg Config) *Gateway {
 	if g.in.skew <= 0 {
 		g.in.skew = DefaultMaxClockSkew
 	}
+	g.out.skew = g.in.skew
 	g.life, g.cancel = context.WithCancel(context.Background())
 	g.state.Store(&State{Since: cfg.Clock.Now()})
-	changed := make(chan struct{})
+	changed, freed := make(chan struct{}), make(chan struct{})
 	g.changed.Store(&changed)
+	g.freed.Store(&freed)
 	var opts []actor.PropsOption
 	if cfg.Dispatcher != nil {
 		opts = append(opts, actor.WithDispatcher(cfg.Dispatcher))
@@ -240,25 +283,33 @@ func (g *Gateway) Limits() Limits {
 	return Limits{}
 }
 
-// Enqueue queues out for posting. When the queue is full it waits for room
-// until ctx ends, or returns ErrQueueFull at once if wait is false.
+// Enqueue queues out for posting. When the queue is full, by count or by
+// bytes, it waits for room until ctx ends, or returns ErrQueueFull at once
+// if wait is false. An item larger than the whole byte bound is
+// ErrQueueFull at once.
 func (g *Gateway) Enqueue(ctx context.Context, out messages.Outbound, wait bool) error {
+	n := int64(size(&out))
+	if n > int64(g.cfg.QueueBytes) {
+		return fmt.Errorf("%w: %d bytes, the queue holds %d", ErrQueueFull, n, g.cfg.QueueBytes)
+	}
 	for {
-		changed := *g.changed.Load()
+		changed, freed := *g.changed.Load(), *g.freed.Load()
 		if s := g.State(); s.Permanent {
 			return fmt.Errorf("%w: %w", ErrStopped, s.Err)
 		}
-		select {
-		case g.slots <- struct{}{}:
-			return g.send(&out, true)
-		default:
+		if g.reserve(n) {
+			select {
+			case g.slots <- struct{}{}:
+				return g.send(&out, n)
+			default:
+				g.unreserve(n)
+			}
 		}
 		if !wait {
 			return ErrQueueFull
 		}
 		select {
-		case g.slots <- struct{}{}:
-			return g.send(&out, true)
+		case <-freed:
 		case <-ctx.Done():
 			return fmt.Errorf("chatgateway: waiting for queue room: %w", ctx.Err())
 		case <-changed: // a permanent failure must not leave senders waiting
@@ -266,14 +317,35 @@ func (g *Gateway) Enqueue(ctx context.Context, out messages.Outbound, wait bool)
 	}
 }
 
-// send delivers msg to the gateway actor unless it is stopping; a slot
-// taken for msg is given back then.
-func (g *Gateway) send(msg any, slot bool) error {
+// reserve takes n queue bytes if the bound allows.
+func (g *Gateway) reserve(n int64) bool {
+	for {
+		cur := g.bytes.Load()
+		if cur+n > int64(g.cfg.QueueBytes) {
+			return false
+		}
+		if g.bytes.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+func (g *Gateway) unreserve(n int64) {
+	g.bytes.Add(-n)
+	next := make(chan struct{})
+	close(*g.freed.Swap(&next))
+}
+
+// send delivers msg to the gateway actor unless it is stopping. An
+// Outbound holds a slot and bytes, given back then; a Drain holds none
+// (bytes < 0).
+func (g *Gateway) send(msg any, bytes int64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
-		if slot {
+		if bytes >= 0 {
 			<-g.slots
+			g.unreserve(bytes)
 		}
 		return ErrStopped
 	}
@@ -281,17 +353,22 @@ func (g *Gateway) send(msg any, slot bool) error {
 	return nil
 }
 
-// Drain waits until everything queued has been posted, or ctx ends, or the
-// gateway has given up for good.
+// Drain waits until everything queued has been posted or dropped, or ctx
+// ends, or the gateway has given up for good. If posts were dropped (too
+// long for the server, refused by it) since a Drain last said so, it
+// returns a *DroppedError saying how many and why.
 func (g *Gateway) Drain(ctx context.Context) error {
-	done := make(chan struct{})
-	if err := g.send(&messages.Drain{Done: done}, false); err != nil {
+	d := &messages.Drain{Done: make(chan struct{})}
+	if err := g.send(d, -1); err != nil {
 		return err
 	}
 	select {
-	case <-done:
+	case <-d.Done:
 		if s := g.State(); s.Permanent && g.Queued() > 0 {
 			return fmt.Errorf("%w: %w", ErrStopped, s.Err)
+		}
+		if len(d.Dropped) > 0 {
+			return &DroppedError{Reasons: d.Dropped}
 		}
 		return nil
 	case <-ctx.Done():
@@ -341,7 +418,11 @@ type (
 func (g *Gateway) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *actor.Started:
+		// Under g.mu: after a restart, the old connection's goroutines may
+		// be telling the actor something right now.
+		g.mu.Lock()
 		g.self = c.Self()
+		g.mu.Unlock()
 		g.dial()
 	case *actor.Restarting:
 		g.teardown()
@@ -349,7 +430,7 @@ func (g *Gateway) Receive(c actor.Context) {
 		g.out.push(*m)
 		g.pump()
 	case *messages.Drain:
-		g.drains = append(g.drains, m.Done)
+		g.drains = append(g.drains, m)
 		g.checkDrained()
 	case *dialed:
 		switch {
@@ -420,6 +501,8 @@ func (g *Gateway) up(conn Conn) {
 	lim, id := conn.Limits(), conn.Identity()
 	g.out.room = id.Room
 	g.limits.Store(&lim)
+	g.base, g.learned, g.throttles = lim.PostInterval, 0, 0
+	g.limiter = nil
 	if lim.PostInterval > 0 {
 		g.limiter = rate.NewLimiter(rate.Every(lim.PostInterval), max(lim.PostBurst, 1))
 	}
@@ -484,23 +567,26 @@ func (g *Gateway) posted(err error) {
 	switch {
 	case err == nil:
 		g.counters.Posted.Add(1)
-		g.release(g.out.posted())
+		g.throttles = 0
+		g.release(g.out.posted(g.cfg.Clock.Now()))
 	case errors.Is(err, ErrMessageTooLong), errors.Is(err, ErrRejected):
 		reason := metrics.Rejected
 		if errors.Is(err, ErrMessageTooLong) {
 			reason = metrics.MessageTooLong
 		}
 		size := len(g.out.pending.text())
-		for range g.out.drop() {
-			g.drop(reason, size)
-		}
+		items, bytes := g.out.drop()
+		g.drop(dropped{items, bytes, size, reason})
 	case errors.As(err, &retry):
-		// Still pending: posted again, unchanged, once the server allows.
+		// Still pending: posted again (made again if it has aged) once the
+		// server allows.
 		g.counters.Throttled.Add(1)
+		g.throttles++
+		hold := min(max(retry.After, MinRetryAfter<<min(g.throttles-1, 16)), MaxRetryAfter)
 		g.learnRate(retry.After)
-		g.holdFor(retry.After)
+		g.holdFor(hold)
 		g.logDrops.Do(func() {
-			g.log.Warn().Err(err).Dur("retry_in", retry.After).Msg("server is throttling posts")
+			g.log.Warn().Err(err).Dur("retry_in", hold).Msg("server is throttling posts")
 		})
 	default:
 		g.counters.PostFailures.Add(1)
@@ -516,9 +602,9 @@ func (g *Gateway) posted(err error) {
 // waits is merged into the next post.
 func (g *Gateway) pump() {
 	for g.conn != nil && !g.inflight && !g.out.empty() && g.admit() {
-		p, tooLong := g.out.next(g.MaxMessageLen(), g.cfg.Clock.Now())
+		p, d := g.out.next(g.MaxMessageLen(), g.cfg.Clock.Now())
 		if p == nil {
-			g.drop(metrics.MessageTooLong, tooLong)
+			g.drop(d)
 			continue
 		}
 		g.inflight, g.granted = true, false
@@ -538,6 +624,7 @@ func (g *Gateway) admit() bool {
 		return true
 	}
 	now := g.cfg.Clock.Now()
+	g.relax(now)
 	if d := g.limiter.ReserveN(now, 1).DelayFrom(now); d > 0 {
 		g.granted = true
 		g.holdFor(d)
@@ -553,34 +640,74 @@ func (g *Gateway) holdFor(d time.Duration) {
 	g.hold = g.cfg.Clock.AfterFunc(d, func() { g.tell(&resume{}) })
 }
 
-// learnRate slows the limiter to one post per after, if it is faster: a
-// server that had to say "wait" will say it again at the same pace.
+// learnRate slows posting to one per after (at most MaxLearnedInterval),
+// if that is slower than the pace now: a server that had to say "wait"
+// will say it again at the same pace.
 func (g *Gateway) learnRate(after time.Duration) {
-	limit := rate.Every(after)
-	if g.limiter == nil || limit < g.limiter.Limit() {
-		g.limiter = rate.NewLimiter(limit, 1)
-		g.granted = false
+	now := g.cfg.Clock.Now()
+	g.relax(now)
+	interval := min(after, MaxLearnedInterval)
+	if g.limiter != nil && rate.Every(interval) >= g.limiter.Limit() {
+		return
 	}
+	g.learned, g.learnedAt = interval, now
+	g.limiter = rate.NewLimiter(rate.Every(interval), 1)
+	g.granted = false
 }
 
-func (g *Gateway) release(n int) {
-	for range n {
+// relax moves a learned pace toward the connection's own: the difference
+// halves every LearnedPaceHalfLife since it was learned, and is forgotten
+// once it is small.
+func (g *Gateway) relax(now time.Time) {
+	if g.learned <= g.base {
+		return
+	}
+	halvings := float64(now.Sub(g.learnedAt)) / float64(LearnedPaceHalfLife)
+	excess := time.Duration(float64(g.learned-g.base) * math.Exp2(-halvings))
+	if excess < g.base/10 || excess < 10*time.Millisecond {
+		g.learned = 0
+		g.limiter = nil
+		if g.base > 0 {
+			g.limiter = rate.NewLimiter(rate.Every(g.base), 1)
+		}
+		return
+	}
+	g.limiter.SetLimitAt(now, rate.Every(g.base+excess))
+}
+
+// release gives back the queue room of items posted or dropped.
+func (g *Gateway) release(items, bytes int) {
+	for range items {
 		<-g.slots
 	}
+	if items > 0 || bytes > 0 {
+		g.unreserve(int64(bytes))
+	}
 }
 
-func (g *Gateway) drop(r metrics.Reason, size int) {
-	<-g.slots
-	g.counters.Drop(r)
+// drop gives up on what d describes: released, counted, logged, and
+// reported by the next Drain.
+func (g *Gateway) drop(d dropped) {
+	g.release(d.items, d.bytes)
+	for range d.items {
+		g.counters.Drop(d.reason)
+	}
+	if g.unreported == nil {
+		g.unreported = make(map[string]int)
+	}
+	g.unreported[d.reason.String()] += d.items
 	g.logDrops.Do(func() {
-		g.log.Warn().Str("reason", r.String()).Int("len", size).Int("max", g.MaxMessageLen()).Msg("dropped outbound post")
+		g.log.Warn().Str("reason", d.reason.String()).Int("len", d.len).Int("max", g.MaxMessageLen()).Msg("dropped outbound post")
 	})
 }
 
 func (g *Gateway) checkDrained() {
 	if g.out.empty() || g.State().Permanent {
-		for _, d := range g.drains {
-			close(d)
+		for i, d := range g.drains {
+			if i == 0 { // each drop is reported once
+				d.Dropped, g.unreported = g.unreported, nil
+			}
+			close(d.Done)
 		}
 		g.drains = nil
 	}
@@ -592,7 +719,7 @@ func (g *Gateway) abandon() {
 	for range n {
 		g.counters.Drop(metrics.Abandoned)
 	}
-	g.release(n)
+	g.release(n, g.out.queuedBytes())
 	g.out.items, g.out.pending = nil, nil
 	if n > 0 {
 		g.log.Warn().Int("count", n).Str("reason", metrics.Abandoned.String()).Msg("dropped queued posts on stop")
@@ -602,7 +729,6 @@ func (g *Gateway) abandon() {
 	// nil as if everything had been posted.
 	g.drains = nil
 }
-
 func (g *Gateway) setState(s State) {
 	s.Since = g.cfg.Clock.Now()
 	g.state.Store(&s)

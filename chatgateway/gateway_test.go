@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"strconv"
 	"strings"
@@ -229,6 +230,19 @@ func (h *harness) drain() {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	require.NoError(h.t, h.gw.Drain(ctx))
+}
+
+// drainDropped drains, expecting the drops reported.
+func (h *harness) drainDropped(want map[string]int) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	err := h.gw.Drain(ctx)
+	var dropped *chatgateway.DroppedError
+	require.ErrorAs(h.t, err, &dropped)
+	assert.ErrorIs(h.t, err, chatgateway.ErrDropped)
+	assert.Equal(h.t, want, dropped.Reasons)
+	h.drain() // reported once
 }
 
 func (h *harness) enqueue(texts ...string) {
@@ -808,7 +822,7 @@ func TestTooLongIsDropped(t *testing.T) {
 	assert.Equal(t, 50, h.gw.MaxMessageLen())
 
 	h.enqueue("first", strings.Repeat("x", 100), "second")
-	h.drain()
+	h.drainDropped(map[string]int{"message_too_long": 1})
 	assert.Equal(t, []string{"first", "second"}, h.posted())
 	assert.Equal(t, map[string]int64{"message_too_long": 1}, h.counters.Dropped())
 	assert.EqualValues(t, 2, h.counters.Posted.Load())
@@ -831,7 +845,7 @@ func TestTooLongRejectedByPostIsDropped(t *testing.T) {
 	assert.Zero(t, h.gw.MaxMessageLen())
 
 	h.enqueue("first", strings.Repeat("x", 100), "second")
-	h.drain()
+	h.drainDropped(map[string]int{"message_too_long": 1})
 	assert.Equal(t, []string{"first", "second"}, h.posted())
 	assert.Equal(t, map[string]int64{"message_too_long": 1}, h.counters.Dropped())
 	assert.Zero(t, h.counters.PostFailures.Load(), "too long is not a connection failure")
@@ -861,7 +875,9 @@ func TestDrainReturnsWhenOnlyTooLongPostsWereQueued(t *testing.T) {
 	waitBlockedIn(t, "chatgateway.(*Gateway).Drain(")
 	h.clock.Advance(d)
 	h.waitConnected()
-	require.NoError(t, <-drained)
+	var dropped *chatgateway.DroppedError
+	require.ErrorAs(t, <-drained, &dropped, "the drop is reported")
+	assert.Equal(t, map[string]int{"message_too_long": 1}, dropped.Reasons)
 	assert.Equal(t, map[string]int64{"message_too_long": 1}, h.counters.Dropped())
 	assert.Zero(t, h.gw.Queued())
 	assert.Empty(t, h.posted())
@@ -1141,9 +1157,11 @@ func TestRetryAfterHoldsAndPaces(t *testing.T) {
 	h.enqueue("second")
 	require.Empty(t, h.posted(), "nothing posts while held")
 	h.clock.Advance(3 * time.Second)
-	require.Equal(t, 3*time.Second, h.nextTimer(), "the second post waits its turn at the learned rate")
+	// The learned pace has relaxed for the 3 s that passed.
+	relaxed := time.Duration(float64(3*time.Second) * math.Exp2(-float64(3*time.Second)/float64(chatgateway.LearnedPaceHalfLife)))
+	require.InDelta(t, relaxed, h.nextTimer(), float64(time.Millisecond), "the second post waits its turn at the learned rate")
 	require.Equal(t, []string{"first"}, h.posted())
-	h.clock.Advance(3 * time.Second)
+	h.clock.Advance(relaxed)
 	h.drain()
 	require.Equal(t, []string{"first", "second"}, h.posted())
 	require.Equal(t, dials, h.member.Dials(), "no reconnect")

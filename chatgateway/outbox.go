@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"time"
 
+	"github.com/socketscience/socketscience/internal/metrics"
 	"github.com/socketscience/socketscience/messages"
 )
 
@@ -22,14 +23,32 @@ type outbox struct {
 	seq         uint64 // the last frame's; the first is 1
 	coalesce    bool
 	secret      []byte // signs every frame when set
+	// skew is the receivers' window for a signed frame's time: a post
+	// older than half of it is stamped again before it is posted again.
+	skew time.Duration
 	// reassembly is what receivers are assumed to hold: the node's own
 	// limits. A payload whose fragments would exceed them is not posted.
 	reassembly messages.ReassemblyLimits
-	items      []messages.Outbound
-	// pending is posted again as it is, same text and sequence number,
-	// when its first post failed: if that post did reach the room,
-	// receivers drop the copy.
+	items      []queued
+	// pending is posted again, with the same node, incarnation and
+	// sequence number, when its first post failed: if that post did reach
+	// the room, receivers drop the copy.
 	pending *post
+}
+
+// queued is one Outbound and the queue bytes it holds.
+type queued struct {
+	messages.Outbound
+	size int
+}
+
+// size is what out counts against the queue's byte bound.
+func size(out *messages.Outbound) int {
+	n := len(out.Text)
+	for _, t := range out.Types {
+		n += len(t.Type) + len(t.Data)
+	}
+	return n
 }
 
 // post is one frame, or plain text, to make as one chat message or, for a
@@ -38,11 +57,20 @@ type post struct {
 	texts []string
 	sent  int // texts already posted
 	items int // queue slots it stands for
+	bytes int // queue bytes it stands for
+	// For a frame: what it was made from, so that it can be made again
+	// (stamped anew, cut anew) under the same sequence number.
+	types []messages.RawType
+	env   *messages.Envelope
+	limit int       // the message limit it was cut for
+	last  time.Time // when its last text was posted, or it was made
 }
 
 func (p *post) text() string { return p.texts[p.sent] }
 
-func (o *outbox) push(out messages.Outbound) { o.items = append(o.items, out) }
+func (o *outbox) push(out messages.Outbound) {
+	o.items = append(o.items, queued{out, size(&out)})
+}
 
 func (o *outbox) empty() bool { return len(o.items) == 0 && o.pending == nil }
 
@@ -55,31 +83,39 @@ func (o *outbox) len() int {
 	return n
 }
 
-// next returns the post to make: the pending one, else one composed from
-// the head of the queue, merging the payloads after it while their types do
-// not collide and the frame stays within limit (0: no stated limit). A
-// payload longer than limit alone goes as fragments. next returns nil when
-// the item at the head cannot be posted at all (plain text over limit, a
-// frame needing too many fragments); that item is taken off the queue and
-// its size returned as tooLong.
-func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
+// dropped is what next gave up on: items and bytes taken off the queue,
+// the length of the text that could not go, and why.
+type dropped struct {
+	items, bytes, len int
+	reason            metrics.Reason
+}
+
+// next returns the post to make: the pending one (made again if it has
+// grown too old for receivers, or its pieces waited too long), else one
+// composed from the head of the queue, merging the payloads after it while
+// their types do not collide and the frame stays within limit (0: no stated
+// limit). A payload longer than limit alone goes as fragments. next returns
+// nil when the item at the head cannot be posted at all (plain text over
+// limit, a frame whose fragments receivers could not reassemble); that item
+// is taken off the queue and described in d.
+func (o *outbox) next(limit int, now time.Time) (p *post, d dropped) {
 	if o.pending != nil {
-		return o.pending, 0
+		return o.refresh(o.pending, limit, now)
 	}
 	head := o.items[0]
 	if head.Types == nil {
 		o.take(1)
 		if limit > 0 && len(head.Text) > limit {
-			return nil, len(head.Text)
+			return nil, dropped{1, head.size, len(head.Text), metrics.MessageTooLong}
 		}
-		o.pending = &post{texts: []string{head.Text}, items: 1}
-		return o.pending, 0
+		o.pending = &post{texts: []string{head.Text}, items: 1, bytes: head.size}
+		return o.pending, dropped{}
 	}
 	env := &messages.Envelope{Node: o.node, Incarnation: o.incarnation, Seq: o.seq + 1, Time: now.UnixMilli()}
 	if o.secret != nil {
 		env.Sig = make([]byte, sha256.Size) // sized in, for ComposedLen
 	}
-	types, n := head.Types, 1
+	types, n, bytes := head.Types, 1, head.size
 	if o.coalesce {
 		mergeLimit := limit
 		if mergeLimit <= 0 {
@@ -91,13 +127,52 @@ func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
 				break
 			}
 			types = merged
+			bytes += o.items[n].size
 			n++
 		}
 	}
 	o.take(n)
-	text, err := compose(types, env, o.room, o.secret)
-	if err != nil { // raw parts from EncodeTypes always compose
-		panic(err)
+	p = &post{items: n, bytes: bytes, types: types, env: env}
+	if d := o.make(p, limit, now); d.items > 0 {
+		return nil, d
+	}
+	o.seq++
+	o.pending = p
+	return p, dropped{}
+}
+
+// refresh makes p again when posting it now would fail at the receivers:
+// a signed frame whose time would fall outside their window gets a new
+// time and signature; fragments whose earlier pieces receivers will have
+// dropped (posted a reassembly timeout ago), or that were cut for another
+// message limit, are cut again under a new fragment id and posted from
+// the first. Node, incarnation and sequence number stay, so receivers
+// still drop a copy of an earlier attempt that did land.
+func (o *outbox) refresh(p *post, limit int, now time.Time) (*post, dropped) {
+	if p.env == nil {
+		return p, dropped{}
+	}
+	stale := o.secret != nil && now.Sub(time.UnixMilli(p.env.Time)) > o.skew/2
+	gap := p.sent > 0 && now.Sub(p.last) >= o.reassembly.Resolved().Timeout
+	if !stale && !gap && limit == p.limit {
+		return p, dropped{}
+	}
+	if stale {
+		p.env.Time = now.UnixMilli()
+	}
+	if d := o.make(p, limit, now); d.items > 0 {
+		o.pending = nil
+		return nil, d
+	}
+	return p, dropped{}
+}
+
+// make composes p's frame (signed when the outbox signs) and cuts it for
+// limit, starting p over from its first text.
+func (o *outbox) make(p *post, limit int, now time.Time) dropped {
+	text, err := compose(p.types, p.env, o.room, o.secret)
+	if err != nil { // raw parts from EncodeTypes always compose; if not, say so
+		return dropped{p.items, p.bytes, 0, metrics.BadFrame}
 	}
 	texts := []string{text}
 	if limit > 0 && len(text) > limit {
@@ -106,12 +181,11 @@ func (o *outbox) next(limit int, now time.Time) (p *post, tooLong int) {
 			err = o.reassembly.Check(texts)
 		}
 		if err != nil {
-			return nil, len(text)
+			return dropped{p.items, p.bytes, len(text), metrics.MessageTooLong}
 		}
 	}
-	o.seq++
-	o.pending = &post{texts: texts, items: n}
-	return o.pending, 0
+	p.texts, p.sent, p.limit, p.last = texts, 0, limit, now
+	return dropped{}
 }
 
 // compose makes the frame for types under env, signed for room with secret
@@ -135,22 +209,36 @@ func (o *outbox) take(n int) {
 	}
 }
 
-// posted records that the pending post's current text went out. Once all
-// of them have, it forgets the post and returns how many items it stood
-// for; before, it returns 0.
-func (o *outbox) posted() int {
+// posted records that the pending post's current text went out at now.
+// Once all of them have, it forgets the post and returns how many items
+// and bytes it stood for; before, it returns zeros.
+func (o *outbox) posted(now time.Time) (items, bytes int) {
 	p := o.pending
+	p.last = now
 	if p.sent++; p.sent < len(p.texts) {
-		return 0
+		return 0, 0
 	}
 	o.pending = nil
-	return p.items
+	return p.items, p.bytes
 }
 
-// drop forgets the pending post and returns how many items it stood for.
-func (o *outbox) drop() int {
-	n := o.pending.items
+// drop forgets the pending post and returns how many items and bytes it
+// stood for.
+func (o *outbox) drop() (items, bytes int) {
+	p := o.pending
 	o.pending = nil
+	return p.items, p.bytes
+}
+
+// queuedBytes is what everything waiting holds against the byte bound.
+func (o *outbox) queuedBytes() int {
+	n := 0
+	for _, q := range o.items {
+		n += q.size
+	}
+	if o.pending != nil {
+		n += o.pending.bytes
+	}
 	return n
 }
 

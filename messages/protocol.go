@@ -27,9 +27,12 @@ type ChatInbound struct {
 	Chat ChatMessage
 }
 
-// Drain asks the gateway to close Done once nothing is left to post.
+// Drain asks the gateway to close Done once nothing is left to post. Before
+// it does, it sets Dropped to the posts it dropped, by reason, since a
+// Drain last reported them.
 type Drain struct {
-	Done chan struct{}
+	Done    chan struct{}
+	Dropped map[string]int
 }
 
 // ConnectionUp reports that the gateway is connected to the room.
