@@ -1,0 +1,47 @@
+package sechat_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/sechat"
+)
+
+// ---------------------------------------------------------------------------
+// Broken and hostile servers, one test per failure seen.
+
+// A server answering every post 409 "again in 0 seconds" made Post retry
+// on the writer goroutine, and the gateway re-post at once: 63 826 POSTs
+// in 3 s for one payload. Post makes one attempt and hands the wait, at
+// least MinRetryAfter, to the gateway.
+func TestThrottledZeroSecondsIsOneAttempt(t *testing.T) {
+	h := newHostile(t)
+	h.on(routePost, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+		answer(w, http.StatusConflict, "You can perform this action again in 0 seconds")
+		return true
+	})
+	conn := h.dial(t)
+	res := postAsync(conn, context.Background(), "payload")
+	var r postResult
+	require.Eventually(t, func() bool {
+		h.clock.Advance(0) // were Post to wait on the clock, let it
+		select {
+		case r = <-res:
+			return true
+		default:
+			return false
+		}
+	}, waitLimit, time.Millisecond)
+	assert.Equal(t, 1, h.requests(routePost), "one attempt, no retry inside Post")
+	var ra *chatgateway.RetryAfterError
+	require.True(t, errors.As(r.err, &ra), "want a RetryAfterError, got %v", r.err)
+	assert.GreaterOrEqual(t, ra.After, time.Second)
+	assert.ErrorIs(t, r.err, sechat.ErrThrottled)
+}
