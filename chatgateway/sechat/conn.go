@@ -78,15 +78,25 @@ type postMark struct {
 	text [sha256.Size]byte
 }
 
-// markPost records that k is about to post text and returns the previous
-// mark.
-func (d *roomDialer) markPost(k *conn, text string) postMark {
+// markPost records that k is about to post text and returns the new mark
+// and the previous one.
+func (d *roomDialer) markPost(k *conn, text string) (mark, prev postMark) {
 	m := postMark{conn: k, text: sha256.Sum256([]byte(text))}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	prev := d.lastPost
+	prev = d.lastPost
 	d.lastPost = m
-	return prev
+	return m, prev
+}
+
+// unmarkPost puts prev back when the attempt marked mark certainly did not
+// post (a 409), unless another attempt has been marked since.
+func (d *roomDialer) unmarkPost(mark, prev postMark) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lastPost == mark {
+		d.lastPost = prev
+	}
 }
 
 // Dial joins the room: it logs in if need be, gets the room's event cursor
@@ -485,11 +495,14 @@ func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 // has no known limit, which is why Limits reports none). Blank text is
 // refused with ErrEmptyMessage.
 //
-// A 409 "You can perform this action again in N second(s)" waits N seconds
-// on the Config.Clock and tries again, up to Config.MaxThrottleRetries
-// times, then fails with ErrThrottled; ctx and Close end the wait. A stale
-// fkey (HTTP 403) is refreshed and the post retried once. SE's refusals map
-// to ErrDuplicate, ErrNoPermission, ErrRoomTimeout and
+// A 409 "You can perform this action again in N second(s)" means the post
+// did not land: Post returns at once, after that one attempt, a
+// chatgateway.RetryAfterError wrapping ErrThrottled with N clamped to
+// [MinRetryAfter, MaxRetryAfter]. Post never sleeps or retries a 409
+// itself: the gateway owns waiting and pacing, and a Post parked in a wait
+// would hold the writer goroutine (and Close) hostage to the server's
+// numbers. A stale fkey (HTTP 403) is refreshed and the post retried once.
+// SE's refusals map to ErrDuplicate, ErrNoPermission, ErrRoomTimeout and
 // chatgateway.Permanent(ErrAccountBlocked), each wrapping SE's text.
 func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	if k.ctx.Err() != nil {
@@ -506,50 +519,53 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	defer cancel()
 	defer context.AfterFunc(k.ctx, cancel)()
 
-	prev := k.d.markPost(k, text)
+	mark, prev := k.d.markPost(k, text)
 	path := "/chats/" + strconv.FormatInt(k.room, 10) + "/messages/new"
-	for throttled := 0; ; throttled++ {
-		resp, err := k.c.postFkey(ctx, path, url.Values{"text": {text}})
-		if err != nil {
-			return 0, k.postErr(err)
-		}
-		switch resp.status {
-		case http.StatusOK:
-			var ans struct {
-				ID *int64 `json:"id"`
-			}
-			if err := json.Unmarshal(resp.body, &ans); err != nil {
-				return 0, fmt.Errorf("sechat: post: bad answer: %w", err)
-			}
-			if ans.ID == nil {
-				if prev.conn != nil && prev.conn != k && prev.text == sha256.Sum256([]byte(text)) {
-					if id, ok := k.landed(ctx, text); ok {
-						k.log.Info().Int64("message_id", id).Msg("post repeated after a reconnect had already landed")
-						return id, nil
-					}
-				}
-				// SE refuses the same text twice in a row for good.
-				return 0, chatgateway.Rejected(ErrDuplicate)
-			}
-			k.d.remember(*ans.ID, text)
-			return *ans.ID, nil
-		case http.StatusConflict:
-			wait := throttleWait(resp.text())
-			if throttled >= k.c.cfg.MaxThrottleRetries {
-				// The gateway holds this post, and paces later ones, rather
-				// than take the connection for dead.
-				return 0, chatgateway.RetryAfter(wait, fmt.Errorf("%w after %d retries: %s", ErrThrottled, throttled, resp.snippet()))
-			}
-			k.log.Debug().Dur("wait", wait).Int("retry", throttled+1).Msg("post throttled; waiting")
-			if err := k.sleep(ctx, wait); err != nil {
-				return 0, k.postErr(err)
-			}
-		case http.StatusNotFound:
-			return 0, notFoundError(resp.snippet())
-		default:
-			return 0, fmt.Errorf("sechat: post: HTTP %d: %s", resp.status, resp.snippet())
-		}
+	resp, err := k.c.postFkey(ctx, path, url.Values{"text": {text}})
+	if err != nil {
+		return 0, k.postErr(err)
 	}
+	switch resp.status {
+	case http.StatusOK:
+		var ans struct {
+			ID *int64 `json:"id"`
+		}
+		if err := json.Unmarshal(resp.body, &ans); err != nil {
+			return 0, fmt.Errorf("sechat: post: bad answer: %w", err)
+		}
+		if ans.ID == nil {
+			if k.repeatOfEarlierAttempt(prev, text) {
+				if id, ok := k.landed(ctx, text); ok {
+					k.log.Info().Int64("message_id", id).Msg("post repeated after a reconnect had already landed")
+					return id, nil
+				}
+			}
+			// SE refuses the same text twice in a row for good.
+			return 0, chatgateway.Rejected(ErrDuplicate)
+		}
+		k.d.remember(*ans.ID, text)
+		return *ans.ID, nil
+	case http.StatusConflict:
+		// Not posted: an earlier attempt of the same text on another conn
+		// is still the one a later duplicate answer may be about.
+		k.d.unmarkPost(mark, prev)
+		wait := throttleWait(resp.text())
+		k.log.Debug().Dur("wait", wait).Msg("post throttled")
+		// The gateway holds this post, and paces later ones, rather than
+		// take the connection for dead.
+		return 0, chatgateway.RetryAfter(wait, fmt.Errorf("%w: %s", ErrThrottled, resp.snippet()))
+	case http.StatusNotFound:
+		return 0, notFoundError(resp.snippet())
+	default:
+		return 0, fmt.Errorf("sechat: post: HTTP %d: %s", resp.status, resp.snippet())
+	}
+}
+
+// repeatOfEarlierAttempt reports whether text repeats the last post
+// attempt through this Dialer, made on an earlier conn: then a duplicate
+// answer may mean that attempt landed. It compares hashes of the text.
+func (k *conn) repeatOfEarlierAttempt(prev postMark, text string) bool {
+	return prev.conn != nil && prev.conn != k && prev.text == sha256.Sum256([]byte(text))
 }
 
 // landed looks for text among the account's latest messages in the room

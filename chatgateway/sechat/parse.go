@@ -2,6 +2,7 @@ package sechat
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"regexp"
@@ -23,7 +24,7 @@ var (
 	tagRE    = regexp.MustCompile(`(?s)<[^>]*>`)
 	// SE says "…again in 3 seconds" and, since 2020 at least, "…again in
 	// 1 second"; ChatExchange matched only the plural until Makyen's fix.
-	throttleRE = regexp.MustCompile(`(?i)again in (\d+) seconds?`)
+	throttleRE = regexp.MustCompile(`(?i)again in (\d+(?:\.\d+)?) seconds?`)
 )
 
 // attrs returns a tag's attributes, names lower-cased, values unescaped.
@@ -171,14 +172,22 @@ func (c cursor) follows(last int64) bool {
 }
 
 // throttleWait reads N from "You can perform this action again in N
-// second(s)". Without a number it guesses 5 s, as sochat4j does.
+// second(s)" and clamps it to [MinRetryAfter, MaxRetryAfter]: "0 seconds"
+// means MinRetryAfter, a number too large to parse means MaxRetryAfter, and
+// a text without a number means DefaultRetryAfter.
 func throttleWait(body string) time.Duration {
-	if m := throttleRE.FindStringSubmatch(body); m != nil {
-		if n, err := strconv.Atoi(m[1]); err == nil && n >= 0 && n <= 3600 {
-			return time.Duration(n) * time.Second
-		}
+	m := throttleRE.FindStringSubmatch(body)
+	if m == nil {
+		return DefaultRetryAfter
 	}
-	return 5 * time.Second
+	n, err := strconv.ParseFloat(m[1], 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return DefaultRetryAfter
+	case err != nil || n >= MaxRetryAfter.Seconds():
+		return MaxRetryAfter
+	}
+	return max(time.Duration(n*float64(time.Second)), MinRetryAfter)
 }
 
 // notFoundError maps the texts SE answers a refused post with (HTTP 404).

@@ -2,6 +2,7 @@ package sechat
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,9 +90,21 @@ func TestRoomEvents(t *testing.T) {
 }
 
 func TestThrottleWait(t *testing.T) {
-	assert.Equal(t, 3*time.Second, throttleWait("You can perform this action again in 3 seconds"))
-	assert.Equal(t, time.Second, throttleWait("You can perform this action again in 1 second"))
-	assert.Equal(t, 5*time.Second, throttleWait("slow down"))
+	for body, want := range map[string]time.Duration{
+		"You can perform this action again in 3 seconds":                                 3 * time.Second,
+		"You can perform this action again in 1 second":                                  time.Second,
+		"You can perform this action again in 0 seconds":                                 MinRetryAfter,
+		"You can perform this action again in 0.2 seconds":                               MinRetryAfter,
+		"You can perform this action again in 2.5 seconds":                               2500 * time.Millisecond,
+		"You can perform this action again in 119 seconds":                               119 * time.Second,
+		"You can perform this action again in 99999999 seconds":                          MaxRetryAfter,
+		"You can perform this action again in 1" + strings.Repeat("0", 400) + " seconds": MaxRetryAfter,
+		"You can perform this action again in -3 seconds":                                DefaultRetryAfter,
+		"slow down": DefaultRetryAfter,
+		"":          DefaultRetryAfter,
+	} {
+		assert.Equal(t, want, throttleWait(body), body)
+	}
 }
 
 func TestNotFoundError(t *testing.T) {
@@ -134,7 +147,6 @@ func TestNewClientConfig(t *testing.T) {
 	assert.Equal(t, "http://127.0.0.1:4711", c.chatRoot)
 	assert.Equal(t, "http://127.0.0.1:4711", c.loginRoot)
 	assert.Equal(t, "http://127.0.0.1:4711", c.origin)
-	assert.Equal(t, DefaultMaxThrottleRetries, c.cfg.MaxThrottleRetries)
 	assert.Equal(t, DefaultLivenessTimeout, c.cfg.LivenessTimeout)
 	assert.Equal(t, DefaultRefreshInterval, c.cfg.RefreshInterval)
 }

@@ -29,9 +29,20 @@ const (
 	// anyway: SE sockets have been seen to go bad while still sending
 	// keep-alives (sochat4j refreshes every 4 h for the same reason).
 	DefaultRefreshInterval = 4 * time.Hour
-	// DefaultMaxThrottleRetries is how many times Post retries after a 409
-	// "You can perform this action again in N seconds" before giving up.
-	DefaultMaxThrottleRetries = 5
+	// MinRetryAfter is the shortest wait Post asks for after a 409 "You can
+	// perform this action again in N seconds". SE has been seen to say "0
+	// seconds" and refuse again at once; taking that literally made the
+	// gateway post tens of thousands of times a second.
+	MinRetryAfter = time.Second
+	// MaxRetryAfter is the longest wait Post asks for after a 409, however
+	// long SE says. Real waits are seconds (tens of seconds for a new
+	// account); a broken or hostile answer ("again in 99999999 seconds")
+	// must not park the outbound queue for days. After it, the next post
+	// attempt just learns the current wait afresh.
+	MaxRetryAfter = 2 * time.Minute
+	// DefaultRetryAfter is the wait Post asks for after a 409 whose text
+	// has no number of seconds (sochat4j guesses the same).
+	DefaultRetryAfter = 5 * time.Second
 	// DefaultHTTPTimeout bounds each HTTP request of the default client.
 	DefaultHTTPTimeout = 30 * time.Second
 	// ResumeWindow is how recent a Dialer's last socket cursor must be for
@@ -54,8 +65,9 @@ var (
 	// the jar's session is not logged in: then it is wrapped with
 	// chatgateway.Permanent, as nothing the adapter can do fixes it).
 	ErrNotLoggedIn = errors.New("sechat: not logged in")
-	// ErrThrottled means Post was still answered 409 after
-	// Config.MaxThrottleRetries waits.
+	// ErrThrottled means SE answered a post 409 ("You can perform this
+	// action again in N seconds"): the post did not land. Post returns it
+	// inside a chatgateway.RetryAfterError.
 	ErrThrottled = errors.New("sechat: throttled")
 	// ErrDuplicate means SE refused the post as a repeat of the account's
 	// previous message in the room ({"id":null}).
@@ -115,16 +127,17 @@ type Config struct {
 	// Logger defaults to zerolog.Nop(). Credentials, cookies, fkeys and
 	// socket URLs are never logged.
 	Logger *zerolog.Logger
-	// Clock times the liveness deadline, the refresh interval and 409
-	// waits. Defaults to supervisor.SystemClock{}.
+	// Clock times the liveness deadline and the refresh interval.
+	// Defaults to supervisor.SystemClock{}.
 	Clock supervisor.Clock
 	// LivenessTimeout defaults to DefaultLivenessTimeout.
 	LivenessTimeout time.Duration
 	// RefreshInterval defaults to DefaultRefreshInterval; negative disables
 	// refreshing.
 	RefreshInterval time.Duration
-	// MaxThrottleRetries defaults to DefaultMaxThrottleRetries; negative
-	// means a 409 is never retried.
+	// Deprecated: MaxThrottleRetries is ignored. Post no longer waits out
+	// a 409 itself: it makes one attempt and returns a
+	// chatgateway.RetryAfterError, and the gateway owns waiting and pacing.
 	MaxThrottleRetries int
 }
 
@@ -175,10 +188,6 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.cfg.RefreshInterval == 0 {
 		c.cfg.RefreshInterval = DefaultRefreshInterval
 	}
-	if c.cfg.MaxThrottleRetries == 0 {
-		c.cfg.MaxThrottleRetries = DefaultMaxThrottleRetries
-	}
-	c.cfg.MaxThrottleRetries = max(c.cfg.MaxThrottleRetries, 0)
 
 	c.haveCreds = cfg.Email != "" && cfg.Password != ""
 	jar := cfg.Jar
