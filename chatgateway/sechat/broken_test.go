@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,4 +46,50 @@ func TestThrottledZeroSecondsIsOneAttempt(t *testing.T) {
 	require.True(t, errors.As(r.err, &ra), "want a RetryAfterError, got %v", r.err)
 	assert.GreaterOrEqual(t, ra.After, time.Second)
 	assert.ErrorIs(t, r.err, sechat.ErrThrottled)
+}
+
+// A payload the server answers 400 made the gateway reconnect and post it
+// again forever. A refusal that repeating cannot change is Rejected: the
+// gateway drops and counts it. Other answers keep their meaning.
+func TestPostRefusedByStatus(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		rejected   bool
+		retryAfter bool
+		also       error
+	}{
+		{status: http.StatusBadRequest, rejected: true},
+		{status: http.StatusRequestEntityTooLarge, rejected: true, also: chatgateway.ErrMessageTooLong},
+		{status: http.StatusRequestURITooLong, rejected: true, also: chatgateway.ErrMessageTooLong},
+		{status: http.StatusUnsupportedMediaType, rejected: true},
+		{status: http.StatusUnprocessableEntity, rejected: true},
+		{status: http.StatusTooManyRequests, retryAfter: true},
+		{status: http.StatusUnauthorized},
+		{status: http.StatusInternalServerError},
+		{status: http.StatusServiceUnavailable},
+	} {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			h := newHostile(t)
+			h.on(routePost, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+				answer(w, tc.status, "no")
+				return true
+			})
+			conn := h.dial(t)
+			text := ".\nhi"
+			if tc.status == http.StatusBadRequest {
+				text = ".\n" + strings.Repeat("A", 745<<10) // as seen
+			}
+			_, err := conn.Post(context.Background(), text)
+			require.Error(t, err)
+			assert.Equal(t, tc.rejected, errors.Is(err, chatgateway.ErrRejected), "rejected: %v", err)
+			var ra *chatgateway.RetryAfterError
+			assert.Equal(t, tc.retryAfter, errors.As(err, &ra), "retry after: %v", err)
+			assert.NotErrorIs(t, err, chatgateway.ErrPermanent)
+			if tc.also != nil {
+				assert.ErrorIs(t, err, tc.also)
+			}
+			assert.Contains(t, err.Error(), strconv.Itoa(tc.status))
+			assert.Equal(t, 1, h.requests(routePost))
+		})
+	}
 }
