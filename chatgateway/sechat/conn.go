@@ -556,9 +556,36 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 		return 0, chatgateway.RetryAfter(wait, fmt.Errorf("%w: %s", ErrThrottled, resp.snippet()))
 	case http.StatusNotFound:
 		return 0, notFoundError(resp.snippet())
-	default:
-		return 0, fmt.Errorf("sechat: post: HTTP %d: %s", resp.status, resp.snippet())
 	}
+	return 0, postStatusError(resp)
+}
+
+// postStatusError is what Post returns for an answer other than 200, 404
+// and 409. Each class of status is decided here, and documented in the
+// package doc:
+//   - 400, 405, 411, 413, 414, 415, 422: the request as made is refused and
+//     always will be (a text SE will not take, too large, or malformed), so
+//     posting it again can only loop: chatgateway.Rejected, with 413 and 414
+//     also chatgateway.ErrMessageTooLong.
+//   - 408, 425, 429: a refusal for now: chatgateway.RetryAfter, after the
+//     Retry-After header's seconds (DefaultRetryAfter without one), clamped
+//     like a 409.
+//   - anything else (401 and a 403 that survived an fkey refresh: a session
+//     that may need a new login; 5xx: a server in trouble): a plain error,
+//     so that the gateway reconnects with backoff, dialing logs in afresh
+//     when the chat page shows the session logged out, and posts again.
+func postStatusError(resp *response) error {
+	err := fmt.Errorf("sechat: post: HTTP %d: %s", resp.status, resp.snippet())
+	switch resp.status {
+	case http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong:
+		return chatgateway.Rejected(fmt.Errorf("%w: %w", chatgateway.ErrMessageTooLong, err))
+	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusLengthRequired,
+		http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
+		return chatgateway.Rejected(err)
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return chatgateway.RetryAfter(retryAfterHeader(resp.header.Get("Retry-After")), err)
+	}
+	return err
 }
 
 // repeatOfEarlierAttempt reports whether text repeats the last post

@@ -27,11 +27,34 @@
 // /message/<id>?plain=true, never the event's HTML, which is escaped and,
 // for long messages such as frames, only a 'partial' beginning; U+200B and
 // U+200C, which SE inserts into long words, are removed. Post posts with
-// the chat fkey, waits out 409 throttling on the configured clock, and
-// refreshes the fkey once when SE refuses it. The gateway posts a message
+// the chat fkey, refreshing the fkey once when SE refuses it, and makes one
+// attempt: it never sleeps or retries inside, as the gateway owns waiting
+// and pacing. The gateway posts a message
 // again, unchanged, when a connection died before the post's outcome was
 // known; SE refuses that copy as a duplicate if the first post landed, and
 // Post then reports the success it was rather than ErrDuplicate.
+//
+// # What Post's errors mean to the gateway
+//
+// Each answer SE (or something in front of it) may give a post is mapped to
+// what retrying can and cannot fix:
+//   - 409 "again in N seconds": chatgateway.RetryAfter(N) wrapping
+//     ErrThrottled, N clamped to [MinRetryAfter, MaxRetryAfter] ("0
+//     seconds" means 1 s: taken literally it made a hot loop).
+//   - 408, 425, 429: chatgateway.RetryAfter, after the Retry-After header.
+//   - 400, 405, 411, 415, 422 (and 413, 414, also
+//     chatgateway.ErrMessageTooLong): chatgateway.Rejected. The request as
+//     made is refused for good; posting it again would loop forever. So are
+//     a blank text and a duplicate.
+//   - 404: the room is gone, the account may not post there, or the room is
+//     in timeout (ErrNoPermission, ErrRoomTimeout): a connection failure,
+//     not Rejected, because it is about the room, not this text; the
+//     gateway redials with backoff, and dialing checks the room again.
+//     An account block is permanent.
+//   - 403 is a stale fkey: refreshed and posted once more; 401, a 403 after
+//     that, 5xx and network errors are connection failures: the gateway
+//     redials (logging in again if the session is gone) and posts again,
+//     and the duplicate check below keeps that from posting twice.
 //
 // # Dead sockets
 //

@@ -190,6 +190,13 @@ func throttleWait(body string) time.Duration {
 	return max(time.Duration(n*float64(time.Second)), MinRetryAfter)
 }
 
+// retryAfterHeader reads an HTTP Retry-After header in seconds (an HTTP
+// date is not worth trusting from a server that refuses us), clamped to
+// [MinRetryAfter, MaxRetryAfter]; DefaultRetryAfter without one.
+func retryAfterHeader(v string) time.Duration {
+	return throttleWait("again in " + strings.TrimSpace(v) + " seconds")
+}
+
 // notFoundError maps the texts SE answers a refused post with (HTTP 404).
 func notFoundError(body string) error {
 	lower := strings.ToLower(body)
