@@ -93,3 +93,29 @@ func TestPostRefusedByStatus(t *testing.T) {
 		})
 	}
 }
+
+// {"time":1} with no id was counted rejected although the message was
+// posted. Only a post has a time: it is a success, id unknown (0). A null
+// id with a null time is still the duplicate refusal.
+func TestPostAnsweredWithoutID(t *testing.T) {
+	h := newHostile(t)
+	h.on(routePost, func(w http.ResponseWriter, r *http.Request, n int) bool {
+		h.say(hostileBot, r.FormValue("text"))
+		if n == 1 {
+			answer(w, http.StatusOK, `{"time":1}`)
+		} else {
+			answer(w, http.StatusOK, `{"id":null,"time":null}`)
+		}
+		return true
+	})
+	conn := h.dial(t)
+	ch := reader(t, conn)
+	id, err := conn.Post(context.Background(), "delivered")
+	require.NoError(t, err)
+	assert.Zero(t, id, "id unknown")
+	msg := nextMsg(t, ch)
+	assert.Equal(t, "delivered", msg.Text, "the echo is read all the same")
+
+	_, err = conn.Post(context.Background(), "delivered")
+	assert.ErrorIs(t, err, sechat.ErrDuplicate)
+}
