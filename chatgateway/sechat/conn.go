@@ -478,10 +478,12 @@ func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 	return "", err
 }
 
-// Post posts text to the room and returns the new message's id.
+// Post posts text to the room and returns the new message's id, or 0 when
+// SE answers with the post's time but no id ({"time":…}): that post landed.
 //
 // SE refuses a text equal to the account's previous message in the room
-// ({"id":null}), which Post reports as ErrDuplicate, with one exception.
+// ({"id":null,"time":null}), which Post reports as ErrDuplicate, with one
+// exception.
 // The gateway posts a message again, unchanged, on the next connection when
 // the connection died before the post's outcome was known; if the first
 // post did land, SE refuses the copy as a duplicate. So when the last Post
@@ -528,10 +530,18 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	switch resp.status {
 	case http.StatusOK:
 		var ans struct {
-			ID *int64 `json:"id"`
+			ID   *int64   `json:"id"`
+			Time *float64 `json:"time"`
 		}
 		if err := json.Unmarshal(resp.body, &ans); err != nil {
 			return 0, fmt.Errorf("sechat: post: bad answer: %w", err)
+		}
+		if ans.ID == nil && ans.Time != nil {
+			// Only a post gets a time: it landed, under an id we do not
+			// know. Its echo is read like anyone's message (a fetch of
+			// its source), as nothing is remembered under id 0.
+			k.log.Debug().Msg("post answered with a time but no id")
+			return 0, nil
 		}
 		if ans.ID == nil {
 			if k.repeatOfEarlierAttempt(prev, text) {
