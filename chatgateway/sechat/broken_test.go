@@ -119,3 +119,14 @@ func TestPostAnsweredWithoutID(t *testing.T) {
 	_, err = conn.Post(context.Background(), "delivered")
 	assert.ErrorIs(t, err, sechat.ErrDuplicate)
 }
+
+// The contract asks every adapter to name the room: signatures cover it.
+func TestIdentityNamesTheRoom(t *testing.T) {
+	h := newHostile(t)
+	c := h.client(t)
+	conn := dialRoom(t, c, hostileRoom)
+	host := strings.TrimPrefix(h.URL, "http://")
+	assert.Equal(t, chatgateway.Identity{UserID: hostileBot, UserName: "bot", Room: host + "/rooms/11540"}, conn.Identity())
+	assert.Empty(t, conn.Identity().Account, "SE accounts are numbers")
+	assert.Empty(t, c.Identity().Room, "a Client is in no one room")
+}
