@@ -33,6 +33,7 @@ const closeGrace = time.Second
 type roomDialer struct {
 	c    *Client
 	room int64
+	name string // Identity.Room
 
 	mu       sync.Mutex
 	cursor   int64     // the room cursor up to which Read has returned everything
@@ -117,6 +118,7 @@ func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	self.Room = d.name
 	room := strconv.FormatInt(d.room, 10)
 	resp, err := c.postFkey(ctx, "/chats/"+room+"/events",
 		url.Values{"since": {"0"}, "mode": {"Messages"}, "msgCount": {"1"}})
@@ -654,7 +656,8 @@ func (k *conn) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Identity is the account as the chat page showed it when dialing.
+// Identity is the account as the chat page showed it when dialing, and the
+// room, named "<chat host>/rooms/<id>".
 func (k *conn) Identity() chatgateway.Identity { return k.self }
 
 // Limits reports no length limit: SE's only known limit is on single-line

@@ -140,6 +140,7 @@ func TestNewClientConfig(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, login, c.loginRoot, host)
 		assert.Equal(t, c.chatRoot, c.origin)
+		assert.Equal(t, strings.TrimPrefix(c.chatRoot, "https://")+"/rooms/11540", c.roomName(11540))
 	}
 
 	c, err := NewClient(Config{BaseURL: "http://127.0.0.1:4711/", Email: "a", Password: "b"})

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -160,6 +161,7 @@ type Client struct {
 	chatRoot   string       // "https://chat.stackexchange.com", no trailing slash
 	loginRoot  string       // "https://meta.stackexchange.com"
 	origin     string       // Origin header for the socket: the chat root's scheme://host
+	chatHost   string       // "chat.stackexchange.com": names rooms in Identity.Room
 	haveCreds  bool
 
 	// sess is a one-slot semaphore guarding the session fields below; a
@@ -220,6 +222,7 @@ func NewClient(cfg Config) (*Client, error) {
 		root := strings.TrimRight(u.String(), "/")
 		c.chatRoot, c.loginRoot = root, root
 		c.origin = u.Scheme + "://" + u.Host
+		c.chatHost = strings.ToLower(u.Host)
 	default:
 		host := strings.ToLower(strings.TrimSpace(cfg.Host))
 		if host == "" {
@@ -232,6 +235,7 @@ func NewClient(cfg Config) (*Client, error) {
 		c.chatRoot = "https://" + host
 		c.loginRoot = "https://" + login
 		c.origin = c.chatRoot
+		c.chatHost = host
 	}
 	return c, nil
 }
@@ -249,13 +253,23 @@ func loginHost(chatHost string) (string, bool) {
 }
 
 // Room returns a Dialer for one room of this account's chat server. Every
-// Conn it dials shares the Client's session.
+// Conn it dials shares the Client's session, and its Identity names the room
+// as "<chat host>/rooms/<id>", such as "chat.stackexchange.com/rooms/11540"
+// (SE's own room URL without the scheme): the same for every member.
 func (c *Client) Room(roomID int64) chatgateway.Dialer {
-	return &roomDialer{c: c, room: roomID}
+	return &roomDialer{c: c, room: roomID, name: c.roomName(roomID)}
+}
+
+// roomName is Identity.Room for a room of this chat server. Identity.Account
+// stays empty: SE accounts are numbers (UserID).
+func (c *Client) roomName(roomID int64) string {
+	return c.chatHost + "/rooms/" + strconv.FormatInt(roomID, 10)
 }
 
 // Identity returns the account's own user id and name as the chat page
-// showed them, or the zero Identity before the first successful Dial.
+// showed them, or the zero Identity before the first successful Dial. Its
+// Room is empty: a Client is in no one room (each Conn's Identity names its
+// room).
 func (c *Client) Identity() chatgateway.Identity {
 	if id := c.ident.Load(); id != nil {
 		return *id
