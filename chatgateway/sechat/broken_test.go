@@ -130,3 +130,29 @@ func TestIdentityNamesTheRoom(t *testing.T) {
 	assert.Empty(t, conn.Identity().Account, "SE accounts are numbers")
 	assert.Empty(t, c.Identity().Room, "a Client is in no one room")
 }
+
+// A socket URL the URL parser refuses (a control character in it) put the
+// socket token into the Dial error, and from there into Health().Err, the
+// state handler and logs: the parser's error quotes the whole URL.
+func TestSocketTokenStaysOutOfErrors(t *testing.T) {
+	for name, bad := range map[string]func(good string) string{
+		"control character in the path":  func(u string) string { return u + "\x7f" },
+		"control character in the query": func(u string) string { return u + "?tok=" + hostileToken + "\x01" },
+		"credentials and a bad port":     func(u string) string { return strings.Replace(u, "ws://", "ws://user:"+hostileToken+"@", 1) + ":x" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHostile(t)
+			h.on(routeWSAuth, func(w http.ResponseWriter, _ *http.Request, _ int) bool {
+				writeJSON(w, map[string]string{"url": bad(h.socketURL())})
+				return true
+			})
+			var logs logBuffer
+			c := h.client(t, func(cfg *sechat.Config) { cfg.Logger = logs.logger() })
+			_, err := c.Room(hostileRoom).Dial(context.Background())
+			require.Error(t, err)
+			assert.NotContains(t, err.Error(), hostileToken)
+			assert.NotContains(t, err.Error(), "l=")
+			assert.NotContains(t, logs.String(), hostileToken)
+		})
+	}
+}
