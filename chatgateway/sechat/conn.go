@@ -147,19 +147,26 @@ func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	if auth.URL == "" {
 		return nil, errors.New("sechat: ws-auth: answer has no url")
 	}
-	sep := "?"
-	if strings.Contains(auth.URL, "?") {
-		sep = "&"
+	// The socket URL holds an access token: it stays out of every error
+	// (redactErr, with the path dropped too) and every log.
+	wsURL, err := url.Parse(auth.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadSocketURL, redactErr(err, false))
+	}
+	if wsURL.Scheme != "ws" && wsURL.Scheme != "wss" {
+		return nil, fmt.Errorf("%w: scheme %q, want ws or wss", errBadSocketURL, wsURL.Scheme)
 	}
 	from := d.resumeFrom(*events.Time)
-	ws, hs, err := c.wsDialer().DialContext(ctx, auth.URL+sep+"l="+strconv.FormatInt(from, 10),
+	q := wsURL.Query()
+	q.Set("l", strconv.FormatInt(from, 10))
+	wsURL.RawQuery = q.Encode()
+	ws, hs, err := c.wsDialer().DialContext(ctx, wsURL.String(),
 		http.Header{"Origin": {c.origin}, "User-Agent": {userAgent}})
 	if err != nil {
-		// The socket URL holds an access token: it stays out of the error.
 		if hs != nil {
-			return nil, fmt.Errorf("sechat: opening room %d's socket: HTTP %d: %w", d.room, hs.StatusCode, err)
+			return nil, fmt.Errorf("sechat: opening room %d's socket: HTTP %d: %w", d.room, hs.StatusCode, redactErr(err, false))
 		}
-		return nil, fmt.Errorf("sechat: opening room %d's socket: %w", d.room, err)
+		return nil, fmt.Errorf("sechat: opening room %d's socket: %w", d.room, redactErr(err, false))
 	}
 	ws.SetReadLimit(maxBody)
 	// The socket brings everything after from, so a socket that dies

@@ -84,7 +84,10 @@
 // /chats/<room>/events is the right ?l= for the socket (as ChatExchange uses
 // it), and a frame's "t" counts the same event ids, so a socket opened at an
 // older cursor replays the events after it. Credentials, cookies, fkeys and
-// socket URLs are never logged.
+// socket URLs are never logged, nor put in errors: every error from a call
+// that takes a URL has its URLs redacted (no userinfo, query or fragment;
+// for the socket URL, whose path is its token, no path either), because the
+// standard library quotes whole URLs in its errors.
 //
 // Package sechattest is a local server that speaks the same protocol, for
 // tests, with fault knobs for throttling, refusals, stale fkeys and dead

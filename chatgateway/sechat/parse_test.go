@@ -1,7 +1,10 @@
 package sechat
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -153,3 +156,27 @@ func TestNewClientConfig(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestRedact(t *testing.T) {
+	for raw, want := range map[string][2]string{
+		"wss://chat.sockets.stackexchange.com/events/11540/0f5d?l=123": {"wss://chat.sockets.stackexchange.com/…", "wss://chat.sockets.stackexchange.com/events/11540/0f5d"},
+		"https://user:pa/ss@host:1/x#frag":                             {"https://host:1/…", "https://host:1/x"},
+		"http://host":                                                  {"http://host", "http://host"},
+		"http://host/?q=1":                                             {"http://host", "http://host"},
+		"no url at all":                                                {"[URL redacted]", "[URL redacted]"},
+	} {
+		assert.Equal(t, want[0], redactURL(raw, false), raw)
+		assert.Equal(t, want[1], redactURL(raw, true), raw)
+	}
+
+	_, perr := url.Parse("ws://h/events/1/tok\x7f?l=1")
+	err := redactErr(fmt.Errorf("x: %w", perr), false)
+	assert.NotContains(t, err.Error(), "tok")
+	assert.ErrorIs(t, err, perr, "still unwraps")
+	err = redactErr(&url.Error{Op: "Get", URL: "http://h/p?secret=1", Err: context.Canceled}, true)
+	assert.Equal(t, `Get "http://h/p": context canceled`, err.Error())
+	assert.ErrorIs(t, err, context.Canceled)
+	plain := errors.New("nothing to hide")
+	assert.Equal(t, plain, redactErr(plain, false))
+	assert.NoError(t, redactErr(nil, false))
+}

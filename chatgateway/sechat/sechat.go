@@ -217,7 +217,7 @@ func NewClient(cfg Config) (*Client, error) {
 	case cfg.BaseURL != "":
 		u, err := url.Parse(cfg.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("sechat: bad BaseURL %q", cfg.BaseURL)
+			return nil, fmt.Errorf("sechat: bad BaseURL %q", redactURL(cfg.BaseURL, true))
 		}
 		root := strings.TrimRight(u.String(), "/")
 		c.chatRoot, c.loginRoot = root, root
