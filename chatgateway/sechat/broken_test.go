@@ -3,9 +3,11 @@ package sechat_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,4 +157,36 @@ func TestSocketTokenStaysOutOfErrors(t *testing.T) {
 			assert.NotContains(t, logs.String(), hostileToken)
 		})
 	}
+}
+
+// A server setting a few hundred new cookies on every answer grew the jar
+// without bound: 7 400 cookies, a 1.2 MiB Cookie header on every request.
+// The jar keeps at most 50 cookies and 16 KiB per host.
+func TestSetCookieFloodIsBounded(t *testing.T) {
+	h := newHostile(t)
+	var mu sync.Mutex
+	var headers []string
+	h.on(routePlain, func(w http.ResponseWriter, r *http.Request, n int) bool {
+		mu.Lock()
+		headers = append(headers, r.Header.Get("Cookie"))
+		mu.Unlock()
+		for i := range 500 {
+			http.SetCookie(w, &http.Cookie{Name: fmt.Sprintf("flood%d_%d", n, i), Value: strings.Repeat("v", 20), Path: "/"})
+		}
+		return false // and answer as usual
+	})
+	ch := reader(t, h.dial(t))
+	const lines = 15
+	for i := range lines {
+		h.sayHuman(fmt.Sprint("line ", i))
+		assert.Equal(t, fmt.Sprint("line ", i), nextMsg(t, ch).Text, "fetches keep completing")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, headers, lines)
+	for i, hdr := range headers {
+		assert.LessOrEqual(t, len(hdr), 16<<10+2*50, "Cookie header of fetch %d", i+1)
+		assert.LessOrEqual(t, len(strings.Split(hdr, "; ")), 50, "cookies in fetch %d", i+1)
+	}
+	assert.Contains(t, headers[lines-1], "acct=bot", "the session cookie, set first, is kept")
 }
