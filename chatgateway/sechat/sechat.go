@@ -119,7 +119,9 @@ type Config struct {
 	// Jar is a cookie jar that is already logged in, used instead of, or
 	// before, Email and Password. With credentials as well, the adapter logs
 	// in again when the jar's session turns out to be logged out. Defaults
-	// to a new empty jar (so credentials are then required).
+	// to a new empty jar (so credentials are then required). Whatever jar
+	// is used, each host may add at most MaxCookiesPerHost cookies and
+	// MaxCookieBytesPerHost bytes to it through the adapter.
 	Jar http.CookieJar
 	// HTTPClient makes every HTTP request. Defaults to a client with a
 	// DefaultHTTPTimeout timeout. The adapter uses a copy of it whose Jar is
@@ -207,7 +209,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
-	hc.Jar = jar
+	hc.Jar = newBoundedJar(jar, c.log)
 	c.http = &hc
 	nr := hc
 	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
