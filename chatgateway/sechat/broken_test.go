@@ -190,3 +190,44 @@ func TestSetCookieFloodIsBounded(t *testing.T) {
 	}
 	assert.Contains(t, headers[lines-1], "acct=bot", "the session cookie, set first, is kept")
 }
+
+// One frame with a "t" far ahead, or a server whose counter restarted
+// lower, poisoned the resume cursor: every "t" was taken, the cursor only
+// moved forward, and the frames after it, one said live and one said
+// while the socket was down, were never read, with nothing counted. An
+// implausible cursor fails the connection, and the next Dial re-establishes
+// the cursor from the events endpoint.
+func TestPoisonedCursorIsNotFollowed(t *testing.T) {
+	for name, corrupt := range map[string]func(h *hostile){
+		"far ahead":       func(h *hostile) { h.poison(1_000_000_000_000) },
+		"restarted lower": func(h *hostile) { h.restart(500) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHostile(t)
+			d := h.client(t).Room(hostileRoom)
+			dial := func() <-chan readResult {
+				t.Helper()
+				conn, err := d.Dial(context.Background())
+				require.NoError(t, err)
+				return reader(t, conn)
+			}
+			ch := dial()
+			h.sayHuman("before")
+			assert.Equal(t, "before", nextMsg(t, ch).Text)
+
+			corrupt(h)
+			h.sayHuman("live")
+			err := nextErr(t, ch)
+			t.Log(err)
+			require.Eventually(t, func() bool { return h.socketCount() == 0 }, waitLimit, time.Millisecond,
+				"the adapter closed the socket")
+			h.sayHuman("said during the outage")
+
+			ch = dial()
+			assert.Equal(t, "live", nextMsg(t, ch).Text)
+			assert.Equal(t, "said during the outage", nextMsg(t, ch).Text)
+			h.sayHuman("after")
+			assert.Equal(t, "after", nextMsg(t, ch).Text)
+		})
+	}
+}

@@ -295,14 +295,27 @@ func (h *hostile) keepAlive() {
 	}
 }
 
-// setCursor moves the server-wide counter, as a server restarted with a
-// lower one (or a corrupt one) would.
-func (h *hostile) setCursor(t int64) {
+// restart moves the server-wide counter to t and forgets the event
+// history, as a server restarted with a lower counter would; messages and
+// their ids survive (they live in a database).
+func (h *hostile) restart(t int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.cursor = t
+	h.events = nil
 	for so := range h.sockets {
 		so.lastT = t
+	}
+}
+
+// poison sends every socket an empty frame claiming cursor t, consistent
+// with itself ("d" is t minus the socket's last), without moving the
+// server's counter.
+func (h *hostile) poison(t int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for so := range h.sockets {
+		h.sendLocked(so, frameJSON(nil, t, t-so.lastT))
 	}
 }
 
