@@ -38,6 +38,7 @@ type roomDialer struct {
 	mu       sync.Mutex
 	cursor   int64     // the room cursor up to which Read has returned everything
 	cursorAt time.Time // when cursor last moved, on the Clock
+	lastMsg  int64     // the highest message id Read has returned or skipped
 	lastPost postMark  // the last Post made through this Dialer's conns
 	// posted holds the text of this Dialer's recent posts by message id:
 	// their echo needs no fetch of the plain source.
@@ -156,7 +157,10 @@ func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	if wsURL.Scheme != "ws" && wsURL.Scheme != "wss" {
 		return nil, fmt.Errorf("%w: scheme %q, want ws or wss", errBadSocketURL, wsURL.Scheme)
 	}
-	from := d.resumeFrom(*events.Time)
+	from, resync := d.resumeFrom(*events.Time)
+	if resync {
+		from = d.resync(ctx, *events.Time)
+	}
 	q := wsURL.Query()
 	q.Set("l", strconv.FormatInt(from, 10))
 	wsURL.RawQuery = q.Encode()
@@ -170,25 +174,79 @@ func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	}
 	ws.SetReadLimit(maxBody)
 	// The socket brings everything after from, so a socket that dies
-	// before its first frame still resumes from here.
-	d.advance(from)
+	// before its first frame still resumes from here. This may move the
+	// cursor back, after a server's counter restarted lower.
+	d.setCursor(from)
 	k := newConn(c, d, self, ws)
-	k.lastT = from
+	k.lastT, k.anchor = from, *events.Time
 	if from != *events.Time {
 		k.log.Info().Int64("missed_events", *events.Time-from).Msg("resuming room socket where the last one stopped")
 	}
 	return k, nil
 }
 
-// resumeFrom is the ?l= cursor for a new socket when the room's cursor is
-// now: the previous socket's last cursor if recent, else now.
-func (d *roomDialer) resumeFrom(now int64) int64 {
+// resumeFrom is the ?l= cursor for a new socket when the server's cursor is
+// now: the previous socket's last cursor if recent, else now. resync says
+// the previous cursor is recent but ahead of the server's: the server's
+// counter restarted lower (or the cursor was corrupt), so it cannot be
+// resumed from, and Dial re-establishes one with resync.
+func (d *roomDialer) resumeFrom(now int64) (from int64, resync bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cursor > 0 && d.cursor <= now && d.c.cfg.Clock.Now().Sub(d.cursorAt) <= ResumeWindow {
-		return d.cursor
+	if d.cursor <= 0 || d.c.cfg.Clock.Now().Sub(d.cursorAt) > ResumeWindow {
+		return now, false
 	}
+	if d.cursor > now {
+		return now, true
+	}
+	return d.cursor, false
+}
+
+// resync finds where to resume when the server's cursor (now) is behind
+// the resume cursor: just before the oldest of the room's recent message
+// events whose message Read has not seen (message ids, unlike the cursor,
+// come from the database and survive a restart), or now if there is none
+// or the events cannot be had.
+func (d *roomDialer) resync(ctx context.Context, now int64) int64 {
+	resp, err := d.c.postFkey(ctx, "/chats/"+strconv.FormatInt(d.room, 10)+"/events",
+		url.Values{"since": {"0"}, "mode": {"Messages"}, "msgCount": {strconv.Itoa(resyncEvents)}})
+	var ans struct {
+		Events []event `json:"events"`
+	}
+	if err == nil {
+		err = answerJSON(resp, "room events", &ans)
+	}
+	d.mu.Lock()
+	last, stale := d.lastMsg, d.cursor
+	d.mu.Unlock()
+	log := d.c.log.With().Int64("room", d.room).Int64("cursor", stale).Int64("server_cursor", now).Logger()
+	if err != nil {
+		log.Warn().Err(err).Msg("server cursor behind ours, and no recent events to resume from; resuming from now")
+		return now
+	}
+	for _, e := range ans.Events {
+		if e.MessageID > last && e.ID > 0 && e.ID <= now {
+			log.Warn().Int64("from", e.ID-1).Msg("server cursor behind ours (restarted?); resuming before the first message not read")
+			return e.ID - 1
+		}
+	}
+	log.Warn().Msg("server cursor behind ours (restarted?); nothing unread among recent events; resuming from now")
 	return now
+}
+
+// setCursor re-establishes the resume cursor when a socket opens.
+func (d *roomDialer) setCursor(t int64) {
+	now := d.c.cfg.Clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cursor, d.cursorAt = t, now
+}
+
+// sawMessage records that Read is done with message id.
+func (d *roomDialer) sawMessage(id int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lastMsg = max(d.lastMsg, id)
 }
 
 // advance records that Read has returned everything up to cursor t.
@@ -252,6 +310,7 @@ type conn struct {
 	pending []event // the rest of the last frame's events
 	frameT  int64   // the last frame's cursor, recorded once pending is drained
 	lastT   int64   // the cursor where the last frame read left it, to spot lost frames
+	anchor  int64   // the events endpoint's cursor when dialing, to spot a first frame far ahead
 	readErr error   // sticky: once Read failed, the socket is dead
 
 	mu       sync.Mutex
@@ -309,6 +368,7 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 				return messages.ChatMessage{}, chatgateway.ErrConnClosed
 			}
 			k.pending = k.pending[1:]
+			k.d.sawMessage(e.MessageID)
 			if len(k.pending) == 0 {
 				k.d.advance(k.frameT)
 			}
@@ -331,6 +391,16 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 		if err != nil {
 			k.log.Warn().Err(err).Int("len", len(frame)).Msg("skipped socket frame")
 			continue
+		}
+		if cur.T > 0 && !cur.plausible(k.lastT, k.anchor) {
+			// Following it would move the resume cursor where no replay
+			// comes from (far ahead), or behind what was read (a counter
+			// restarted lower): fail the socket, without moving the
+			// cursor, and let the next Dial re-establish it.
+			k.readErr = fmt.Errorf("%w: frame cursor %d, the last frame read left it at %d", ErrBadCursor, cur.T, k.lastT)
+			k.log.Warn().Int64("t", cur.T).Int64("last_t", k.lastT).Msg("implausible socket cursor; closing the socket")
+			k.closeSocket()
+			return messages.ChatMessage{}, k.readErr
 		}
 		if cur.T > 0 && !cur.follows(k.lastT) {
 			// Frames went missing (a socket that went quiet for a while

@@ -67,6 +67,16 @@
 // replays what was said in between. Both timers run on Config.Clock, so
 // tests drive them with a fake clock.
 //
+// The cursor is only followed while it is plausible. A frame whose "t" is
+// behind the last frame's, or more than MaxCursorJump past it (or past the
+// events endpoint's cursor, for a new socket), fails Read with ErrBadCursor
+// without moving the resume cursor, so that one corrupt frame cannot make
+// the next socket resume where no replay comes from. When the events
+// endpoint's cursor is behind the resume cursor (a counter restarted
+// lower), Dial re-establishes it: it resumes just before the oldest recent
+// message event that Read has not returned yet (message ids survive a
+// restart; the event counter does not).
+//
 // # Limits
 //
 // Conn.Limits reports no length limit: SE refuses single-line messages over

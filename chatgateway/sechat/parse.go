@@ -171,6 +171,13 @@ func (c cursor) follows(last int64) bool {
 	return c.D == nil || last <= 0 || c.T-*c.D == last
 }
 
+// plausible reports whether the frame's cursor can follow last, where the
+// previous frame left it: not behind it, and at most MaxCursorJump past it
+// or past anchor, the events endpoint's cursor when the socket was dialed.
+func (c cursor) plausible(last, anchor int64) bool {
+	return c.T >= last && c.T-max(last, anchor, 0) <= MaxCursorJump // c.T > 0: no overflow
+}
+
 // throttleWait reads N from "You can perform this action again in N
 // second(s)" and clamps it to [MinRetryAfter, MaxRetryAfter]: "0 seconds"
 // means MinRetryAfter, a number too large to parse means MaxRetryAfter, and

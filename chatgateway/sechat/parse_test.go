@@ -180,3 +180,14 @@ func TestRedact(t *testing.T) {
 	assert.Equal(t, plain, redactErr(plain, false))
 	assert.NoError(t, redactErr(nil, false))
 }
+
+func TestCursorPlausible(t *testing.T) {
+	c := func(t int64) cursor { return cursor{T: t} }
+	assert.True(t, c(100).plausible(100, 0), "a keep-alive at the same cursor")
+	assert.True(t, c(100+MaxCursorJump).plausible(100, 0))
+	assert.False(t, c(101+MaxCursorJump).plausible(100, 0), "far ahead")
+	assert.True(t, c(5000+MaxCursorJump).plausible(100, 5000), "a new socket's replay up to the events cursor and a bit")
+	assert.False(t, c(99).plausible(100, 0), "backwards")
+	assert.False(t, c(1<<62).plausible(0, -1<<62), "no overflow: a negative anchor counts as 0")
+	assert.False(t, c(1<<62).plausible(0, 0))
+}

@@ -51,6 +51,21 @@ const (
 	// socket was down) rather than from now. Longer outages start afresh:
 	// replaying them would re-run old commands long after the fact.
 	ResumeWindow = 10 * time.Minute
+	// MaxCursorJump is how far one socket frame's cursor "t" may move past
+	// the last one (or past the events endpoint's cursor, for a new
+	// socket's first frame) before the adapter takes it for corrupt: the
+	// cursor counts server-wide events, and even a busy server adds a few
+	// thousand during one LivenessTimeout, the longest a healthy socket
+	// goes without a frame. A frame beyond it, or behind the last one,
+	// fails the connection rather than move the resume cursor where no
+	// replay can come from. A genuine jump costs one redial: Dial anchors
+	// the check at the events endpoint's cursor again.
+	MaxCursorJump = 100_000
+	// resyncEvents is how many recent message events Dial asks the events
+	// endpoint for when the server's cursor is behind the resume cursor (a
+	// counter restarted lower): the replay starts before the first of them
+	// that Read has not returned yet.
+	resyncEvents = 100
 	// MaxSingleLineLen is the longest single-line message, in characters
 	// (runes), that SE chat accepts. Messages with a line break inside
 	// them have no known limit (every frame is one: it starts with ".\n").
@@ -92,6 +107,11 @@ var (
 	// read left the cursor): the socket is closed, and the next one replays
 	// from the last frame read.
 	ErrFramesLost = errors.New("sechat: socket frames lost")
+	// ErrBadCursor is what Read returns when a frame's cursor is
+	// implausible: behind the last frame's, or more than MaxCursorJump
+	// ahead. The socket is closed without moving the resume cursor, and the
+	// next Dial re-establishes it from the events endpoint.
+	ErrBadCursor = errors.New("sechat: implausible socket cursor")
 	// ErrRefresh is what Read returns once the socket is
 	// Config.RefreshInterval old, so that the gateway dials a fresh one.
 	ErrRefresh = errors.New("sechat: socket refresh due")
