@@ -231,3 +231,38 @@ func TestPoisonedCursorIsNotFollowed(t *testing.T) {
 		})
 	}
 }
+
+// A plain-source fetch that stalled deafened the node while its socket
+// stayed healthy: the liveness timer was off during fetches and the fetch
+// had only the HTTP client's timeout. The socket is read throughout (its
+// keep-alives re-arm the liveness deadline while the fetch hangs), and
+// the fetch gives up at the liveness deadline, on the clock.
+func TestStalledFetchDoesNotDeafen(t *testing.T) {
+	h := newHostile(t)
+	h.on(routePlain, func(_ http.ResponseWriter, r *http.Request, n int) bool {
+		if n == 1 {
+			h.stall(r)
+			return true
+		}
+		return false
+	})
+	ch := reader(t, h.dial(t))
+	h.sayHuman("first")
+	h.sayHuman("second")
+	require.Eventually(t, func() bool { return h.requests(routePlain) == 1 }, waitLimit, time.Millisecond)
+
+	step := sechat.DefaultLivenessTimeout / 3
+	for range 3 {
+		h.keepAlive()
+		waitTimer(t, h.clock, sechat.DefaultLivenessTimeout) // read while the fetch hangs
+		h.clock.Advance(step)
+	}
+	require.Eventually(t, func() bool {
+		h.keepAlive()
+		h.clock.Advance(100 * time.Millisecond)
+		return len(ch) > 0
+	}, waitLimit, time.Millisecond)
+	assert.Equal(t, "first", nextMsg(t, ch).Text, "the socket stayed up")
+	assert.Equal(t, "second", nextMsg(t, ch).Text)
+	assert.Equal(t, 1, h.socketCount())
+}
