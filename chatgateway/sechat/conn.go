@@ -177,8 +177,7 @@ func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	// before its first frame still resumes from here. This may move the
 	// cursor back, after a server's counter restarted lower.
 	d.setCursor(from)
-	k := newConn(c, d, self, ws)
-	k.lastT, k.anchor = from, *events.Time
+	k := newConn(c, d, self, ws, from, *events.Time)
 	if from != *events.Time {
 		k.log.Info().Int64("missed_events", *events.Time-from).Msg("resuming room socket where the last one stopped")
 	}
@@ -293,7 +292,9 @@ func (c *Client) wsDialer() *websocket.Dialer {
 	return d
 }
 
-// conn is one room's socket. Read is its only reader; Post only uses HTTP.
+// conn is one room's socket. Its pump goroutine is the socket's only
+// reader; Read takes what the pump queued and fetches plain sources; Post
+// only uses HTTP.
 type conn struct {
 	c    *Client
 	d    *roomDialer
@@ -302,20 +303,26 @@ type conn struct {
 	ws   *websocket.Conn
 	log  zerolog.Logger
 
-	// ctx ends on Close; it cancels Read's plain-source fetches and Post.
+	// ctx ends on Close; it cancels the pump, Read's plain-source fetches
+	// and Post.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	frames   *frameQueue   // from the pump to Read
+	pumpDone chan struct{} // closed when the pump has returned
+
+	// Owned by the pump goroutine.
+	lastT  int64 // the cursor where the last frame read left it, to spot lost frames
+	anchor int64 // the events endpoint's cursor when dialing, to spot a first frame far ahead
 
 	// Owned by the Read goroutine.
 	pending []event // the rest of the last frame's events
 	frameT  int64   // the last frame's cursor, recorded once pending is drained
-	lastT   int64   // the cursor where the last frame read left it, to spot lost frames
-	anchor  int64   // the events endpoint's cursor when dialing, to spot a first frame far ahead
 	readErr error   // sticky: once Read failed, the socket is dead
 
 	mu       sync.Mutex
 	reason   error  // why the adapter closed the socket: chatgateway.ErrConnClosed, ErrSilent or ErrRefresh
-	waitGen  uint64 // bumped when Read starts and stops waiting for a frame
+	waitGen  uint64 // bumped when the pump starts and stops waiting for a frame
 	liveness supervisor.Timer
 	refresh  supervisor.Timer
 
@@ -324,8 +331,11 @@ type conn struct {
 
 var _ chatgateway.Conn = (*conn)(nil)
 
-func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.Conn) *conn {
-	k := &conn{c: c, d: d, room: d.room, self: self, ws: ws}
+// newConn wraps an open socket; lastT and anchor are the cursors the pump
+// checks the first frame against. It starts the pump.
+func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.Conn, lastT, anchor int64) *conn {
+	k := &conn{c: c, d: d, room: d.room, self: self, ws: ws, lastT: lastT, anchor: anchor,
+		frames: newFrameQueue(), pumpDone: make(chan struct{})}
 	k.log = c.log.With().Int64("room", d.room).Logger()
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	if c.cfg.RefreshInterval > 0 {
@@ -334,24 +344,29 @@ func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.
 		k.mu.Unlock()
 	}
 	k.log.Info().Int64("user_id", self.UserID).Msg("room socket open")
+	go k.pump()
 	return k
 }
 
 // Read returns the next message posted or edited in the room, own posts
 // included. Its Text is the message's plain source, as typed, fetched from
 // /message/<id>?plain=true, because the event's HTML content is escaped and,
-// for long messages, cut short; U+200B and U+200C are removed. A message
+// for long messages, cut short; U+200B and U+200C are removed. Each fetch
+// attempt is bounded by Config.LivenessTimeout on the Clock. A message
 // whose source cannot be had (deleted meanwhile, or the fetch failed three
 // times) is logged and skipped: failing the socket would lose it just the
 // same. The events of one frame are returned one by one, in order; only once
 // all of them are returned does the Dialer's resume cursor move past them.
 //
-// The socket counts as dead when no frame (keep-alives included) arrives
-// for Config.LivenessTimeout while Read waits for one: Read then closes it
-// and returns an error wrapping ErrSilent. Once the socket is
-// Config.RefreshInterval old, Read returns what is left of the last frame
-// and then an error wrapping ErrRefresh. After Close it returns
-// chatgateway.ErrConnClosed.
+// The socket is read all the time by the conn's own goroutine, also while
+// Read fetches (up to maxQueuedFrames frames, maxQueuedBytes bytes, wait
+// for Read; past that, the socket waits, and so does the liveness
+// deadline). The socket counts as dead when no frame (keep-alives
+// included) arrives for Config.LivenessTimeout while it is being read: it
+// is closed, and Read returns, after what was queued before, an error
+// wrapping ErrSilent. Once the socket is Config.RefreshInterval old, Read
+// returns what is queued and then an error wrapping ErrRefresh. After Close
+// it returns chatgateway.ErrConnClosed.
 func (k *conn) Read() (messages.ChatMessage, error) {
 	for {
 		if k.ctx.Err() != nil {
@@ -378,18 +393,43 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 			}
 			continue
 		}
-		frame, err := k.next()
+		f, err := k.frames.pop(k.ctx)
 		if err != nil {
+			return messages.ChatMessage{}, chatgateway.ErrConnClosed
+		}
+		if f.err != nil {
 			if k.ctx.Err() != nil {
 				return messages.ChatMessage{}, chatgateway.ErrConnClosed
 			}
-			k.readErr = err
-			k.log.Debug().Err(err).Msg("room socket ended")
-			return messages.ChatMessage{}, err
+			k.readErr = f.err
+			k.log.Debug().Err(f.err).Msg("room socket ended")
+			return messages.ChatMessage{}, f.err
 		}
-		evs, cur, err := roomEvents(frame, k.room)
+		if len(f.events) == 0 {
+			k.d.advance(f.t)
+			continue
+		}
+		k.pending, k.frameT = f.events, f.t
+	}
+}
+
+// pump is the socket's one reader. It checks each frame's cursor and
+// queues the room's events for Read; a socket error or an implausible or
+// discontinuous cursor ends it, queued last, after closing the socket.
+func (k *conn) pump() {
+	defer close(k.pumpDone)
+	fail := func(err error) {
+		k.frames.fail(err)
+	}
+	for {
+		data, err := k.next()
 		if err != nil {
-			k.log.Warn().Err(err).Int("len", len(frame)).Msg("skipped socket frame")
+			fail(err)
+			return
+		}
+		evs, cur, err := roomEvents(data, k.room)
+		if err != nil {
+			k.log.Warn().Err(err).Int("len", len(data)).Msg("skipped socket frame")
 			continue
 		}
 		if cur.T > 0 && !cur.plausible(k.lastT, k.anchor) {
@@ -397,32 +437,35 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 			// comes from (far ahead), or behind what was read (a counter
 			// restarted lower): fail the socket, without moving the
 			// cursor, and let the next Dial re-establish it.
-			k.readErr = fmt.Errorf("%w: frame cursor %d, the last frame read left it at %d", ErrBadCursor, cur.T, k.lastT)
 			k.log.Warn().Int64("t", cur.T).Int64("last_t", k.lastT).Msg("implausible socket cursor; closing the socket")
 			k.closeSocket()
-			return messages.ChatMessage{}, k.readErr
+			fail(fmt.Errorf("%w: frame cursor %d, the last frame read left it at %d", ErrBadCursor, cur.T, k.lastT))
+			return
 		}
 		if cur.T > 0 && !cur.follows(k.lastT) {
 			// Frames went missing (a socket that went quiet for a while
 			// without dying): fail it, without moving the resume cursor, so
 			// that the next socket replays what this one lost.
-			k.readErr = fmt.Errorf("%w: frame follows cursor %d, the last frame read left it at %d", ErrFramesLost, cur.T-*cur.D, k.lastT)
 			k.closeSocket()
-			return messages.ChatMessage{}, k.readErr
+			fail(fmt.Errorf("%w: frame follows cursor %d, the last frame read left it at %d", ErrFramesLost, cur.T-*cur.D, k.lastT))
+			return
 		}
 		if cur.T > 0 {
 			k.lastT = cur.T
 		}
-		if len(evs) == 0 {
-			k.d.advance(cur.T)
+		size := 0
+		if len(evs) > 0 {
+			size = len(data)
 		}
-		k.pending, k.frameT = evs, cur.T
+		if k.frames.push(k.ctx, queuedFrame{events: evs, t: cur.T, size: size}) != nil {
+			return // closed
+		}
 	}
 }
 
 // next waits for the socket's next frame, with the liveness deadline armed
-// only while waiting: time spent fetching plain sources between frames does
-// not count as the server's silence.
+// only while waiting: time the pump spends waiting for Read to make room
+// does not count as the server's silence.
 func (k *conn) next() ([]byte, error) {
 	k.mu.Lock()
 	if k.reason != nil {
@@ -530,16 +573,21 @@ func (k *conn) message(e event) (messages.ChatMessage, bool) {
 	return msg, true
 }
 
-var errNoSuchMessage = errors.New("sechat: message not found")
+var (
+	errNoSuchMessage = errors.New("sechat: message not found")
+	errFetchTimeout  = errors.New("sechat: plain source fetch exceeded the liveness timeout")
+)
 
 // plainSource fetches exactly what was typed (no auth needed), minus the
-// zero-width characters SE inserts into long words.
+// zero-width characters SE inserts into long words. Each attempt is bounded
+// by the liveness timeout on the Clock: a server that stalls the fetch
+// must not hold Read longer than it may hold the socket silent.
 func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 	u := k.c.chatRoot + "/message/" + strconv.FormatInt(id, 10) + "?plain=true"
 	var err error
 	for range plainTries {
 		var resp *response
-		resp, err = k.c.do(ctx, k.c.http, http.MethodGet, u, nil)
+		resp, err = k.fetchBounded(ctx, u)
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -555,6 +603,19 @@ func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 		}
 	}
 	return "", err
+}
+
+// fetchBounded GETs u, giving up after Config.LivenessTimeout on the Clock.
+func (k *conn) fetchBounded(ctx context.Context, u string) (*response, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	t := k.c.cfg.Clock.AfterFunc(k.c.cfg.LivenessTimeout, func() { cancel(errFetchTimeout) })
+	defer t.Stop()
+	resp, err := k.c.do(ctx, k.c.http, http.MethodGet, u, nil)
+	if err != nil && errors.Is(context.Cause(ctx), errFetchTimeout) {
+		return nil, fmt.Errorf("%w (%s): %w", errFetchTimeout, k.c.cfg.LivenessTimeout, err)
+	}
+	return resp, err
 }
 
 // Post posts text to the room and returns the new message's id, or 0 when
@@ -759,6 +820,7 @@ func (k *conn) Close() error {
 		}
 		k.cancel()
 		k.closeSocket()
+		<-k.pumpDone // it ends on the closed socket or the cancelled ctx
 		k.log.Debug().Msg("room socket closed")
 	})
 	return nil
