@@ -266,3 +266,53 @@ func TestStalledFetchDoesNotDeafen(t *testing.T) {
 	assert.Equal(t, "second", nextMsg(t, ch).Text)
 	assert.Equal(t, 1, h.socketCount())
 }
+
+// Three 503s on a plain-source fetch, within a few milliseconds, and the
+// frame was skipped for good: the retries had no delay, and the resume
+// cursor moved past it. The retries back off on the clock, and a fetch
+// that still fails fails the connection without moving the cursor, so that
+// the redial replays the frame: never skip.
+func TestPlainSource503sDoNotSkipTheFrame(t *testing.T) {
+	h := newHostile(t)
+	h.on(routePlain, func(w http.ResponseWriter, _ *http.Request, n int) bool {
+		if n <= 3 {
+			answer(w, http.StatusServiceUnavailable, "try later")
+			return true
+		}
+		return false
+	})
+	d := h.client(t).Room(hostileRoom)
+	conn, err := d.Dial(context.Background())
+	require.NoError(t, err)
+	ch := reader(t, conn)
+	h.sayHuman("through the 503s")
+
+	// Drive the clock (with keep-alives, so that the socket stays live),
+	// and redial whenever Read fails, as the gateway would.
+	var got []string
+	var dialErr error
+	redials := 0
+	require.Eventually(t, func() bool {
+		h.keepAlive()
+		h.clock.Advance(100 * time.Millisecond)
+		select {
+		case r := <-ch:
+			if r.err == nil {
+				got = append(got, r.msg.Text)
+				return true
+			}
+			redials++
+			conn, dialErr = d.Dial(context.Background())
+			if dialErr != nil {
+				return true
+			}
+			ch = reader(t, conn)
+		default:
+		}
+		return false
+	}, waitLimit, time.Millisecond, "the frame was never delivered")
+	require.NoError(t, dialErr)
+	assert.Equal(t, []string{"through the 503s"}, got)
+	assert.Equal(t, 4, h.requests(routePlain))
+	t.Log("redials: ", redials)
+}
