@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,4 +316,72 @@ func TestPlainSource503sDoNotSkipTheFrame(t *testing.T) {
 	assert.Equal(t, []string{"through the 503s"}, got)
 	assert.Equal(t, 4, h.requests(routePlain))
 	t.Log("redials: ", redials)
+}
+
+// The retries are spaced on the clock, and a message a server never serves
+// holds the room back for MaxFetchFailures connections, not for good.
+func TestPlainSourceRetriesBackOff(t *testing.T) {
+	h := newHostile(t)
+	var stuck atomic.Int64
+	var stuckRequests atomic.Int32
+	h.on(routePlain, func(w http.ResponseWriter, r *http.Request, _ int) bool {
+		if r.PathValue("id") == strconv.FormatInt(stuck.Load(), 10) {
+			stuckRequests.Add(1)
+			answer(w, http.StatusBadGateway, "bad gateway")
+			return true
+		}
+		return false
+	})
+	var logs logBuffer
+	d := h.client(t, func(cfg *sechat.Config) { cfg.Logger = logs.logger() }).Room(hostileRoom)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	conn, err := d.Dial(context.Background())
+	require.NoError(t, err)
+	ch := reader(t, conn)
+	stuck.Store(h.sayHuman("never served"))
+	h.sayHuman("after")
+
+	require.Eventually(t, func() bool { return stuckRequests.Load() == 1 }, waitLimit, time.Millisecond)
+	for try := 1; try < sechat.PlainTries; try++ {
+		wait := sechat.PlainRetryDelay << (try - 1)
+		waitTimer(t, h.clock, wait)
+		assert.Equal(t, int32(try), stuckRequests.Load(), "no retry before the backoff")
+		h.clock.Advance(wait)
+		require.Eventually(t, func() bool { return stuckRequests.Load() == int32(try+1) }, waitLimit, time.Millisecond)
+	}
+	err = nextErr(t, ch)
+	assert.ErrorIs(t, err, sechat.ErrNoPlainSource)
+	assert.Contains(t, err.Error(), "HTTP 502")
+
+	conn, err = d.Dial(context.Background())
+	require.NoError(t, err)
+	ch = reader(t, conn)
+	var got []string
+	dials := 2
+	require.Eventually(t, func() bool {
+		h.keepAlive()
+		h.clock.Advance(100 * time.Millisecond)
+		select {
+		case r := <-ch:
+			if r.err == nil {
+				got = append(got, r.msg.Text)
+				return true
+			}
+			if conn, err = d.Dial(context.Background()); err != nil {
+				return true
+			}
+			dials++
+			ch = reader(t, conn)
+		default:
+		}
+		return false
+	}, waitLimit, time.Millisecond)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"after"}, got, "skipped after as many connections")
+	assert.Equal(t, sechat.MaxFetchFailures, dials, "failed on all but the last")
+	assert.Equal(t, int32(sechat.PlainTries*sechat.MaxFetchFailures), stuckRequests.Load())
 }

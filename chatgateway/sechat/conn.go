@@ -22,9 +22,16 @@ import (
 	"github.com/socketscience/socketscience/supervisor"
 )
 
-// plainTries is how many times Read asks for a message's plain source
-// before skipping the message (a 404, a deleted message, skips at once).
-const plainTries = 3
+const (
+	// plainTries is how many times one Read asks for a message's plain
+	// source before failing the connection (a 404 or 410, a deleted
+	// message, skips it at once).
+	plainTries = 3
+	// plainRetryDelay is the wait, on the Clock, before the second try
+	// of a plain-source fetch; it doubles for each later try. Without it,
+	// three 503s came within a few milliseconds.
+	plainRetryDelay = 500 * time.Millisecond
+)
 
 // closeGrace bounds writing the close frame, so Close never hangs on a
 // stuck socket. It is network time, hence the real clock.
@@ -39,7 +46,11 @@ type roomDialer struct {
 	cursor   int64     // the room cursor up to which Read has returned everything
 	cursorAt time.Time // when cursor last moved, on the Clock
 	lastMsg  int64     // the highest message id Read has returned or skipped
-	lastPost postMark  // the last Post made through this Dialer's conns
+	// failedMsg is the message whose plain source the last failed
+	// connections could not fetch, and failures on how many in a row.
+	failedMsg int64
+	failures  int
+	lastPost  postMark // the last Post made through this Dialer's conns
 	// posted holds the text of this Dialer's recent posts by message id:
 	// their echo needs no fetch of the plain source.
 	posted map[int64]string
@@ -241,6 +252,27 @@ func (d *roomDialer) setCursor(t int64) {
 	d.cursor, d.cursorAt = t, now
 }
 
+// fetchFailed records that a connection failed on message id's plain
+// source and returns on how many connections in a row it has.
+func (d *roomDialer) fetchFailed(id int64) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failedMsg != id {
+		d.failedMsg, d.failures = id, 0
+	}
+	d.failures++
+	return d.failures
+}
+
+// fetchOK records that message id's plain source was had.
+func (d *roomDialer) fetchOK(id int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failedMsg == id {
+		d.failedMsg, d.failures = 0, 0
+	}
+}
+
 // sawMessage records that Read is done with message id.
 func (d *roomDialer) sawMessage(id int64) {
 	d.mu.Lock()
@@ -352,11 +384,16 @@ func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.
 // included. Its Text is the message's plain source, as typed, fetched from
 // /message/<id>?plain=true, because the event's HTML content is escaped and,
 // for long messages, cut short; U+200B and U+200C are removed. Each fetch
-// attempt is bounded by Config.LivenessTimeout on the Clock. A message
-// whose source cannot be had (deleted meanwhile, or the fetch failed three
-// times) is logged and skipped: failing the socket would lose it just the
-// same. The events of one frame are returned one by one, in order; only once
-// all of them are returned does the Dialer's resume cursor move past them.
+// attempt is bounded by Config.LivenessTimeout on the Clock, and failed
+// attempts are retried with backoff on the Clock. A message deleted before
+// its source was read (404) is skipped. A message whose source cannot be
+// had otherwise fails Read with ErrNoPlainSource, without moving the
+// resume cursor past its frame, so that the next socket replays it; only
+// after MaxFetchFailures connections in a row failed on the same message
+// is it logged as an error and skipped, so that one message a server never
+// serves cannot deafen the node for good. The events of one frame are
+// returned one by one, in order; only once all of them are returned does
+// the Dialer's resume cursor move past them.
 //
 // The socket is read all the time by the conn's own goroutine, also while
 // Read fetches (up to maxQueuedFrames frames, maxQueuedBytes bytes, wait
@@ -377,10 +414,25 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 		}
 		if len(k.pending) > 0 {
 			e := k.pending[0]
-			msg, ok := k.message(e)
+			msg, ok, err := k.message(e)
 			if k.ctx.Err() != nil {
 				// Not returned: the next socket's replay brings it again.
 				return messages.ChatMessage{}, chatgateway.ErrConnClosed
+			}
+			if err != nil {
+				if n := k.d.fetchFailed(e.MessageID); n < MaxFetchFailures {
+					// Never skip a message for a server's passing trouble:
+					// fail the socket without moving the resume cursor
+					// past the frame, and the next socket replays it.
+					k.readErr = fmt.Errorf("%w: message %d (failure %d of %d before it is skipped): %w",
+						ErrNoPlainSource, e.MessageID, n, MaxFetchFailures, err)
+					k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int("failures", n).Msg("no plain source; closing the socket to read the frame again")
+					k.closeSocket()
+					return messages.ChatMessage{}, k.readErr
+				}
+				k.log.Error().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Int("failures", MaxFetchFailures).
+					Msg("skipped message: no plain source on as many connections in a row")
+				ok = false
 			}
 			k.pending = k.pending[1:]
 			k.d.sawMessage(e.MessageID)
@@ -544,8 +596,9 @@ func (k *conn) closeSocket() {
 }
 
 // message turns an event into a ChatMessage with the plain source as Text,
-// or reports false when the message is to be skipped.
-func (k *conn) message(e event) (messages.ChatMessage, bool) {
+// reports false when the message is to be skipped (deleted), or the error
+// that kept its source from being had.
+func (k *conn) message(e event) (messages.ChatMessage, bool, error) {
 	text, own := "", false
 	if e.EventType == eventMessagePosted && e.UserID == k.self.UserID {
 		text, own = k.d.recall(e.MessageID) // exactly what Post sent
@@ -554,12 +607,14 @@ func (k *conn) message(e event) (messages.ChatMessage, bool) {
 	if !own {
 		text, err = k.plainSource(k.ctx, e.MessageID)
 	}
-	if err != nil {
-		if k.ctx.Err() == nil {
-			k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Msg("skipped message: no plain source")
-		}
-		return messages.ChatMessage{}, false
+	switch {
+	case errors.Is(err, errNoSuchMessage):
+		k.log.Info().Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Msg("skipped message: deleted before its source was read")
+		return messages.ChatMessage{}, false, nil
+	case err != nil:
+		return messages.ChatMessage{}, false, err
 	}
+	k.d.fetchOK(e.MessageID)
 	msg := messages.ChatMessage{
 		ID:       e.MessageID,
 		UserID:   e.UserID,
@@ -570,7 +625,7 @@ func (k *conn) message(e event) (messages.ChatMessage, bool) {
 	if e.TimeStamp > 0 {
 		msg.Time = time.Unix(e.TimeStamp, 0)
 	}
-	return msg, true
+	return msg, true, nil
 }
 
 var (
@@ -581,11 +636,19 @@ var (
 // plainSource fetches exactly what was typed (no auth needed), minus the
 // zero-width characters SE inserts into long words. Each attempt is bounded
 // by the liveness timeout on the Clock: a server that stalls the fetch
-// must not hold Read longer than it may hold the socket silent.
+// must not hold Read longer than it may hold the socket silent. A failed
+// attempt (any answer but 200, 404 and 410; a network error; the bound)
+// is tried again after plainRetryDelay, doubling, up to plainTries
+// attempts. 404 and 410 mean the message was deleted: errNoSuchMessage.
 func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 	u := k.c.chatRoot + "/message/" + strconv.FormatInt(id, 10) + "?plain=true"
 	var err error
-	for range plainTries {
+	for try := range plainTries {
+		if try > 0 {
+			if err := k.sleep(ctx, plainRetryDelay<<(try-1)); err != nil {
+				return "", err
+			}
+		}
 		var resp *response
 		resp, err = k.fetchBounded(ctx, u)
 		switch {
@@ -593,10 +656,9 @@ func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 			if ctx.Err() != nil {
 				return "", err
 			}
-			continue
 		case resp.status == http.StatusOK:
 			return zeroWidth.Replace(string(resp.body)), nil
-		case resp.status == http.StatusNotFound:
+		case resp.status == http.StatusNotFound || resp.status == http.StatusGone:
 			return "", errNoSuchMessage
 		default:
 			err = fmt.Errorf("sechat: plain source of message %d: HTTP %d", id, resp.status)

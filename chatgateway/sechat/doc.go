@@ -26,7 +26,12 @@
 // types. Their Text is the message's plain source, fetched per message from
 // /message/<id>?plain=true, never the event's HTML, which is escaped and,
 // for long messages such as frames, only a 'partial' beginning; U+200B and
-// U+200C, which SE inserts into long words, are removed. Post posts with
+// U+200C, which SE inserts into long words, are removed. A fetch that fails
+// is retried with backoff on the clock; if it still fails, Read fails with
+// ErrNoPlainSource without moving the resume cursor past the message, so
+// that the next socket replays it (only a deleted message, 404, is skipped,
+// and, so that one message cannot deafen the node for good, one that
+// failed on MaxFetchFailures connections in a row). Post posts with
 // the chat fkey, refreshing the fkey once when SE refuses it, and makes one
 // attempt: it never sleeps or retries inside, as the gateway owns waiting
 // and pacing. The gateway posts a message

@@ -61,6 +61,13 @@ const (
 	// replay can come from. A genuine jump costs one redial: Dial anchors
 	// the check at the events endpoint's cursor again.
 	MaxCursorJump = 100_000
+	// MaxFetchFailures is on how many connections in a row Read may fail
+	// on the same message's plain source before it skips that message
+	// (logged as an error). Each of them retried the fetch with backoff,
+	// and the gateway redials with backoff in between, so this is
+	// minutes of a server refusing one message: past that, holding every
+	// later message back for it would deafen the node for good.
+	MaxFetchFailures = 5
 	// resyncEvents is how many recent message events Dial asks the events
 	// endpoint for when the server's cursor is behind the resume cursor (a
 	// counter restarted lower): the replay starts before the first of them
@@ -107,6 +114,11 @@ var (
 	// read left the cursor): the socket is closed, and the next one replays
 	// from the last frame read.
 	ErrFramesLost = errors.New("sechat: socket frames lost")
+	// ErrNoPlainSource is what Read returns when a message's plain source
+	// could not be fetched (server errors, a stalled fetch) after retries:
+	// the socket is closed without moving the resume cursor past the
+	// message, so that the next socket replays it.
+	ErrNoPlainSource = errors.New("sechat: plain source unavailable")
 	// ErrBadCursor is what Read returns when a frame's cursor is
 	// implausible: behind the last frame's, or more than MaxCursorJump
 	// ahead. The socket is closed without moving the resume cursor, and the
