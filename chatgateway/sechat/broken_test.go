@@ -385,3 +385,18 @@ func TestPlainSourceRetriesBackOff(t *testing.T) {
 	assert.Equal(t, sechat.MaxFetchFailures, dials, "failed on all but the last")
 	assert.Equal(t, int32(sechat.PlainTries*sechat.MaxFetchFailures), stuckRequests.Load())
 }
+
+// Frames that are not JSON, or not the shape expected, are skipped; the
+// socket carries on.
+func TestGarbageFramesAreSkipped(t *testing.T) {
+	h := newHostile(t)
+	ch := reader(t, h.dial(t))
+	for _, f := range []string{
+		`not json`, `[]`, `{"r11540":[]}`, `{"r11540":{"e":"x","t":1}}`, `{"r11540":{"e":[1,"x",{"event_type":"1"}]}}`,
+		`{"r11540":{"e":[{"event_type":1,"message_id":0}]}}`, `{"r11540":{"t":"x"}}`, `{}`, `null`,
+	} {
+		h.send(f)
+	}
+	h.sayHuman("still here")
+	assert.Equal(t, "still here", nextMsg(t, ch).Text)
+}

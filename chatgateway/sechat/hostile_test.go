@@ -319,15 +319,6 @@ func (h *hostile) poison(t int64) {
 	}
 }
 
-// kill closes every socket abruptly.
-func (h *hostile) kill() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for so := range h.sockets {
-		_ = so.ws.Close()
-	}
-}
-
 func (h *hostile) config(t *testing.T) sechat.Config {
 	t.Helper()
 	tr := &http.Transport{}

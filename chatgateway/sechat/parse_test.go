@@ -169,7 +169,8 @@ func TestRedact(t *testing.T) {
 		assert.Equal(t, want[1], redactURL(raw, true), raw)
 	}
 
-	_, perr := url.Parse("ws://h/events/1/tok\x7f?l=1")
+	del := string(rune(0x7f))
+	_, perr := url.Parse("ws://h/events/1/tok" + del + "?l=1")
 	err := redactErr(fmt.Errorf("x: %w", perr), false)
 	assert.NotContains(t, err.Error(), "tok")
 	assert.ErrorIs(t, err, perr, "still unwraps")
