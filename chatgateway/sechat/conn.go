@@ -729,6 +729,40 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	if err != nil {
 		return 0, k.postErr(err)
 	}
+	id, err := postAnswer(resp)
+	switch {
+	case err == nil && id == 0:
+		// Only a post gets a time: it landed, under an id we do not know.
+		// Its echo is read like anyone's message (a fetch of its source),
+		// as nothing is remembered under id 0.
+		k.log.Debug().Msg("post answered with a time but no id")
+		return 0, nil
+	case err == nil:
+		k.d.remember(id, text)
+		return id, nil
+	case errors.Is(err, ErrDuplicate):
+		if k.repeatOfEarlierAttempt(prev, text) {
+			if id, ok := k.landed(ctx, text); ok {
+				k.log.Info().Int64("message_id", id).Msg("post repeated after a reconnect had already landed")
+				return id, nil
+			}
+		}
+	case errors.Is(err, ErrThrottled):
+		// Not posted: an earlier attempt of the same text on another conn
+		// is still the one a later duplicate answer may be about.
+		k.d.unmarkPost(mark, prev)
+		k.log.Debug().Err(err).Msg("post throttled")
+	}
+	return 0, err
+}
+
+// postAnswer reads SE's answer to a post: the new message's id (0 when the
+// answer has the post's time but no id: it landed, id unknown), or the
+// error for the gateway. SE refuses the same text twice in a row, for
+// good, with {"id":null,"time":null}: Rejected(ErrDuplicate). A 409 is a
+// RetryAfter wrapping ErrThrottled, which the gateway holds the post for,
+// and paces later ones by, rather than take the connection for dead.
+func postAnswer(resp *response) (int64, error) {
 	switch resp.status {
 	case http.StatusOK:
 		var ans struct {
@@ -738,34 +772,15 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 		if err := json.Unmarshal(resp.body, &ans); err != nil {
 			return 0, fmt.Errorf("sechat: post: bad answer: %w", err)
 		}
-		if ans.ID == nil && ans.Time != nil {
-			// Only a post gets a time: it landed, under an id we do not
-			// know. Its echo is read like anyone's message (a fetch of
-			// its source), as nothing is remembered under id 0.
-			k.log.Debug().Msg("post answered with a time but no id")
+		switch {
+		case ans.ID != nil:
+			return *ans.ID, nil
+		case ans.Time != nil:
 			return 0, nil
 		}
-		if ans.ID == nil {
-			if k.repeatOfEarlierAttempt(prev, text) {
-				if id, ok := k.landed(ctx, text); ok {
-					k.log.Info().Int64("message_id", id).Msg("post repeated after a reconnect had already landed")
-					return id, nil
-				}
-			}
-			// SE refuses the same text twice in a row for good.
-			return 0, chatgateway.Rejected(ErrDuplicate)
-		}
-		k.d.remember(*ans.ID, text)
-		return *ans.ID, nil
+		return 0, chatgateway.Rejected(ErrDuplicate)
 	case http.StatusConflict:
-		// Not posted: an earlier attempt of the same text on another conn
-		// is still the one a later duplicate answer may be about.
-		k.d.unmarkPost(mark, prev)
-		wait := throttleWait(resp.text())
-		k.log.Debug().Dur("wait", wait).Msg("post throttled")
-		// The gateway holds this post, and paces later ones, rather than
-		// take the connection for dead.
-		return 0, chatgateway.RetryAfter(wait, fmt.Errorf("%w: %s", ErrThrottled, resp.snippet()))
+		return 0, chatgateway.RetryAfter(throttleWait(resp.text()), fmt.Errorf("%w: %s", ErrThrottled, resp.snippet()))
 	case http.StatusNotFound:
 		return 0, notFoundError(resp.snippet())
 	}

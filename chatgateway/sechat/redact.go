@@ -24,7 +24,8 @@ var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s"'<>]*`)
 // It works on the text, so it also redacts a URL the parser refuses.
 func redactURL(raw string, keepPath bool) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
+	if !ok || scheme == "" || strings.ContainsAny(scheme, "/?#@ \t\r\n") {
+		// Not a URL we can take apart: nothing of it is safe to show.
 		return "[URL redacted]"
 	}
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
