@@ -20,24 +20,32 @@
 // Dial logs in (lazily, once per Client: the login site's form, then the
 // chat page for the chat fkey and the account's own id and name), gets the
 // room's event cursor and a socket URL, and opens the socket with the Origin
-// header SE requires. Read turns the socket's message-posted and
-// message-edited events for this room into messages.ChatMessage values,
-// one at a time in the server's order, ignoring other rooms and other event
-// types. Their Text is the message's plain source, fetched per message from
-// /message/<id>?plain=true, never the event's HTML, which is escaped and,
-// for long messages such as frames, only a 'partial' beginning; U+200B and
-// U+200C, which SE inserts into long words, are removed. A fetch that fails
-// is retried with backoff on the clock; if it still fails, Read fails with
-// ErrNoPlainSource without moving the resume cursor past the message, so
-// that the next socket replays it (only a deleted message, 404, is skipped,
-// and, so that one message cannot deafen the node for good, one that
-// failed on MaxFetchFailures connections in a row). Post posts with
-// the chat fkey, refreshing the fkey once when SE refuses it, and makes one
-// attempt: it never sleeps or retries inside, as the gateway owns waiting
-// and pacing. The gateway posts a message
-// again, unchanged, when a connection died before the post's outcome was
-// known; SE refuses that copy as a duplicate if the first post landed, and
-// Post then reports the success it was rather than ErrDuplicate.
+// header SE requires. The Conn's Identity is the account (UserID, UserName;
+// Account stays empty, SE accounts being numbers) and the room, named
+// "<chat host>/rooms/<id>", such as "chat.stackexchange.com/rooms/11540".
+//
+// Read turns the socket's message-posted and message-edited events for this
+// room into messages.ChatMessage values, one at a time in the server's
+// order, ignoring other rooms and other event types. Their Text is the
+// message's plain source, fetched per message from /message/<id>?plain=true,
+// never the event's HTML, which is escaped and, for long messages such as
+// frames, only a 'partial' beginning; U+200B and U+200C, which SE inserts
+// into long words, are removed. A fetch that fails is retried with backoff
+// on the clock; if it still fails, Read fails with ErrNoPlainSource without
+// moving the resume cursor past the message, so that the next socket
+// replays it. Only a deleted message (404) is skipped, and, so that one
+// message cannot deafen the node for good, one whose source failed on
+// MaxFetchFailures connections in a row (logged as an error).
+//
+// Post posts with the chat fkey, refreshing the fkey once when SE refuses
+// it, and makes one attempt: it never sleeps or retries inside, because the
+// gateway owns waiting and pacing, and a Post parked in a wait would hold the
+// gateway's writer hostage to the server's numbers. The gateway posts a
+// message again, unchanged, when a connection died before the post's
+// outcome was known; SE refuses that copy as a duplicate if the first post
+// landed, and Post then reports the success it was rather than
+// ErrDuplicate. An answer with the post's time but no id ({"time":…}) is a
+// post that landed, id unknown: Post returns 0 and no error.
 //
 // # What Post's errors mean to the gateway
 //
@@ -65,10 +73,11 @@
 //
 // SE sockets are known to stop delivering without closing. The socket is
 // read all the time by the Conn's own goroutine, also while Read fetches a
-// plain source, and each fetch attempt is bounded by Config.LivenessTimeout
-// too, so a stalled fetch neither deafens the node nor hides a dead socket.
-// A socket that sends no frame, keep-alives included, for
-// Config.LivenessTimeout (45 s) is closed and Read fails with ErrSilent; every socket is also rebuilt after
+// plain source (what it reads ahead is bounded), and each fetch attempt is
+// bounded by Config.LivenessTimeout too, so a stalled fetch neither deafens
+// the node nor hides a dead socket. A socket that sends no frame,
+// keep-alives included, for Config.LivenessTimeout (45 s) is closed and
+// Read fails with ErrSilent; every socket is also rebuilt after
 // Config.RefreshInterval (4 h) with ErrRefresh, however healthy it looks.
 // Either way the gateway dials again, and the new socket resumes at the
 // last cursor the old one read (within ResumeWindow), so that the server
@@ -93,15 +102,25 @@
 // over-long single line itself with chatgateway.ErrMessageTooLong, which
 // the gateway drops and counts rather than retrying.
 //
+// # Bounds against a hostile server
+//
+// Every answer body is read up to 4 MiB; socket frames likewise. The cookie
+// jar keeps at most MaxCookiesPerHost cookies and MaxCookieBytesPerHost
+// bytes from each host (further new cookies are dropped, with a
+// rate-limited warning), so a Set-Cookie flood cannot grow the heap or the
+// Cookie header of every request. 409 waits are clamped to [MinRetryAfter,
+// MaxRetryAfter]; frame cursors to MaxCursorJump.
+//
 // # Assumptions
 //
 // Where the real service's behaviour is not documented, the adapter
 // assumes: a stale fkey is answered HTTP 403 (or a redirect to the login
-// page); a 409 without a number of seconds means 5 s; /message/<id>?plain=true
+// page); a 409 without a number of seconds means DefaultRetryAfter (5 s);
+// /message/<id>?plain=true
 // returns U+0002 and U+0003 unchanged; the event cursor from
 // /chats/<room>/events is the right ?l= for the socket (as ChatExchange uses
 // it), and a frame's "t" counts the same event ids, so a socket opened at an
-// older cursor replays the events after it. Credentials, cookies, fkeys and
+// older cursor replays the events after it; message ids never go back. Credentials, cookies, fkeys and
 // socket URLs are never logged, nor put in errors: every error from a call
 // that takes a URL has its URLs redacted (no userinfo, query or fragment;
 // for the socket URL, whose path is its token, no path either), because the

@@ -38,7 +38,9 @@ type hostile struct {
 	sockets map[*hostileSocket]bool
 	counts  map[string]int
 	hooks   map[string]hostileHook
-	wg      sync.WaitGroup // socket handlers, which httptest does not wait for
+	// onOpen, if set, may send a new socket its first frames.
+	onOpen func(send func(frame string))
+	wg     sync.WaitGroup // socket handlers, which httptest does not wait for
 }
 
 // hostileHook may answer a request to route itself (returning true); n
@@ -218,6 +220,9 @@ func (h *hostile) handleSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	so.lastT = h.cursor
 	h.sockets[so] = true
+	if h.onOpen != nil {
+		h.onOpen(func(frame string) { h.sendLocked(so, frame) })
+	}
 	h.wg.Add(1)
 	h.mu.Unlock()
 	defer h.wg.Done()
