@@ -237,7 +237,8 @@ func TestPoisonedCursorIsNotFollowed(t *testing.T) {
 // stayed healthy: the liveness timer was off during fetches and the fetch
 // had only the HTTP client's timeout. The socket is read throughout (its
 // keep-alives re-arm the liveness deadline while the fetch hangs), and
-// the fetch gives up at the liveness deadline, on the clock.
+// the fetch, retries included, gives up by the liveness deadline, on the
+// clock.
 func TestStalledFetchDoesNotDeafen(t *testing.T) {
 	h := newHostile(t)
 	h.on(routePlain, func(_ http.ResponseWriter, r *http.Request, n int) bool {
@@ -342,7 +343,8 @@ func TestPlainSourceRetriesBackOff(t *testing.T) {
 	conn, err := d.Dial(context.Background())
 	require.NoError(t, err)
 	ch := reader(t, conn)
-	stuck.Store(h.sayHuman("never served"))
+	stuck.Store(1) // the id the next message gets, set before the fetch can race it
+	require.Equal(t, int64(1), h.sayHuman("never served"))
 	h.sayHuman("after")
 
 	require.Eventually(t, func() bool { return stuckRequests.Load() == 1 }, waitLimit, time.Millisecond)

@@ -383,8 +383,9 @@ func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.
 // Read returns the next message posted or edited in the room, own posts
 // included. Its Text is the message's plain source, as typed, fetched from
 // /message/<id>?plain=true, because the event's HTML content is escaped and,
-// for long messages, cut short; U+200B and U+200C are removed. Each fetch
-// attempt is bounded by Config.LivenessTimeout on the Clock, and failed
+// for long messages, cut short; U+200B and U+200C are removed. A fetch,
+// its retries included, is bounded by about Config.LivenessTimeout on the
+// Clock (each of its plainTries attempts gets an equal share), and failed
 // attempts are retried with backoff on the Clock. A message deleted before
 // its source was read (404) is skipped. A message whose source cannot be
 // had otherwise fails Read with ErrNoPlainSource, without moving the
@@ -630,13 +631,15 @@ func (k *conn) message(e event) (messages.ChatMessage, bool, error) {
 
 var (
 	errNoSuchMessage = errors.New("sechat: message not found")
-	errFetchTimeout  = errors.New("sechat: plain source fetch exceeded the liveness timeout")
+	errFetchTimeout  = errors.New("sechat: plain source fetch timed out")
 )
 
 // plainSource fetches exactly what was typed (no auth needed), minus the
 // zero-width characters SE inserts into long words. Each attempt is bounded
-// by the liveness timeout on the Clock: a server that stalls the fetch
-// must not hold Read longer than it may hold the socket silent. A failed
+// by LivenessTimeout/plainTries on the Clock, so that all of them together
+// take about one liveness timeout (plus the backoff): a server that stalls
+// the fetch must not hold Read much longer than it may hold the socket
+// silent. A failed
 // attempt (any answer but 200, 404 and 410; a network error; the bound)
 // is tried again after plainRetryDelay, doubling, up to plainTries
 // attempts. 404 and 410 mean the message was deleted: errNoSuchMessage.
@@ -667,15 +670,17 @@ func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 	return "", err
 }
 
-// fetchBounded GETs u, giving up after Config.LivenessTimeout on the Clock.
+// fetchBounded GETs u, giving up after LivenessTimeout/plainTries on the
+// Clock.
 func (k *conn) fetchBounded(ctx context.Context, u string) (*response, error) {
+	bound := k.c.cfg.LivenessTimeout / plainTries
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	t := k.c.cfg.Clock.AfterFunc(k.c.cfg.LivenessTimeout, func() { cancel(errFetchTimeout) })
+	t := k.c.cfg.Clock.AfterFunc(bound, func() { cancel(errFetchTimeout) })
 	defer t.Stop()
 	resp, err := k.c.do(ctx, k.c.http, http.MethodGet, u, nil)
 	if err != nil && errors.Is(context.Cause(ctx), errFetchTimeout) {
-		return nil, fmt.Errorf("%w (%s): %w", errFetchTimeout, k.c.cfg.LivenessTimeout, err)
+		return nil, fmt.Errorf("%w after %s: %w", errFetchTimeout, bound, err)
 	}
 	return resp, err
 }

@@ -73,9 +73,9 @@
 //
 // SE sockets are known to stop delivering without closing. The socket is
 // read all the time by the Conn's own goroutine, also while Read fetches a
-// plain source (what it reads ahead is bounded), and each fetch attempt is
-// bounded by Config.LivenessTimeout too, so a stalled fetch neither deafens
-// the node nor hides a dead socket. A socket that sends no frame,
+// plain source (what it reads ahead is bounded), and a fetch, its retries
+// included, is bounded by about Config.LivenessTimeout too, so a stalled
+// fetch neither deafens the node nor hides a dead socket. A socket that sends no frame,
 // keep-alives included, for Config.LivenessTimeout (45 s) is closed and
 // Read fails with ErrSilent; every socket is also rebuilt after
 // Config.RefreshInterval (4 h) with ErrRefresh, however healthy it looks.
