@@ -471,13 +471,10 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 // discontinuous cursor ends it, queued last, after closing the socket.
 func (k *conn) pump() {
 	defer close(k.pumpDone)
-	fail := func(err error) {
-		k.frames.fail(err)
-	}
 	for {
 		data, err := k.next()
 		if err != nil {
-			fail(err)
+			k.frames.fail(err)
 			return
 		}
 		evs, cur, err := roomEvents(data, k.room)
@@ -492,7 +489,7 @@ func (k *conn) pump() {
 			// cursor, and let the next Dial re-establish it.
 			k.log.Warn().Int64("t", cur.T).Int64("last_t", k.lastT).Msg("implausible socket cursor; closing the socket")
 			k.closeSocket()
-			fail(fmt.Errorf("%w: frame cursor %d, the last frame read left it at %d", ErrBadCursor, cur.T, k.lastT))
+			k.frames.fail(fmt.Errorf("%w: frame cursor %d, the last frame read left it at %d", ErrBadCursor, cur.T, k.lastT))
 			return
 		}
 		if cur.T > 0 && !cur.follows(k.lastT) {
@@ -500,7 +497,7 @@ func (k *conn) pump() {
 			// without dying): fail it, without moving the resume cursor, so
 			// that the next socket replays what this one lost.
 			k.closeSocket()
-			fail(fmt.Errorf("%w: frame follows cursor %d, the last frame read left it at %d", ErrFramesLost, cur.T-*cur.D, k.lastT))
+			k.frames.fail(fmt.Errorf("%w: frame follows cursor %d, the last frame read left it at %d", ErrFramesLost, cur.T-*cur.D, k.lastT))
 			return
 		}
 		if cur.T > 0 {
