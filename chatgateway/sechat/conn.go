@@ -22,9 +22,16 @@ import (
 	"github.com/socketscience/socketscience/supervisor"
 )
 
-// plainTries is how many times Read asks for a message's plain source
-// before skipping the message (a 404, a deleted message, skips at once).
-const plainTries = 3
+const (
+	// plainTries is how many times one Read asks for a message's plain
+	// source before failing the connection (a 404 or 410, a deleted
+	// message, skips it at once).
+	plainTries = 3
+	// plainRetryDelay is the wait, on the Clock, before the second try
+	// of a plain-source fetch; it doubles for each later try. Without it,
+	// three 503s came within a few milliseconds.
+	plainRetryDelay = 500 * time.Millisecond
+)
 
 // closeGrace bounds writing the close frame, so Close never hangs on a
 // stuck socket. It is network time, hence the real clock.
@@ -33,11 +40,17 @@ const closeGrace = time.Second
 type roomDialer struct {
 	c    *Client
 	room int64
+	name string // Identity.Room
 
 	mu       sync.Mutex
 	cursor   int64     // the room cursor up to which Read has returned everything
 	cursorAt time.Time // when cursor last moved, on the Clock
-	lastPost postMark  // the last Post made through this Dialer's conns
+	lastMsg  int64     // the highest message id Read has returned or skipped
+	// failedMsg is the message whose plain source the last failed
+	// connections could not fetch, and failures on how many in a row.
+	failedMsg int64
+	failures  int
+	lastPost  postMark // the last Post made through this Dialer's conns
 	// posted holds the text of this Dialer's recent posts by message id:
 	// their echo needs no fetch of the plain source.
 	posted map[int64]string
@@ -78,15 +91,25 @@ type postMark struct {
 	text [sha256.Size]byte
 }
 
-// markPost records that k is about to post text and returns the previous
-// mark.
-func (d *roomDialer) markPost(k *conn, text string) postMark {
+// markPost records that k is about to post text and returns the new mark
+// and the previous one.
+func (d *roomDialer) markPost(k *conn, text string) (mark, prev postMark) {
 	m := postMark{conn: k, text: sha256.Sum256([]byte(text))}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	prev := d.lastPost
+	prev = d.lastPost
 	d.lastPost = m
-	return prev
+	return m, prev
+}
+
+// unmarkPost puts prev back when the attempt marked mark certainly did not
+// post (a 409), unless another attempt has been marked since.
+func (d *roomDialer) unmarkPost(mark, prev postMark) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.lastPost == mark {
+		d.lastPost = prev
+	}
 }
 
 // Dial joins the room: it logs in if need be, gets the room's event cursor
@@ -107,6 +130,7 @@ func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	self.Room = d.name
 	room := strconv.FormatInt(d.room, 10)
 	resp, err := c.postFkey(ctx, "/chats/"+room+"/events",
 		url.Values{"since": {"0"}, "mode": {"Messages"}, "msgCount": {"1"}})
@@ -135,41 +159,125 @@ func (d *roomDialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	if auth.URL == "" {
 		return nil, errors.New("sechat: ws-auth: answer has no url")
 	}
-	sep := "?"
-	if strings.Contains(auth.URL, "?") {
-		sep = "&"
+	// The socket URL holds an access token: it stays out of every error
+	// (redactErr, with the path dropped too) and every log.
+	wsURL, err := url.Parse(auth.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadSocketURL, redactErr(err, false))
 	}
-	from := d.resumeFrom(*events.Time)
-	ws, hs, err := c.wsDialer().DialContext(ctx, auth.URL+sep+"l="+strconv.FormatInt(from, 10),
+	if wsURL.Scheme != "ws" && wsURL.Scheme != "wss" {
+		return nil, fmt.Errorf("%w: scheme %q, want ws or wss", errBadSocketURL, wsURL.Scheme)
+	}
+	from, resync := d.resumeFrom(*events.Time)
+	if resync {
+		from = d.resync(ctx, *events.Time)
+	}
+	q := wsURL.Query()
+	q.Set("l", strconv.FormatInt(from, 10))
+	wsURL.RawQuery = q.Encode()
+	ws, hs, err := c.wsDialer().DialContext(ctx, wsURL.String(),
 		http.Header{"Origin": {c.origin}, "User-Agent": {userAgent}})
 	if err != nil {
-		// The socket URL holds an access token: it stays out of the error.
 		if hs != nil {
-			return nil, fmt.Errorf("sechat: opening room %d's socket: HTTP %d: %w", d.room, hs.StatusCode, err)
+			return nil, fmt.Errorf("sechat: opening room %d's socket: HTTP %d: %w", d.room, hs.StatusCode, redactErr(err, false))
 		}
-		return nil, fmt.Errorf("sechat: opening room %d's socket: %w", d.room, err)
+		return nil, fmt.Errorf("sechat: opening room %d's socket: %w", d.room, redactErr(err, false))
 	}
 	ws.SetReadLimit(maxBody)
 	// The socket brings everything after from, so a socket that dies
-	// before its first frame still resumes from here.
-	d.advance(from)
-	k := newConn(c, d, self, ws)
-	k.lastT = from
+	// before its first frame still resumes from here. This may move the
+	// cursor back, after a server's counter restarted lower.
+	d.setCursor(from)
+	k := newConn(c, d, self, ws, from, *events.Time)
 	if from != *events.Time {
 		k.log.Info().Int64("missed_events", *events.Time-from).Msg("resuming room socket where the last one stopped")
 	}
 	return k, nil
 }
 
-// resumeFrom is the ?l= cursor for a new socket when the room's cursor is
-// now: the previous socket's last cursor if recent, else now.
-func (d *roomDialer) resumeFrom(now int64) int64 {
+// resumeFrom is the ?l= cursor for a new socket when the server's cursor is
+// now: the previous socket's last cursor if recent, else now. resync says
+// the previous cursor is recent but ahead of the server's: the server's
+// counter restarted lower (or the cursor was corrupt), so it cannot be
+// resumed from, and Dial re-establishes one with resync.
+func (d *roomDialer) resumeFrom(now int64) (from int64, resync bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cursor > 0 && d.cursor <= now && d.c.cfg.Clock.Now().Sub(d.cursorAt) <= ResumeWindow {
-		return d.cursor
+	if d.cursor <= 0 || d.c.cfg.Clock.Now().Sub(d.cursorAt) > ResumeWindow {
+		return now, false
 	}
+	if d.cursor > now {
+		return now, true
+	}
+	return d.cursor, false
+}
+
+// resync finds where to resume when the server's cursor (now) is behind
+// the resume cursor: just before the oldest of the room's recent message
+// events whose message Read has not seen (message ids, unlike the cursor,
+// come from the database and survive a restart), or now if there is none
+// or the events cannot be had.
+func (d *roomDialer) resync(ctx context.Context, now int64) int64 {
+	resp, err := d.c.postFkey(ctx, "/chats/"+strconv.FormatInt(d.room, 10)+"/events",
+		url.Values{"since": {"0"}, "mode": {"Messages"}, "msgCount": {strconv.Itoa(resyncEvents)}})
+	var ans struct {
+		Events []event `json:"events"`
+	}
+	if err == nil {
+		err = answerJSON(resp, "room events", &ans)
+	}
+	d.mu.Lock()
+	last, stale := d.lastMsg, d.cursor
+	d.mu.Unlock()
+	log := d.c.log.With().Int64("room", d.room).Int64("cursor", stale).Int64("server_cursor", now).Logger()
+	if err != nil {
+		log.Warn().Err(err).Msg("server cursor behind ours, and no recent events to resume from; resuming from now")
+		return now
+	}
+	for _, e := range ans.Events {
+		if e.MessageID > last && e.ID > 0 && e.ID <= now {
+			log.Warn().Int64("from", e.ID-1).Msg("server cursor behind ours (restarted?); resuming before the first message not read")
+			return e.ID - 1
+		}
+	}
+	log.Warn().Msg("server cursor behind ours (restarted?); nothing unread among recent events; resuming from now")
 	return now
+}
+
+// setCursor re-establishes the resume cursor when a socket opens.
+func (d *roomDialer) setCursor(t int64) {
+	now := d.c.cfg.Clock.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cursor, d.cursorAt = t, now
+}
+
+// fetchFailed records that a connection failed on message id's plain
+// source and returns on how many connections in a row it has.
+func (d *roomDialer) fetchFailed(id int64) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failedMsg != id {
+		d.failedMsg, d.failures = id, 0
+	}
+	d.failures++
+	return d.failures
+}
+
+// fetchOK records that message id's plain source was had.
+func (d *roomDialer) fetchOK(id int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failedMsg == id {
+		d.failedMsg, d.failures = 0, 0
+	}
+}
+
+// sawMessage records that Read is done with message id.
+func (d *roomDialer) sawMessage(id int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lastMsg = max(d.lastMsg, id)
 }
 
 // advance records that Read has returned everything up to cursor t.
@@ -216,7 +324,9 @@ func (c *Client) wsDialer() *websocket.Dialer {
 	return d
 }
 
-// conn is one room's socket. Read is its only reader; Post only uses HTTP.
+// conn is one room's socket. Its pump goroutine is the socket's only
+// reader; Read takes what the pump queued and fetches plain sources; Post
+// only uses HTTP.
 type conn struct {
 	c    *Client
 	d    *roomDialer
@@ -225,19 +335,26 @@ type conn struct {
 	ws   *websocket.Conn
 	log  zerolog.Logger
 
-	// ctx ends on Close; it cancels Read's plain-source fetches and Post.
+	// ctx ends on Close; it cancels the pump, Read's plain-source fetches
+	// and Post.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	frames   *frameQueue   // from the pump to Read
+	pumpDone chan struct{} // closed when the pump has returned
+
+	// Owned by the pump goroutine.
+	lastT  int64 // the cursor where the last frame read left it, to spot lost frames
+	anchor int64 // the events endpoint's cursor when dialing, to spot a first frame far ahead
 
 	// Owned by the Read goroutine.
 	pending []event // the rest of the last frame's events
 	frameT  int64   // the last frame's cursor, recorded once pending is drained
-	lastT   int64   // the cursor where the last frame read left it, to spot lost frames
 	readErr error   // sticky: once Read failed, the socket is dead
 
 	mu       sync.Mutex
 	reason   error  // why the adapter closed the socket: chatgateway.ErrConnClosed, ErrSilent or ErrRefresh
-	waitGen  uint64 // bumped when Read starts and stops waiting for a frame
+	waitGen  uint64 // bumped when the pump starts and stops waiting for a frame
 	liveness supervisor.Timer
 	refresh  supervisor.Timer
 
@@ -246,8 +363,11 @@ type conn struct {
 
 var _ chatgateway.Conn = (*conn)(nil)
 
-func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.Conn) *conn {
-	k := &conn{c: c, d: d, room: d.room, self: self, ws: ws}
+// newConn wraps an open socket; lastT and anchor are the cursors the pump
+// checks the first frame against. It starts the pump.
+func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.Conn, lastT, anchor int64) *conn {
+	k := &conn{c: c, d: d, room: d.room, self: self, ws: ws, lastT: lastT, anchor: anchor,
+		frames: newFrameQueue(), pumpDone: make(chan struct{})}
 	k.log = c.log.With().Int64("room", d.room).Logger()
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	if c.cfg.RefreshInterval > 0 {
@@ -256,24 +376,35 @@ func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.
 		k.mu.Unlock()
 	}
 	k.log.Info().Int64("user_id", self.UserID).Msg("room socket open")
+	go k.pump()
 	return k
 }
 
 // Read returns the next message posted or edited in the room, own posts
 // included. Its Text is the message's plain source, as typed, fetched from
 // /message/<id>?plain=true, because the event's HTML content is escaped and,
-// for long messages, cut short; U+200B and U+200C are removed. A message
-// whose source cannot be had (deleted meanwhile, or the fetch failed three
-// times) is logged and skipped: failing the socket would lose it just the
-// same. The events of one frame are returned one by one, in order; only once
-// all of them are returned does the Dialer's resume cursor move past them.
+// for long messages, cut short; U+200B and U+200C are removed. A fetch,
+// its retries included, is bounded by about Config.LivenessTimeout on the
+// Clock (each of its plainTries attempts gets an equal share), and failed
+// attempts are retried with backoff on the Clock. A message deleted before
+// its source was read (404) is skipped. A message whose source cannot be
+// had otherwise fails Read with ErrNoPlainSource, without moving the
+// resume cursor past its frame, so that the next socket replays it; only
+// after MaxFetchFailures connections in a row failed on the same message
+// is it logged as an error and skipped, so that one message a server never
+// serves cannot deafen the node for good. The events of one frame are
+// returned one by one, in order; only once all of them are returned does
+// the Dialer's resume cursor move past them.
 //
-// The socket counts as dead when no frame (keep-alives included) arrives
-// for Config.LivenessTimeout while Read waits for one: Read then closes it
-// and returns an error wrapping ErrSilent. Once the socket is
-// Config.RefreshInterval old, Read returns what is left of the last frame
-// and then an error wrapping ErrRefresh. After Close it returns
-// chatgateway.ErrConnClosed.
+// The socket is read all the time by the conn's own goroutine, also while
+// Read fetches (up to maxQueuedFrames frames, maxQueuedBytes bytes, wait
+// for Read; past that, the socket waits, and so does the liveness
+// deadline). The socket counts as dead when no frame (keep-alives
+// included) arrives for Config.LivenessTimeout while it is being read: it
+// is closed, and Read returns, after what was queued before, an error
+// wrapping ErrSilent. Once the socket is Config.RefreshInterval old, Read
+// returns what is queued and then an error wrapping ErrRefresh. After Close
+// it returns chatgateway.ErrConnClosed.
 func (k *conn) Read() (messages.ChatMessage, error) {
 	for {
 		if k.ctx.Err() != nil {
@@ -284,12 +415,28 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 		}
 		if len(k.pending) > 0 {
 			e := k.pending[0]
-			msg, ok := k.message(e)
+			msg, ok, err := k.message(e)
 			if k.ctx.Err() != nil {
 				// Not returned: the next socket's replay brings it again.
 				return messages.ChatMessage{}, chatgateway.ErrConnClosed
 			}
+			if err != nil {
+				if n := k.d.fetchFailed(e.MessageID); n < MaxFetchFailures {
+					// Never skip a message for a server's passing trouble:
+					// fail the socket without moving the resume cursor
+					// past the frame, and the next socket replays it.
+					k.readErr = fmt.Errorf("%w: message %d (failure %d of %d before it is skipped): %w",
+						ErrNoPlainSource, e.MessageID, n, MaxFetchFailures, err)
+					k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int("failures", n).Msg("no plain source; closing the socket to read the frame again")
+					k.closeSocket()
+					return messages.ChatMessage{}, k.readErr
+				}
+				k.log.Error().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Int("failures", MaxFetchFailures).
+					Msg("skipped message: no plain source on as many connections in a row")
+				ok = false
+			}
 			k.pending = k.pending[1:]
+			k.d.sawMessage(e.MessageID)
 			if len(k.pending) == 0 {
 				k.d.advance(k.frameT)
 			}
@@ -299,41 +446,76 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 			}
 			continue
 		}
-		frame, err := k.next()
+		f, err := k.frames.pop(k.ctx)
 		if err != nil {
+			return messages.ChatMessage{}, chatgateway.ErrConnClosed
+		}
+		if f.err != nil {
 			if k.ctx.Err() != nil {
 				return messages.ChatMessage{}, chatgateway.ErrConnClosed
 			}
-			k.readErr = err
-			k.log.Debug().Err(err).Msg("room socket ended")
-			return messages.ChatMessage{}, err
+			k.readErr = f.err
+			k.log.Debug().Err(f.err).Msg("room socket ended")
+			return messages.ChatMessage{}, f.err
 		}
-		evs, cur, err := roomEvents(frame, k.room)
-		if err != nil {
-			k.log.Warn().Err(err).Int("len", len(frame)).Msg("skipped socket frame")
+		if len(f.events) == 0 {
+			k.d.advance(f.t)
 			continue
+		}
+		k.pending, k.frameT = f.events, f.t
+	}
+}
+
+// pump is the socket's one reader. It checks each frame's cursor and
+// queues the room's events for Read; a socket error or an implausible or
+// discontinuous cursor ends it, queued last, after closing the socket.
+func (k *conn) pump() {
+	defer close(k.pumpDone)
+	for {
+		data, err := k.next()
+		if err != nil {
+			k.frames.fail(err)
+			return
+		}
+		evs, cur, err := roomEvents(data, k.room)
+		if err != nil {
+			k.log.Warn().Err(err).Int("len", len(data)).Msg("skipped socket frame")
+			continue
+		}
+		if cur.T > 0 && !cur.plausible(k.lastT, k.anchor) {
+			// Following it would move the resume cursor where no replay
+			// comes from (far ahead), or behind what was read (a counter
+			// restarted lower): fail the socket, without moving the
+			// cursor, and let the next Dial re-establish it.
+			k.log.Warn().Int64("t", cur.T).Int64("last_t", k.lastT).Msg("implausible socket cursor; closing the socket")
+			k.closeSocket()
+			k.frames.fail(fmt.Errorf("%w: frame cursor %d, the last frame read left it at %d", ErrBadCursor, cur.T, k.lastT))
+			return
 		}
 		if cur.T > 0 && !cur.follows(k.lastT) {
 			// Frames went missing (a socket that went quiet for a while
 			// without dying): fail it, without moving the resume cursor, so
 			// that the next socket replays what this one lost.
-			k.readErr = fmt.Errorf("%w: frame follows cursor %d, the last frame read left it at %d", ErrFramesLost, cur.T-*cur.D, k.lastT)
 			k.closeSocket()
-			return messages.ChatMessage{}, k.readErr
+			k.frames.fail(fmt.Errorf("%w: frame follows cursor %d, the last frame read left it at %d", ErrFramesLost, cur.T-*cur.D, k.lastT))
+			return
 		}
 		if cur.T > 0 {
 			k.lastT = cur.T
 		}
-		if len(evs) == 0 {
-			k.d.advance(cur.T)
+		size := 0
+		if len(evs) > 0 {
+			size = len(data)
 		}
-		k.pending, k.frameT = evs, cur.T
+		if k.frames.push(k.ctx, queuedFrame{events: evs, t: cur.T, size: size}) != nil {
+			return // closed
+		}
 	}
 }
 
 // next waits for the socket's next frame, with the liveness deadline armed
-// only while waiting: time spent fetching plain sources between frames does
-// not count as the server's silence.
+// only while waiting: time the pump spends waiting for Read to make room
+// does not count as the server's silence.
 func (k *conn) next() ([]byte, error) {
 	k.mu.Lock()
 	if k.reason != nil {
@@ -412,8 +594,9 @@ func (k *conn) closeSocket() {
 }
 
 // message turns an event into a ChatMessage with the plain source as Text,
-// or reports false when the message is to be skipped.
-func (k *conn) message(e event) (messages.ChatMessage, bool) {
+// reports false when the message is to be skipped (deleted), or the error
+// that kept its source from being had.
+func (k *conn) message(e event) (messages.ChatMessage, bool, error) {
 	text, own := "", false
 	if e.EventType == eventMessagePosted && e.UserID == k.self.UserID {
 		text, own = k.d.recall(e.MessageID) // exactly what Post sent
@@ -422,12 +605,14 @@ func (k *conn) message(e event) (messages.ChatMessage, bool) {
 	if !own {
 		text, err = k.plainSource(k.ctx, e.MessageID)
 	}
-	if err != nil {
-		if k.ctx.Err() == nil {
-			k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Msg("skipped message: no plain source")
-		}
-		return messages.ChatMessage{}, false
+	switch {
+	case errors.Is(err, errNoSuchMessage):
+		k.log.Info().Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Msg("skipped message: deleted before its source was read")
+		return messages.ChatMessage{}, false, nil
+	case err != nil:
+		return messages.ChatMessage{}, false, err
 	}
+	k.d.fetchOK(e.MessageID)
 	msg := messages.ChatMessage{
 		ID:       e.MessageID,
 		UserID:   e.UserID,
@@ -438,28 +623,42 @@ func (k *conn) message(e event) (messages.ChatMessage, bool) {
 	if e.TimeStamp > 0 {
 		msg.Time = time.Unix(e.TimeStamp, 0)
 	}
-	return msg, true
+	return msg, true, nil
 }
 
-var errNoSuchMessage = errors.New("sechat: message not found")
+var (
+	errNoSuchMessage = errors.New("sechat: message not found")
+	errFetchTimeout  = errors.New("sechat: plain source fetch timed out")
+)
 
 // plainSource fetches exactly what was typed (no auth needed), minus the
-// zero-width characters SE inserts into long words.
+// zero-width characters SE inserts into long words. Each attempt is bounded
+// by LivenessTimeout/plainTries on the Clock, so that all of them together
+// take about one liveness timeout (plus the backoff): a server that stalls
+// the fetch must not hold Read much longer than it may hold the socket
+// silent. A failed
+// attempt (any answer but 200, 404 and 410; a network error; the bound)
+// is tried again after plainRetryDelay, doubling, up to plainTries
+// attempts. 404 and 410 mean the message was deleted: errNoSuchMessage.
 func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 	u := k.c.chatRoot + "/message/" + strconv.FormatInt(id, 10) + "?plain=true"
 	var err error
-	for range plainTries {
+	for try := range plainTries {
+		if try > 0 {
+			if err := k.sleep(ctx, plainRetryDelay<<(try-1)); err != nil {
+				return "", err
+			}
+		}
 		var resp *response
-		resp, err = k.c.do(ctx, k.c.http, http.MethodGet, u, nil)
+		resp, err = k.fetchBounded(ctx, u)
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
 				return "", err
 			}
-			continue
 		case resp.status == http.StatusOK:
 			return zeroWidth.Replace(string(resp.body)), nil
-		case resp.status == http.StatusNotFound:
+		case resp.status == http.StatusNotFound || resp.status == http.StatusGone:
 			return "", errNoSuchMessage
 		default:
 			err = fmt.Errorf("sechat: plain source of message %d: HTTP %d", id, resp.status)
@@ -468,10 +667,27 @@ func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 	return "", err
 }
 
-// Post posts text to the room and returns the new message's id.
+// fetchBounded GETs u, giving up after LivenessTimeout/plainTries on the
+// Clock.
+func (k *conn) fetchBounded(ctx context.Context, u string) (*response, error) {
+	bound := k.c.cfg.LivenessTimeout / plainTries
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	t := k.c.cfg.Clock.AfterFunc(bound, func() { cancel(errFetchTimeout) })
+	defer t.Stop()
+	resp, err := k.c.do(ctx, k.c.http, http.MethodGet, u, nil)
+	if err != nil && errors.Is(context.Cause(ctx), errFetchTimeout) {
+		return nil, fmt.Errorf("%w after %s: %w", errFetchTimeout, bound, err)
+	}
+	return resp, err
+}
+
+// Post posts text to the room and returns the new message's id, or 0 when
+// SE answers with the post's time but no id ({"time":…}): that post landed.
 //
 // SE refuses a text equal to the account's previous message in the room
-// ({"id":null}), which Post reports as ErrDuplicate, with one exception.
+// ({"id":null,"time":null}), which Post reports as ErrDuplicate, with one
+// exception.
 // The gateway posts a message again, unchanged, on the next connection when
 // the connection died before the post's outcome was known; if the first
 // post did land, SE refuses the copy as a duplicate. So when the last Post
@@ -485,11 +701,14 @@ func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 // has no known limit, which is why Limits reports none). Blank text is
 // refused with ErrEmptyMessage.
 //
-// A 409 "You can perform this action again in N second(s)" waits N seconds
-// on the Config.Clock and tries again, up to Config.MaxThrottleRetries
-// times, then fails with ErrThrottled; ctx and Close end the wait. A stale
-// fkey (HTTP 403) is refreshed and the post retried once. SE's refusals map
-// to ErrDuplicate, ErrNoPermission, ErrRoomTimeout and
+// A 409 "You can perform this action again in N second(s)" means the post
+// did not land: Post returns at once, after that one attempt, a
+// chatgateway.RetryAfterError wrapping ErrThrottled with N clamped to
+// [MinRetryAfter, MaxRetryAfter]. Post never sleeps or retries a 409
+// itself: the gateway owns waiting and pacing, and a Post parked in a wait
+// would hold the writer goroutine (and Close) hostage to the server's
+// numbers. A stale fkey (HTTP 403) is refreshed and the post retried once.
+// SE's refusals map to ErrDuplicate, ErrNoPermission, ErrRoomTimeout and
 // chatgateway.Permanent(ErrAccountBlocked), each wrapping SE's text.
 func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	if k.ctx.Err() != nil {
@@ -506,50 +725,103 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	defer cancel()
 	defer context.AfterFunc(k.ctx, cancel)()
 
-	prev := k.d.markPost(k, text)
+	mark, prev := k.d.markPost(k, text)
 	path := "/chats/" + strconv.FormatInt(k.room, 10) + "/messages/new"
-	for throttled := 0; ; throttled++ {
-		resp, err := k.c.postFkey(ctx, path, url.Values{"text": {text}})
-		if err != nil {
-			return 0, k.postErr(err)
-		}
-		switch resp.status {
-		case http.StatusOK:
-			var ans struct {
-				ID *int64 `json:"id"`
-			}
-			if err := json.Unmarshal(resp.body, &ans); err != nil {
-				return 0, fmt.Errorf("sechat: post: bad answer: %w", err)
-			}
-			if ans.ID == nil {
-				if prev.conn != nil && prev.conn != k && prev.text == sha256.Sum256([]byte(text)) {
-					if id, ok := k.landed(ctx, text); ok {
-						k.log.Info().Int64("message_id", id).Msg("post repeated after a reconnect had already landed")
-						return id, nil
-					}
-				}
-				// SE refuses the same text twice in a row for good.
-				return 0, chatgateway.Rejected(ErrDuplicate)
-			}
-			k.d.remember(*ans.ID, text)
-			return *ans.ID, nil
-		case http.StatusConflict:
-			wait := throttleWait(resp.text())
-			if throttled >= k.c.cfg.MaxThrottleRetries {
-				// The gateway holds this post, and paces later ones, rather
-				// than take the connection for dead.
-				return 0, chatgateway.RetryAfter(wait, fmt.Errorf("%w after %d retries: %s", ErrThrottled, throttled, resp.snippet()))
-			}
-			k.log.Debug().Dur("wait", wait).Int("retry", throttled+1).Msg("post throttled; waiting")
-			if err := k.sleep(ctx, wait); err != nil {
-				return 0, k.postErr(err)
-			}
-		case http.StatusNotFound:
-			return 0, notFoundError(resp.snippet())
-		default:
-			return 0, fmt.Errorf("sechat: post: HTTP %d: %s", resp.status, resp.snippet())
-		}
+	resp, err := k.c.postFkey(ctx, path, url.Values{"text": {text}})
+	if err != nil {
+		return 0, k.postErr(err)
 	}
+	id, err := postAnswer(resp)
+	switch {
+	case err == nil && id == 0:
+		// Only a post gets a time: it landed, under an id we do not know.
+		// Its echo is read like anyone's message (a fetch of its source),
+		// as nothing is remembered under id 0.
+		k.log.Debug().Msg("post answered with a time but no id")
+		return 0, nil
+	case err == nil:
+		k.d.remember(id, text)
+		return id, nil
+	case errors.Is(err, ErrDuplicate):
+		if k.repeatOfEarlierAttempt(prev, text) {
+			if id, ok := k.landed(ctx, text); ok {
+				k.log.Info().Int64("message_id", id).Msg("post repeated after a reconnect had already landed")
+				return id, nil
+			}
+		}
+	case errors.Is(err, ErrThrottled):
+		// Not posted: an earlier attempt of the same text on another conn
+		// is still the one a later duplicate answer may be about.
+		k.d.unmarkPost(mark, prev)
+		k.log.Debug().Err(err).Msg("post throttled")
+	}
+	return 0, err
+}
+
+// postAnswer reads SE's answer to a post: the new message's id (0 when the
+// answer has the post's time but no id: it landed, id unknown), or the
+// error for the gateway. SE refuses the same text twice in a row, for
+// good, with {"id":null,"time":null}: Rejected(ErrDuplicate). A 409 is a
+// RetryAfter wrapping ErrThrottled, which the gateway holds the post for,
+// and paces later ones by, rather than take the connection for dead.
+func postAnswer(resp *response) (int64, error) {
+	switch resp.status {
+	case http.StatusOK:
+		var ans struct {
+			ID   *int64   `json:"id"`
+			Time *float64 `json:"time"`
+		}
+		if err := json.Unmarshal(resp.body, &ans); err != nil {
+			return 0, fmt.Errorf("sechat: post: bad answer: %w", err)
+		}
+		switch {
+		case ans.ID != nil:
+			return *ans.ID, nil
+		case ans.Time != nil:
+			return 0, nil
+		}
+		return 0, chatgateway.Rejected(ErrDuplicate)
+	case http.StatusConflict:
+		return 0, chatgateway.RetryAfter(throttleWait(resp.text()), fmt.Errorf("%w: %s", ErrThrottled, resp.snippet()))
+	case http.StatusNotFound:
+		return 0, notFoundError(resp.snippet())
+	}
+	return 0, postStatusError(resp)
+}
+
+// postStatusError is what Post returns for an answer other than 200, 404
+// and 409. Each class of status is decided here, and documented in the
+// package doc:
+//   - 400, 405, 411, 413, 414, 415, 422: the request as made is refused and
+//     always will be (a text SE will not take, too large, or malformed), so
+//     posting it again can only loop: chatgateway.Rejected, with 413 and 414
+//     also chatgateway.ErrMessageTooLong.
+//   - 408, 425, 429: a refusal for now: chatgateway.RetryAfter, after the
+//     Retry-After header's seconds (DefaultRetryAfter without one), clamped
+//     like a 409.
+//   - anything else (401 and a 403 that survived an fkey refresh: a session
+//     that may need a new login; 5xx: a server in trouble): a plain error,
+//     so that the gateway reconnects with backoff, dialing logs in afresh
+//     when the chat page shows the session logged out, and posts again.
+func postStatusError(resp *response) error {
+	err := fmt.Errorf("sechat: post: HTTP %d: %s", resp.status, resp.snippet())
+	switch resp.status {
+	case http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong:
+		return chatgateway.Rejected(fmt.Errorf("%w: %w", chatgateway.ErrMessageTooLong, err))
+	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusLengthRequired,
+		http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
+		return chatgateway.Rejected(err)
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return chatgateway.RetryAfter(retryAfterHeader(resp.header.Get("Retry-After")), err)
+	}
+	return err
+}
+
+// repeatOfEarlierAttempt reports whether text repeats the last post
+// attempt through this Dialer, made on an earlier conn: then a duplicate
+// answer may mean that attempt landed. It compares hashes of the text.
+func (k *conn) repeatOfEarlierAttempt(prev postMark, text string) bool {
+	return prev.conn != nil && prev.conn != k && prev.text == sha256.Sum256([]byte(text))
 }
 
 // landed looks for text among the account's latest messages in the room
@@ -601,7 +873,8 @@ func (k *conn) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Identity is the account as the chat page showed it when dialing.
+// Identity is the account as the chat page showed it when dialing, and the
+// room, named "<chat host>/rooms/<id>".
 func (k *conn) Identity() chatgateway.Identity { return k.self }
 
 // Limits reports no length limit: SE's only known limit is on single-line
@@ -626,6 +899,7 @@ func (k *conn) Close() error {
 		}
 		k.cancel()
 		k.closeSocket()
+		<-k.pumpDone // it ends on the closed socket or the cancelled ctx
 		k.log.Debug().Msg("room socket closed")
 	})
 	return nil

@@ -167,17 +167,6 @@ func postAsync(c chatgateway.Conn, ctx context.Context, text string) <-chan post
 	return ch
 }
 
-func waitPost(t *testing.T, ch <-chan postResult) postResult {
-	t.Helper()
-	select {
-	case r := <-ch:
-		return r
-	case <-time.After(waitLimit):
-		t.Fatal("Post did not return")
-		return postResult{}
-	}
-}
-
 // logBuffer collects a logger's output from any goroutine.
 type logBuffer struct {
 	mu sync.Mutex

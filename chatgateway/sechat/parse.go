@@ -2,6 +2,7 @@ package sechat
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"regexp"
@@ -23,7 +24,7 @@ var (
 	tagRE    = regexp.MustCompile(`(?s)<[^>]*>`)
 	// SE says "…again in 3 seconds" and, since 2020 at least, "…again in
 	// 1 second"; ChatExchange matched only the plural until Makyen's fix.
-	throttleRE = regexp.MustCompile(`(?i)again in (\d+) seconds?`)
+	throttleRE = regexp.MustCompile(`(?i)again in (\d+(?:\.\d+)?) seconds?`)
 )
 
 // attrs returns a tag's attributes, names lower-cased, values unescaped.
@@ -170,15 +171,37 @@ func (c cursor) follows(last int64) bool {
 	return c.D == nil || last <= 0 || c.T-*c.D == last
 }
 
+// plausible reports whether the frame's cursor can follow last, where the
+// previous frame left it: not behind it, and at most MaxCursorJump past it
+// or past anchor, the events endpoint's cursor when the socket was dialed.
+func (c cursor) plausible(last, anchor int64) bool {
+	return c.T >= last && c.T-max(last, anchor, 0) <= MaxCursorJump // c.T > 0: no overflow
+}
+
 // throttleWait reads N from "You can perform this action again in N
-// second(s)". Without a number it guesses 5 s, as sochat4j does.
+// second(s)" and clamps it to [MinRetryAfter, MaxRetryAfter]: "0 seconds"
+// means MinRetryAfter, a number too large to parse means MaxRetryAfter, and
+// a text without a number means DefaultRetryAfter.
 func throttleWait(body string) time.Duration {
-	if m := throttleRE.FindStringSubmatch(body); m != nil {
-		if n, err := strconv.Atoi(m[1]); err == nil && n >= 0 && n <= 3600 {
-			return time.Duration(n) * time.Second
-		}
+	m := throttleRE.FindStringSubmatch(body)
+	if m == nil {
+		return DefaultRetryAfter
 	}
-	return 5 * time.Second
+	n, err := strconv.ParseFloat(m[1], 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange):
+		return DefaultRetryAfter
+	case err != nil || n >= MaxRetryAfter.Seconds():
+		return MaxRetryAfter
+	}
+	return max(time.Duration(n*float64(time.Second)), MinRetryAfter)
+}
+
+// retryAfterHeader reads an HTTP Retry-After header in seconds (an HTTP
+// date is not worth trusting from a server that refuses us), clamped to
+// [MinRetryAfter, MaxRetryAfter]; DefaultRetryAfter without one.
+func retryAfterHeader(v string) time.Duration {
+	return throttleWait("again in " + strings.TrimSpace(v) + " seconds")
 }
 
 // notFoundError maps the texts SE answers a refused post with (HTTP 404).

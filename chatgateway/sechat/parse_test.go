@@ -1,7 +1,11 @@
 package sechat
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,9 +93,21 @@ func TestRoomEvents(t *testing.T) {
 }
 
 func TestThrottleWait(t *testing.T) {
-	assert.Equal(t, 3*time.Second, throttleWait("You can perform this action again in 3 seconds"))
-	assert.Equal(t, time.Second, throttleWait("You can perform this action again in 1 second"))
-	assert.Equal(t, 5*time.Second, throttleWait("slow down"))
+	for body, want := range map[string]time.Duration{
+		"You can perform this action again in 3 seconds":                                 3 * time.Second,
+		"You can perform this action again in 1 second":                                  time.Second,
+		"You can perform this action again in 0 seconds":                                 MinRetryAfter,
+		"You can perform this action again in 0.2 seconds":                               MinRetryAfter,
+		"You can perform this action again in 2.5 seconds":                               2500 * time.Millisecond,
+		"You can perform this action again in 119 seconds":                               119 * time.Second,
+		"You can perform this action again in 99999999 seconds":                          MaxRetryAfter,
+		"You can perform this action again in 1" + strings.Repeat("0", 400) + " seconds": MaxRetryAfter,
+		"You can perform this action again in -3 seconds":                                DefaultRetryAfter,
+		"slow down": DefaultRetryAfter,
+		"":          DefaultRetryAfter,
+	} {
+		assert.Equal(t, want, throttleWait(body), body)
+	}
 }
 
 func TestNotFoundError(t *testing.T) {
@@ -127,6 +143,7 @@ func TestNewClientConfig(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, login, c.loginRoot, host)
 		assert.Equal(t, c.chatRoot, c.origin)
+		assert.Equal(t, strings.TrimPrefix(c.chatRoot, "https://")+"/rooms/11540", c.roomName(11540))
 	}
 
 	c, err := NewClient(Config{BaseURL: "http://127.0.0.1:4711/", Email: "a", Password: "b"})
@@ -134,9 +151,44 @@ func TestNewClientConfig(t *testing.T) {
 	assert.Equal(t, "http://127.0.0.1:4711", c.chatRoot)
 	assert.Equal(t, "http://127.0.0.1:4711", c.loginRoot)
 	assert.Equal(t, "http://127.0.0.1:4711", c.origin)
-	assert.Equal(t, DefaultMaxThrottleRetries, c.cfg.MaxThrottleRetries)
 	assert.Equal(t, DefaultLivenessTimeout, c.cfg.LivenessTimeout)
 	assert.Equal(t, DefaultRefreshInterval, c.cfg.RefreshInterval)
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestRedact(t *testing.T) {
+	for raw, want := range map[string][2]string{
+		"wss://chat.sockets.stackexchange.com/events/11540/0f5d?l=123": {"wss://chat.sockets.stackexchange.com/…", "wss://chat.sockets.stackexchange.com/events/11540/0f5d"},
+		"https://user:pa/ss@host:1/x#frag":                             {"https://host:1/…", "https://host:1/x"},
+		"http://host":                                                  {"http://host", "http://host"},
+		"http://host/?q=1":                                             {"http://host", "http://host"},
+		"no url at all":                                                {"[URL redacted]", "[URL redacted]"},
+	} {
+		assert.Equal(t, want[0], redactURL(raw, false), raw)
+		assert.Equal(t, want[1], redactURL(raw, true), raw)
+	}
+
+	del := string(rune(0x7f))
+	_, perr := url.Parse("ws://h/events/1/tok" + del + "?l=1")
+	err := redactErr(fmt.Errorf("x: %w", perr), false)
+	assert.NotContains(t, err.Error(), "tok")
+	assert.ErrorIs(t, err, perr, "still unwraps")
+	err = redactErr(&url.Error{Op: "Get", URL: "http://h/p?secret=1", Err: context.Canceled}, true)
+	assert.Equal(t, `Get "http://h/p": context canceled`, err.Error())
+	assert.ErrorIs(t, err, context.Canceled)
+	plain := errors.New("nothing to hide")
+	assert.Equal(t, plain, redactErr(plain, false))
+	assert.NoError(t, redactErr(nil, false))
+}
+
+func TestCursorPlausible(t *testing.T) {
+	c := func(t int64) cursor { return cursor{T: t} }
+	assert.True(t, c(100).plausible(100, 0), "a keep-alive at the same cursor")
+	assert.True(t, c(100+MaxCursorJump).plausible(100, 0))
+	assert.False(t, c(101+MaxCursorJump).plausible(100, 0), "far ahead")
+	assert.True(t, c(5000+MaxCursorJump).plausible(100, 5000), "a new socket's replay up to the events cursor and a bit")
+	assert.False(t, c(99).plausible(100, 0), "backwards")
+	assert.False(t, c(1<<62).plausible(0, -1<<62), "no overflow: a negative anchor counts as 0")
+	assert.False(t, c(1<<62).plausible(0, 0))
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,9 +30,20 @@ const (
 	// anyway: SE sockets have been seen to go bad while still sending
 	// keep-alives (sochat4j refreshes every 4 h for the same reason).
 	DefaultRefreshInterval = 4 * time.Hour
-	// DefaultMaxThrottleRetries is how many times Post retries after a 409
-	// "You can perform this action again in N seconds" before giving up.
-	DefaultMaxThrottleRetries = 5
+	// MinRetryAfter is the shortest wait Post asks for after a 409 "You can
+	// perform this action again in N seconds". SE has been seen to say "0
+	// seconds" and refuse again at once; taking that literally made the
+	// gateway post tens of thousands of times a second.
+	MinRetryAfter = time.Second
+	// MaxRetryAfter is the longest wait Post asks for after a 409, however
+	// long SE says. Real waits are seconds (tens of seconds for a new
+	// account); a broken or hostile answer ("again in 99999999 seconds")
+	// must not park the outbound queue for days. After it, the next post
+	// attempt just learns the current wait afresh.
+	MaxRetryAfter = 2 * time.Minute
+	// DefaultRetryAfter is the wait Post asks for after a 409 whose text
+	// has no number of seconds (sochat4j guesses the same).
+	DefaultRetryAfter = 5 * time.Second
 	// DefaultHTTPTimeout bounds each HTTP request of the default client.
 	DefaultHTTPTimeout = 30 * time.Second
 	// ResumeWindow is how recent a Dialer's last socket cursor must be for
@@ -39,6 +51,28 @@ const (
 	// socket was down) rather than from now. Longer outages start afresh:
 	// replaying them would re-run old commands long after the fact.
 	ResumeWindow = 10 * time.Minute
+	// MaxCursorJump is how far one socket frame's cursor "t" may move past
+	// the last one (or past the events endpoint's cursor, for a new
+	// socket's first frame) before the adapter takes it for corrupt: the
+	// cursor counts server-wide events, and even a busy server adds a few
+	// thousand during one LivenessTimeout, the longest a healthy socket
+	// goes without a frame. A frame beyond it, or behind the last one,
+	// fails the connection rather than move the resume cursor where no
+	// replay can come from. A genuine jump costs one redial: Dial anchors
+	// the check at the events endpoint's cursor again.
+	MaxCursorJump = 100_000
+	// MaxFetchFailures is on how many connections in a row Read may fail
+	// on the same message's plain source before it skips that message
+	// (logged as an error). Each of them retried the fetch with backoff,
+	// and the gateway redials with backoff in between, so this is
+	// minutes of a server refusing one message: past that, holding every
+	// later message back for it would deafen the node for good.
+	MaxFetchFailures = 5
+	// resyncEvents is how many recent message events Dial asks the events
+	// endpoint for when the server's cursor is behind the resume cursor (a
+	// counter restarted lower): the replay starts before the first of them
+	// that Read has not returned yet.
+	resyncEvents = 100
 	// MaxSingleLineLen is the longest single-line message, in characters
 	// (runes), that SE chat accepts. Messages with a line break inside
 	// them have no known limit (every frame is one: it starts with ".\n").
@@ -54,8 +88,9 @@ var (
 	// the jar's session is not logged in: then it is wrapped with
 	// chatgateway.Permanent, as nothing the adapter can do fixes it).
 	ErrNotLoggedIn = errors.New("sechat: not logged in")
-	// ErrThrottled means Post was still answered 409 after
-	// Config.MaxThrottleRetries waits.
+	// ErrThrottled means SE answered a post 409 ("You can perform this
+	// action again in N seconds"): the post did not land. Post returns it
+	// inside a chatgateway.RetryAfterError.
 	ErrThrottled = errors.New("sechat: throttled")
 	// ErrDuplicate means SE refused the post as a repeat of the account's
 	// previous message in the room ({"id":null}).
@@ -79,6 +114,16 @@ var (
 	// read left the cursor): the socket is closed, and the next one replays
 	// from the last frame read.
 	ErrFramesLost = errors.New("sechat: socket frames lost")
+	// ErrNoPlainSource is what Read returns when a message's plain source
+	// could not be fetched (server errors, a stalled fetch) after retries:
+	// the socket is closed without moving the resume cursor past the
+	// message, so that the next socket replays it.
+	ErrNoPlainSource = errors.New("sechat: plain source unavailable")
+	// ErrBadCursor is what Read returns when a frame's cursor is
+	// implausible: behind the last frame's, or more than MaxCursorJump
+	// ahead. The socket is closed without moving the resume cursor, and the
+	// next Dial re-establishes it from the events endpoint.
+	ErrBadCursor = errors.New("sechat: implausible socket cursor")
 	// ErrRefresh is what Read returns once the socket is
 	// Config.RefreshInterval old, so that the gateway dials a fresh one.
 	ErrRefresh = errors.New("sechat: socket refresh due")
@@ -106,7 +151,9 @@ type Config struct {
 	// Jar is a cookie jar that is already logged in, used instead of, or
 	// before, Email and Password. With credentials as well, the adapter logs
 	// in again when the jar's session turns out to be logged out. Defaults
-	// to a new empty jar (so credentials are then required).
+	// to a new empty jar (so credentials are then required). Whatever jar
+	// is used, each host may add at most MaxCookiesPerHost cookies and
+	// MaxCookieBytesPerHost bytes to it through the adapter.
 	Jar http.CookieJar
 	// HTTPClient makes every HTTP request. Defaults to a client with a
 	// DefaultHTTPTimeout timeout. The adapter uses a copy of it whose Jar is
@@ -115,16 +162,17 @@ type Config struct {
 	// Logger defaults to zerolog.Nop(). Credentials, cookies, fkeys and
 	// socket URLs are never logged.
 	Logger *zerolog.Logger
-	// Clock times the liveness deadline, the refresh interval and 409
-	// waits. Defaults to supervisor.SystemClock{}.
+	// Clock times the liveness deadline and the refresh interval.
+	// Defaults to supervisor.SystemClock{}.
 	Clock supervisor.Clock
 	// LivenessTimeout defaults to DefaultLivenessTimeout.
 	LivenessTimeout time.Duration
 	// RefreshInterval defaults to DefaultRefreshInterval; negative disables
 	// refreshing.
 	RefreshInterval time.Duration
-	// MaxThrottleRetries defaults to DefaultMaxThrottleRetries; negative
-	// means a 409 is never retried.
+	// Deprecated: MaxThrottleRetries is ignored. Post no longer waits out
+	// a 409 itself: it makes one attempt and returns a
+	// chatgateway.RetryAfterError, and the gateway owns waiting and pacing.
 	MaxThrottleRetries int
 }
 
@@ -147,6 +195,7 @@ type Client struct {
 	chatRoot   string       // "https://chat.stackexchange.com", no trailing slash
 	loginRoot  string       // "https://meta.stackexchange.com"
 	origin     string       // Origin header for the socket: the chat root's scheme://host
+	chatHost   string       // "chat.stackexchange.com": names rooms in Identity.Room
 	haveCreds  bool
 
 	// sess is a one-slot semaphore guarding the session fields below; a
@@ -175,10 +224,6 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.cfg.RefreshInterval == 0 {
 		c.cfg.RefreshInterval = DefaultRefreshInterval
 	}
-	if c.cfg.MaxThrottleRetries == 0 {
-		c.cfg.MaxThrottleRetries = DefaultMaxThrottleRetries
-	}
-	c.cfg.MaxThrottleRetries = max(c.cfg.MaxThrottleRetries, 0)
 
 	c.haveCreds = cfg.Email != "" && cfg.Password != ""
 	jar := cfg.Jar
@@ -196,7 +241,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
-	hc.Jar = jar
+	hc.Jar = newBoundedJar(jar, c.log)
 	c.http = &hc
 	nr := hc
 	nr.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -206,11 +251,12 @@ func NewClient(cfg Config) (*Client, error) {
 	case cfg.BaseURL != "":
 		u, err := url.Parse(cfg.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("sechat: bad BaseURL %q", cfg.BaseURL)
+			return nil, fmt.Errorf("sechat: bad BaseURL %q", redactURL(cfg.BaseURL, true))
 		}
 		root := strings.TrimRight(u.String(), "/")
 		c.chatRoot, c.loginRoot = root, root
 		c.origin = u.Scheme + "://" + u.Host
+		c.chatHost = strings.ToLower(u.Host)
 	default:
 		host := strings.ToLower(strings.TrimSpace(cfg.Host))
 		if host == "" {
@@ -223,6 +269,7 @@ func NewClient(cfg Config) (*Client, error) {
 		c.chatRoot = "https://" + host
 		c.loginRoot = "https://" + login
 		c.origin = c.chatRoot
+		c.chatHost = host
 	}
 	return c, nil
 }
@@ -240,13 +287,23 @@ func loginHost(chatHost string) (string, bool) {
 }
 
 // Room returns a Dialer for one room of this account's chat server. Every
-// Conn it dials shares the Client's session.
+// Conn it dials shares the Client's session, and its Identity names the room
+// as "<chat host>/rooms/<id>", such as "chat.stackexchange.com/rooms/11540"
+// (SE's own room URL without the scheme): the same for every member.
 func (c *Client) Room(roomID int64) chatgateway.Dialer {
-	return &roomDialer{c: c, room: roomID}
+	return &roomDialer{c: c, room: roomID, name: c.roomName(roomID)}
+}
+
+// roomName is Identity.Room for a room of this chat server. Identity.Account
+// stays empty: SE accounts are numbers (UserID).
+func (c *Client) roomName(roomID int64) string {
+	return c.chatHost + "/rooms/" + strconv.FormatInt(roomID, 10)
 }
 
 // Identity returns the account's own user id and name as the chat page
-// showed them, or the zero Identity before the first successful Dial.
+// showed them, or the zero Identity before the first successful Dial. Its
+// Room is empty: a Client is in no one room (each Conn's Identity names its
+// room).
 func (c *Client) Identity() chatgateway.Identity {
 	if id := c.ident.Load(); id != nil {
 		return *id

@@ -33,7 +33,8 @@ func TestLoginAndIdentity(t *testing.T) {
 
 	conn := dialRoom(t, c, f.room.ID)
 	want := chatgateway.Identity{UserID: f.bot.ID, UserName: f.bot.Name}
-	assert.Equal(t, want, conn.Identity())
+	room := strings.TrimPrefix(f.srv.URL, "http://") + "/rooms/"
+	assert.Equal(t, chatgateway.Identity{UserID: f.bot.ID, UserName: f.bot.Name, Room: room + strconv.FormatInt(f.room.ID, 10)}, conn.Identity())
 	assert.Equal(t, want, c.Identity())
 	assert.Equal(t, chatgateway.Limits{}, conn.Limits(), "no known limit for multi-line messages")
 	assert.Equal(t, 1, f.srv.Requests("/chats/join/favorite"))
@@ -43,7 +44,8 @@ func TestLoginAndIdentity(t *testing.T) {
 	// A second room on the same Client shares the session: no new login.
 	other := f.srv.AddRoom("Other")
 	conn2 := dialRoom(t, c, other.ID)
-	assert.Equal(t, want, conn2.Identity())
+	assert.Equal(t, room+strconv.FormatInt(other.ID, 10), conn2.Identity().Room)
+	assert.Equal(t, want.UserID, conn2.Identity().UserID)
 	assert.Equal(t, 2, f.srv.Requests("/users/login"))
 	assert.Equal(t, 1, f.srv.Requests("/chats/join/favorite"))
 	assert.Equal(t, 2, f.srv.Sockets())
@@ -78,7 +80,7 @@ func TestCookieJarLogin(t *testing.T) {
 	// A client with only the jar needs no login.
 	c := f.client(t, func(cfg *sechat.Config) { cfg.Jar, cfg.Email, cfg.Password = jar, "", "" })
 	conn := dialRoom(t, c, f.room.ID)
-	assert.Equal(t, chatgateway.Identity{UserID: f.bot.ID, UserName: f.bot.Name}, conn.Identity())
+	assert.Equal(t, f.bot.ID, conn.Identity().UserID)
 	assert.Equal(t, logins, f.srv.Requests("/users/login"))
 
 	// A jar that is not logged in, with no credentials to fix it: permanent.
@@ -326,73 +328,54 @@ func TestPostRefreshesStaleFkey(t *testing.T) {
 	dialRoom(t, c, f.room.ID)
 }
 
-func TestPostWaitsOutThrottling(t *testing.T) {
+func TestPostThrottledReturnsRetryAfter(t *testing.T) {
 	for _, seconds := range []int{3, 1} { // "3 seconds", "1 second"
 		t.Run(sechattest.ThrottleText(seconds), func(t *testing.T) {
 			f := newFixture(t)
 			conn := f.dial(t)
 			path := "/chats/" + strconv.FormatInt(f.room.ID, 10) + "/messages/new"
-			wait := time.Duration(seconds) * time.Second
-
 			f.srv.ThrottleNext(1, seconds)
-			res := postAsync(conn, context.Background(), "patience")
-			waitTimer(t, f.clock, wait)
-			assert.Equal(t, 1, f.srv.Requests(path))
+			_, err := conn.Post(context.Background(), "patience")
+			var ra *chatgateway.RetryAfterError
+			require.ErrorAs(t, err, &ra)
+			assert.Equal(t, time.Duration(seconds)*time.Second, ra.After)
+			assert.ErrorIs(t, err, sechat.ErrThrottled)
+			assert.Contains(t, err.Error(), sechattest.ThrottleText(seconds))
+			assert.Equal(t, 1, f.srv.Requests(path), "no retry inside Post")
+			assert.NotContains(t, f.clock.Timers(), ra.After, "no wait inside Post")
 
-			f.clock.Advance(wait - time.Millisecond)
-			assert.Contains(t, f.clock.Timers(), time.Millisecond, "still waiting")
-			assert.Equal(t, 1, f.srv.Requests(path), "nothing retried before the advertised wait")
-			assert.Empty(t, res)
-
-			f.clock.Advance(time.Millisecond)
-			r := waitPost(t, res)
-			require.NoError(t, r.err)
-			assert.Equal(t, 2, f.srv.Requests(path))
+			// The gateway posts it again after the wait.
+			id, err := conn.Post(context.Background(), "patience")
+			require.NoError(t, err)
 			msgs := f.srv.Messages(f.room.ID)
 			require.Len(t, msgs, 1)
-			assert.Equal(t, r.id, msgs[0].ID)
+			assert.Equal(t, id, msgs[0].ID)
 		})
 	}
 }
 
-func TestPostGivesUpAfterMaxThrottleRetries(t *testing.T) {
+// A 409 means the post did not land: it must not hide an earlier attempt,
+// on a conn that died, that did land.
+func TestThrottledRepostStillFindsEarlierAttempt(t *testing.T) {
 	f := newFixture(t)
-	conn := f.dial(t, func(cfg *sechat.Config) { cfg.MaxThrottleRetries = 2 })
-	path := "/chats/" + strconv.FormatInt(f.room.ID, 10) + "/messages/new"
-	f.srv.ThrottleNext(10, 1)
-	res := postAsync(conn, context.Background(), "patience")
-	for range 2 {
-		waitTimer(t, f.clock, time.Second)
-		f.clock.Advance(time.Second)
-	}
-	r := waitPost(t, res)
-	assert.ErrorIs(t, r.err, sechat.ErrThrottled)
-	assert.Contains(t, r.err.Error(), "again in 1 second")
-	assert.Equal(t, 3, f.srv.Requests(path), "the first try and two retries")
-	assert.Empty(t, f.srv.Messages(f.room.ID))
-}
+	d := f.client(t).Room(f.room.ID)
+	ctx := context.Background()
+	conn1, err := d.Dial(ctx)
+	require.NoError(t, err)
+	id, err := conn1.Post(ctx, "payload")
+	require.NoError(t, err)
+	require.NoError(t, conn1.Close())
 
-func TestCloseAndCancelEndThrottleWait(t *testing.T) {
-	f := newFixture(t)
-	conn := f.dial(t)
-	f.srv.ThrottleNext(2, 60)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	res := postAsync(conn, ctx, "one")
-	waitTimer(t, f.clock, time.Minute)
-	cancel()
-	assert.ErrorIs(t, waitPost(t, res).err, context.Canceled)
-	assert.NotContains(t, f.clock.Timers(), time.Minute, "the wait's timer is stopped")
-
-	res = postAsync(conn, context.Background(), "two")
-	waitTimer(t, f.clock, time.Minute)
-	require.NoError(t, conn.Close())
-	assert.ErrorIs(t, waitPost(t, res).err, chatgateway.ErrConnClosed)
-	assert.NotContains(t, f.clock.Timers(), time.Minute)
-	assert.Empty(t, f.srv.Messages(f.room.ID))
-
-	_, err := conn.Post(context.Background(), "three")
-	assert.ErrorIs(t, err, chatgateway.ErrConnClosed)
+	conn2, err := d.Dial(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn2.Close() })
+	f.srv.ThrottleNext(1, 2)
+	_, err = conn2.Post(ctx, "payload")
+	require.ErrorIs(t, err, sechat.ErrThrottled)
+	again, err := conn2.Post(ctx, "payload")
+	require.NoError(t, err)
+	assert.Equal(t, id, again)
+	assert.Len(t, f.srv.Messages(f.room.ID), 1)
 }
 
 // ---------------------------------------------------------------------------

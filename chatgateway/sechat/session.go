@@ -48,7 +48,7 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, rawURL string,
 	}
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, body)
 	if err != nil {
-		return nil, fmt.Errorf("sechat: %w", err)
+		return nil, fmt.Errorf("sechat: %w", redactErr(err, true))
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -56,12 +56,12 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, rawURL string,
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("sechat: %s %s: %w", method, req.URL.Path, err)
+		return nil, fmt.Errorf("sechat: %s %s: %w", method, req.URL.Path, redactErr(err, true))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("sechat: %s %s: reading answer: %w", method, req.URL.Path, err)
+		return nil, fmt.Errorf("sechat: %s %s: reading answer: %w", method, req.URL.Path, redactErr(err, true))
 	}
 	if len(b) > maxBody {
 		return nil, fmt.Errorf("sechat: %s %s: answer over %d bytes", method, req.URL.Path, maxBody)

@@ -1,0 +1,7 @@
+package sechat
+
+// Internal constants for the external tests.
+const (
+	PlainRetryDelay = plainRetryDelay
+	PlainTries      = plainTries
+)
