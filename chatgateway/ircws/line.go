@@ -26,7 +26,8 @@ type Line struct {
 	Trailing bool
 }
 
-// ErrBadLine is returned by ParseLine for a line with no command.
+// ErrBadLine is returned by ParseLine for a line with no command, or with
+// a command that is neither letters nor three digits.
 var ErrBadLine = errors.New("ircws: malformed IRC line")
 
 // ParseLine parses one IRC line, without its CR LF (trailing CR and LF are
@@ -48,7 +49,7 @@ func ParseLine(s string) (Line, error) {
 	}
 	var cmd string
 	cmd, s, _ = strings.Cut(s, " ")
-	if cmd == "" {
+	if !validCommand(cmd) {
 		return Line{}, ErrBadLine
 	}
 	l.Command = strings.ToUpper(cmd)
@@ -68,6 +69,26 @@ func ParseLine(s string) (Line, error) {
 	}
 	return l, nil
 }
+
+// validCommand: RFC 1459 commands are one or more letters or exactly three
+// digits. Anything else (":" in ": :") is no command, and accepting it
+// would let a line through that formats to one that does not parse.
+func validCommand(cmd string) bool {
+	if len(cmd) == 3 && isDigit(cmd[0]) && isDigit(cmd[1]) && isDigit(cmd[2]) {
+		return true
+	}
+	if cmd == "" {
+		return false
+	}
+	for i := 0; i < len(cmd); i++ {
+		if c := cmd[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func parseTags(s string) map[string]string {
 	tags := make(map[string]string)
