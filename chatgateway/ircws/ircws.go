@@ -227,204 +227,6 @@ func (d *Dialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	return d.newConn(t, reg), nil
 }
 
-func (d *Dialer) register(t transport) (*registered, error) {
-	cfg := &d.cfg
-	reg := &registered{nick: cfg.Nick, caps: map[string]bool{}, lineLen: 512}
-	var wmu sync.Mutex
-	send := func(l string) error {
-		wmu.Lock()
-		defer wmu.Unlock()
-		return t.writeLine(l, time.Now().Add(writeTimeout))
-	}
-	// peers: the nicks Dial waits for (lower-cased) → seen in the channel.
-	peers := map[string]bool{}
-	for _, n := range cfg.WaitForNicks {
-		peers[ircLower(n)] = false
-	}
-	allPeers := func() bool {
-		for n, in := range peers {
-			if !in && n != ircLower(reg.nick) {
-				return false
-			}
-		}
-		return true
-	}
-	waiting := false
-	var waitTimer supervisor.Timer
-	defer func() {
-		if waitTimer != nil {
-			waitTimer.Stop()
-		}
-	}()
-	var lines []string
-	if cfg.Password != "" {
-		lines = append(lines, "PASS :"+cfg.Password)
-	}
-	lines = append(lines, "CAP LS 302", "NICK "+cfg.Nick, "USER "+cfg.User+" 0 * :"+cfg.RealName)
-	for _, l := range lines {
-		if err := send(l); err != nil {
-			return nil, fmt.Errorf("ircws: registering: %w", err)
-		}
-	}
-	var offered []string
-	sasl := cfg.SASLUser != ""
-	attempt, welcomed, joining, joined := 0, false, false, false
-	for {
-		raw, err := t.readLine()
-		if err != nil {
-			return nil, fmt.Errorf("ircws: registering as %s: %w", reg.nick, err)
-		}
-		l, err := ParseLine(raw)
-		if err != nil {
-			continue
-		}
-		var out []string
-		switch l.Command {
-		case "PING":
-			out = append(out, Line{Command: "PONG", Params: l.Params, Trailing: l.Trailing}.String())
-		case "CAP":
-			switch strings.ToUpper(l.Param(1)) {
-			case "LS":
-				offered = append(offered, strings.Fields(l.Params[len(l.Params)-1])...)
-				if l.Param(2) == "*" && len(l.Params) > 3 {
-					continue // more to come
-				}
-				want := wantedCaps(offered, cfg)
-				if sasl && !want["sasl"] {
-					return nil, chatgateway.Permanent(fmt.Errorf("%w: the server offers no SASL", ErrAuth))
-				}
-				if len(want) == 0 {
-					out = append(out, "CAP END")
-				} else {
-					out = append(out, "CAP REQ :"+strings.Join(sortedKeys(want), " "))
-				}
-			case "ACK":
-				for _, c := range strings.Fields(l.Params[len(l.Params)-1]) {
-					reg.caps[strings.TrimPrefix(c, "-")] = !strings.HasPrefix(c, "-")
-				}
-				if sasl && reg.caps["sasl"] {
-					out = append(out, "AUTHENTICATE PLAIN")
-				} else {
-					out = append(out, "CAP END")
-				}
-			case "NAK":
-				if sasl {
-					return nil, chatgateway.Permanent(fmt.Errorf("%w: the server refused the sasl capability", ErrAuth))
-				}
-				out = append(out, "CAP END")
-			}
-		case "AUTHENTICATE":
-			if l.Param(0) == "+" {
-				out = append(out, "AUTHENTICATE "+saslPlain(cfg.SASLUser, cfg.SASLPassword))
-			}
-		case "903": // RPL_SASLSUCCESS
-			out = append(out, "CAP END")
-		case "902", "904", "905", "906": // SASL failed or aborted
-			return nil, chatgateway.Permanent(fmt.Errorf("%w: SASL: %s", ErrAuth, l.Param(len(l.Params)-1)))
-		case "464": // ERR_PASSWDMISMATCH
-			return nil, chatgateway.Permanent(fmt.Errorf("%w: %s", ErrAuth, l.Param(len(l.Params)-1)))
-		case "465": // ERR_YOUREBANNEDCREEP
-			return nil, chatgateway.Permanent(fmt.Errorf("ircws: banned: %s", l.Param(len(l.Params)-1)))
-		case "432": // ERR_ERRONEUSNICKNAME
-			return nil, chatgateway.Permanent(fmt.Errorf("ircws: nick %q refused: %s", reg.nick, l.Param(len(l.Params)-1)))
-		case "433", "436", "437": // nick in use, collision, temporarily unavailable
-			if welcomed {
-				continue
-			}
-			attempt++
-			if attempt > MaxNickAttempts {
-				return nil, fmt.Errorf("ircws: nick %s and %d fallbacks are all taken", cfg.Nick, MaxNickAttempts)
-			}
-			next := fallbackNick(cfg.Nick, attempt)
-			d.log.Info().Str("taken", reg.nick).Str("nick", next).Msg("nick in use; trying another")
-			reg.nick = next
-			out = append(out, "NICK "+next)
-		case "001": // RPL_WELCOME
-			welcomed = true
-			reg.nick = l.Param(0)
-		case "005": // RPL_ISUPPORT
-			for _, tok := range l.Params[1:] {
-				if v, ok := strings.CutPrefix(tok, "LINELEN="); ok {
-					if n, err := strconv.Atoi(v); err == nil && n >= 512 {
-						reg.lineLen = n
-					}
-				}
-			}
-		case "396": // RPL_VISIBLEHOST
-			if h := l.Param(1); h != "" && reg.userHost != "" {
-				u, _, _ := strings.Cut(reg.userHost, "@")
-				reg.userHost = u + "@" + h
-			}
-		case "376", "422": // end of MOTD, or none
-			if welcomed && !joining {
-				joining = true
-				join := "JOIN " + cfg.Channel
-				if cfg.Key != "" {
-					join += " " + cfg.Key
-				}
-				out = append(out, join)
-			}
-		case "JOIN":
-			if ircLower(l.Nick()) == ircLower(reg.nick) && ircLower(l.Param(0)) == ircLower(cfg.Channel) {
-				joined = true
-				if _, uh, ok := strings.Cut(l.Prefix, "!"); ok {
-					reg.userHost = uh
-				}
-			} else if _, ok := peers[ircLower(l.Nick())]; ok && ircLower(l.Param(0)) == ircLower(cfg.Channel) {
-				peers[ircLower(l.Nick())] = true
-				if waiting && allPeers() {
-					return reg, nil
-				}
-			}
-		case "353": // RPL_NAMREPLY: me = #chan :@nick +nick nick
-			if ircLower(l.Param(2)) == ircLower(cfg.Channel) {
-				for _, n := range strings.Fields(l.Params[len(l.Params)-1]) {
-					n = ircLower(strings.TrimLeft(n, "~&@%+"))
-					if _, ok := peers[n]; ok {
-						peers[n] = true
-					}
-				}
-			}
-		case "PONG":
-			if waiting && l.Param(len(l.Params)-1) == peerWaitToken {
-				d.log.Warn().Strs("wait_for", cfg.WaitForNicks).Msg("not every peer joined in time; going on")
-				return reg, nil
-			}
-		case "366": // RPL_ENDOFNAMES
-			if joined && ircLower(l.Param(1)) == ircLower(cfg.Channel) && !waiting {
-				if allPeers() {
-					return reg, nil
-				}
-				// Wait for the peers' JOINs; at the deadline a PING's PONG
-				// ends the wait from within this loop.
-				waiting = true
-				waitTimer = cfg.Clock.AfterFunc(cfg.WaitForNicksTimeout, func() { _ = send("PING :" + peerWaitToken) })
-			}
-		case "403", "405", "471", "473", "474", "475", "476", "477", "489":
-			if ircLower(l.Param(1)) != ircLower(cfg.Channel) {
-				continue
-			}
-			err := fmt.Errorf("%w %s: %s %s", ErrJoin, cfg.Channel, l.Command, l.Param(len(l.Params)-1))
-			switch l.Command {
-			case "405", "471": // too many channels, channel full: may pass
-				return nil, err
-			}
-			return nil, chatgateway.Permanent(err)
-		case "PRIVMSG":
-			if joined {
-				reg.early = append(reg.early, l)
-			}
-		case "ERROR":
-			return nil, fmt.Errorf("%w: %s", ErrServerClosed, l.Param(0))
-		}
-		for _, o := range out {
-			if err := send(o); err != nil {
-				return nil, fmt.Errorf("ircws: registering: %w", err)
-			}
-		}
-	}
-}
-
 func wantedCaps(offered []string, cfg *Config) map[string]bool {
 	want := map[string]bool{}
 	for _, c := range offered {
@@ -507,7 +309,25 @@ type conn struct {
 
 var _ chatgateway.Conn = (*conn)(nil)
 
+// newConn makes the connection and starts its reader and keepalive.
 func (d *Dialer) newConn(t transport, reg *registered) *conn {
+	k := d.connState(t, reg)
+	k.start()
+	k.log.Info().Str("user_host", reg.userHost).Int("max_message_len", k.limits.MaxMessageLen).
+		Bool("echo_message", k.echo).Str("subprotocol", t.subprotocol()).Msg("joined")
+	return k
+}
+
+func (k *conn) start() {
+	k.mu.Lock()
+	k.keepalive = k.cfg.Clock.AfterFunc(k.cfg.PingInterval, k.tick)
+	k.mu.Unlock()
+	go k.read()
+}
+
+// connState is the connection's state, with nothing started (fuzzing
+// drives its handle method directly).
+func (d *Dialer) connState(t transport, reg *registered) *conn {
 	k := &conn{
 		d: d, cfg: &d.cfg, t: t, channel: d.cfg.Channel,
 		self:       chatgateway.Identity{UserID: UserID(reg.nick), UserName: reg.nick},
@@ -529,12 +349,6 @@ func (d *Dialer) newConn(t transport, reg *registered) *conn {
 			k.in <- m // fits: registration keeps few
 		}
 	}
-	k.mu.Lock()
-	k.keepalive = d.cfg.Clock.AfterFunc(d.cfg.PingInterval, k.tick)
-	k.mu.Unlock()
-	go k.read()
-	k.log.Info().Str("user_host", reg.userHost).Int("max_message_len", k.limits.MaxMessageLen).
-		Bool("echo_message", k.echo).Str("subprotocol", t.subprotocol()).Msg("joined")
 	return k
 }
 
@@ -564,36 +378,45 @@ func (k *conn) read() {
 		if err != nil {
 			continue
 		}
-		switch l.Command {
-		case "PING":
-			if err := k.write(Line{Command: "PONG", Params: l.Params, Trailing: l.Trailing}.String()); err != nil {
-				k.log.Debug().Err(err).Msg("answering PING")
-			}
-		case "PRIVMSG":
-			m, ok := k.message(l)
-			if !ok {
-				continue
-			}
-			select {
-			case k.in <- m:
-			case <-k.done:
-				k.readErr = chatgateway.ErrConnClosed
-				return
-			}
-		case "KICK":
-			if ircLower(l.Param(0)) == ircLower(k.channel) && ircLower(l.Param(1)) == ircLower(k.self.UserName) {
-				k.readErr = fmt.Errorf("%w by %s: %s", ErrKicked, l.Nick(), l.Param(2))
+		if err := k.handle(l); err != nil {
+			k.readErr = err
+			if err != chatgateway.ErrConnClosed {
 				_ = k.t.close()
-				return
 			}
-		case "ERROR":
-			k.readErr = fmt.Errorf("%w: %s", ErrServerClosed, l.Param(0))
-			_ = k.t.close()
 			return
-		case "404": // ERR_CANNOTSENDTOCHAN
-			k.log.Warn().Str("reply", l.Param(len(l.Params)-1)).Msg("server refused a post to the channel")
 		}
 	}
+}
+
+// handle acts on one line from the server; an error ends the connection
+// with it. Every field of the line is the server's, and untrusted: any
+// parameter may be missing.
+func (k *conn) handle(l Line) error {
+	switch l.Command {
+	case "PING":
+		if err := k.write(Line{Command: "PONG", Params: l.Params, Trailing: l.Trailing}.String()); err != nil {
+			k.log.Debug().Err(err).Msg("answering PING")
+		}
+	case "PRIVMSG":
+		m, ok := k.message(l)
+		if !ok {
+			return nil
+		}
+		select {
+		case k.in <- m:
+		case <-k.done:
+			return chatgateway.ErrConnClosed
+		}
+	case "KICK":
+		if ircLower(l.Param(0)) == ircLower(k.channel) && ircLower(l.Param(1)) == ircLower(k.self.UserName) {
+			return fmt.Errorf("%w by %s: %s", ErrKicked, l.Nick(), l.Param(2))
+		}
+	case "ERROR":
+		return fmt.Errorf("%w: %s", ErrServerClosed, l.Param(0))
+	case "404": // ERR_CANNOTSENDTOCHAN
+		k.log.Warn().Str("reply", l.Last()).Msg("server refused a post to the channel")
+	}
+	return nil
 }
 
 // message turns a PRIVMSG to the channel into a ChatMessage; CTCP (and so
@@ -603,6 +426,9 @@ func (k *conn) message(l Line) (messages.ChatMessage, bool) {
 		return messages.ChatMessage{}, false
 	}
 	nick := l.Nick()
+	if nick == "" { // no sender to attribute it to (nor to trust)
+		return messages.ChatMessage{}, false
+	}
 	m := messages.ChatMessage{
 		ID:       k.d.ids.Add(1),
 		UserID:   UserID(nick),

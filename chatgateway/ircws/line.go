@@ -151,13 +151,19 @@ func (l Line) Nick() string {
 	return n
 }
 
-// Param returns the i-th parameter, or "" if there is none.
+// Param returns the i-th parameter, or "" if there is none (i may be
+// anything: lines come from the server, and a numeric may come with no
+// parameters at all).
 func (l Line) Param(i int) string {
-	if i < len(l.Params) {
+	if i >= 0 && i < len(l.Params) {
 		return l.Params[i]
 	}
 	return ""
 }
+
+// Last returns the last parameter (usually the trailing one), or "" if
+// there is none.
+func (l Line) Last() string { return l.Param(len(l.Params) - 1) }
 
 // String formats the line for the wire, without CR LF. The last parameter
 // is written after " :" when Trailing is set or when it needs it (empty,
