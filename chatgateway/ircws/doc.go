@@ -44,7 +44,11 @@
 // and fragments travel with the newline of their ".\n" prefix sent as a
 // space (". \x02…", ". \x0f…", and in a first fragment the embedded
 // frame's ". \x02"); Read puts the newline back in lines that start so.
-// Any other text with CR or LF is refused (chatgateway.ErrRejected).
+// Any other text with CR or LF is refused (chatgateway.ErrRejected), and
+// so is plain text already in that form (ErrWireForm: ". \x02…" or
+// ". \x0f…", also behind leading whitespace or zero-width characters),
+// which every receiver would otherwise read as a frame: the mapping is
+// injective, so a post that is not a frame never arrives as one.
 //
 // # Limits
 //

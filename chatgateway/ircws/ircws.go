@@ -63,6 +63,10 @@ var (
 	// frame's or fragment's (see the package doc), which one IRC line
 	// cannot carry.
 	ErrMultiline = errors.New("ircws: text has a line break")
+	// ErrWireForm: Post was given plain text that starts (after what
+	// receivers strip) like a frame's or fragment's IRC form, ". \x02" or
+	// ". \x0f": every receiver would read it as a frame.
+	ErrWireForm = errors.New("ircws: text is in a frame's wire form")
 	// ErrAuth: the server refused the password (464) or SASL (904/905).
 	// Dial wraps it with chatgateway.Permanent.
 	ErrAuth = errors.New("ircws: authentication failed")
@@ -532,7 +536,10 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	}
 	wire, ok := toWire(text)
 	if !ok {
-		return 0, chatgateway.Rejected(ErrMultiline)
+		if strings.ContainsAny(text, "\r\n\x00") {
+			return 0, chatgateway.Rejected(ErrMultiline)
+		}
+		return 0, chatgateway.Rejected(ErrWireForm)
 	}
 	if len(wire) > k.limits.MaxMessageLen {
 		return 0, fmt.Errorf("%w: %d bytes, the channel takes %d", chatgateway.ErrMessageTooLong, len(wire), k.limits.MaxMessageLen)

@@ -4,6 +4,8 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/socketscience/socketscience/messages"
 )
@@ -20,25 +22,41 @@ import (
 // starts with ". \x02" or ". \x0f" gets its newlines back at exactly those
 // places, so the gateway sees the frame or fragment as it was made. The
 // mapping keeps lengths, so Limits.MaxMessageLen holds for both forms.
-// Any other text with a CR or LF in it cannot be posted (ErrRejected).
+// Any other text with a CR or LF in it cannot be posted (ErrRejected),
+// nor can plain text that is already in a wire form, which receivers
+// would take for a frame (ErrWireForm).
 const (
 	wireFrame    = ". \x02"
 	wireFragment = ". \x0f"
 )
 
 // toWire maps text to what one IRC line carries, or reports false when it
-// cannot travel on one line.
+// cannot travel on one line, or when it is plain text that fromWire would
+// change: text in a frame's or fragment's wire form (". \x02…", ". \x0f…",
+// also behind what receivers strip first), or a fragment whose chunk
+// starts with a frame's wire form. Receivers would read such text as a
+// frame: refusing it keeps the mapping injective, so that a post passing
+// the node's frame guard cannot turn into a frame on the way.
 func toWire(text string) (string, bool) {
+	head, rest := text[:lead(text)], text[lead(text):]
 	switch {
-	case strings.HasPrefix(text, messages.FramePrefix):
-		text = wireFrame + text[len(messages.FramePrefix):]
-	case strings.HasPrefix(text, messages.FragmentPrefix):
-		rest := text[len(messages.FragmentPrefix):]
-		if at := fragmentChunk(rest); at >= 0 && strings.HasPrefix(rest[at:], messages.FramePrefix) {
-			rest = rest[:at] + wireFrame + rest[at+len(messages.FramePrefix):]
+	case strings.HasPrefix(rest, messages.FramePrefix):
+		rest = wireFrame + rest[len(messages.FramePrefix):]
+	case strings.HasPrefix(rest, messages.FragmentPrefix):
+		body := rest[len(messages.FragmentPrefix):]
+		if at := fragmentChunk(body); at >= 0 {
+			switch {
+			case strings.HasPrefix(body[at:], messages.FramePrefix):
+				body = body[:at] + wireFrame + body[at+len(messages.FramePrefix):]
+			case strings.HasPrefix(body[at:], wireFrame):
+				return "", false
+			}
 		}
-		text = wireFragment + rest
+		rest = wireFragment + body
+	case strings.HasPrefix(rest, wireFrame), strings.HasPrefix(rest, wireFragment):
+		return "", false
 	}
+	text = head + rest
 	if strings.ContainsAny(text, "\r\n\x00") {
 		return "", false
 	}
@@ -47,17 +65,34 @@ func toWire(text string) (string, bool) {
 
 // fromWire undoes toWire.
 func fromWire(text string) string {
+	head, rest := text[:lead(text)], text[lead(text):]
 	switch {
-	case strings.HasPrefix(text, wireFrame):
-		return messages.FramePrefix + text[len(wireFrame):]
-	case strings.HasPrefix(text, wireFragment):
-		rest := text[len(wireFragment):]
-		if at := fragmentChunk(rest); at >= 0 && strings.HasPrefix(rest[at:], wireFrame) {
-			rest = rest[:at] + messages.FramePrefix + rest[at+len(wireFrame):]
+	case strings.HasPrefix(rest, wireFrame):
+		return head + messages.FramePrefix + rest[len(wireFrame):]
+	case strings.HasPrefix(rest, wireFragment):
+		body := rest[len(wireFragment):]
+		if at := fragmentChunk(body); at >= 0 && strings.HasPrefix(body[at:], wireFrame) {
+			body = body[:at] + messages.FramePrefix + body[at+len(wireFrame):]
 		}
-		return messages.FragmentPrefix + rest
+		return head + messages.FragmentPrefix + body
 	}
 	return text
+}
+
+// lead is the length of what receivers strip before they look for a
+// frame's or fragment's prefix (messages.IsFragment and the frame
+// decoder): whitespace as Python's str.isspace sees it (U+001C..U+001F
+// included) and the zero-width U+200B and U+200C.
+func lead(s string) int {
+	i := 0
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) && (r < 0x1c || r > 0x1f) && r != '\u200b' && r != '\u200c' {
+			break
+		}
+		i += n
+	}
+	return i
 }
 
 // fragmentChunk is where the chunk starts in a fragment after its prefix
