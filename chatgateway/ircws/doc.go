@@ -10,7 +10,7 @@
 //	})
 //	...
 //	node, err := socketscience.New(d,
-//		socketscience.WithTrustedUsers(ircws.TrustedIDs(1, "smokey-alpha", "smokey-beta")...))
+//		socketscience.WithTrustedAccounts(ircws.TrustedAccounts(1, "smokey-alpha", "smokey-beta")...))
 //
 // # Connecting
 //
@@ -32,10 +32,15 @@
 // Read returns the channel's PRIVMSGs (not CTCP/ACTION, not private
 // messages) as messages.ChatMessage values: ID is a counter local to the
 // Dialer, increasing across its connections (IRC has no message ids the
-// gateway could use: msgid tags are strings, and optional); UserID is
-// UserID(nick), a positive FNV-1a hash of the lower-cased nick, since IRC
-// has no numeric account ids; UserName is the nick; Time is the
-// server-time tag if there is one. Read returns the connection's own posts
+// gateway could use: msgid tags are strings, and optional); Account is
+// the nick folded with the server's casemapping (CASEMAPPING from
+// ISUPPORT: rfc1459, strict-rfc1459 or ascii; rfc1459 if the server says
+// nothing, ascii for a mapping the adapter does not know); UserName is the
+// nick; UserID is UserID(nick), a hash for display and deduplication that
+// is no identity (see Trust); Time is the server-time tag if there is
+// one. Identity carries the same Account, and Room names the channel as
+// Room does: "irc://host:port/#channel" (ircs, ws or wss), the same for
+// every member. Read returns the connection's own posts
 // too, as the gateway expects: the server echoes them when it granted
 // echo-message, else Post hands Read a local echo once the line is
 // written.
@@ -76,9 +81,14 @@
 // # Trust
 //
 // IRC has no shared bot account like Stack Exchange chat's SmokeDetector
-// account: each instance has its own nick, and so its own UserID. Nodes
-// must trust each other explicitly, with
-// socketscience.WithTrustedUsers(TrustedIDs(n, nicks...)...), which covers
-// each nick's first n fallback nicks. A nick is not an identity (anyone
-// may take a free one): use socketscience.WithSecret in shared channels.
+// account: each instance has its own nick, and so its own Account. Nodes
+// must trust each other explicitly, by account string, with
+// socketscience.WithTrustedAccounts(TrustedAccounts(n, nicks...)...),
+// which covers each nick's first n fallback nicks. Trust compares the
+// strings themselves. UserID is a 63-bit FNV-1a hash of the folded nick;
+// FNV is invertible, so a nick with the same UserID as a trusted one can
+// be found with about 2^32 work: UserID is not an identity, and
+// TrustedIDs (trust by UserID) must not be used for trust. A nick is not
+// an identity either (anyone may take a free one, unless IRC services
+// protect it): use socketscience.WithSecret in shared channels.
 package ircws

@@ -138,9 +138,10 @@ type Config struct {
 
 // Dialer connects to one channel. It implements chatgateway.Dialer.
 type Dialer struct {
-	cfg Config
-	log zerolog.Logger
-	ids atomic.Int64 // message ids, increasing across its connections
+	cfg      Config
+	roomBase string // Identity.Room up to the channel: "irc://host:port"
+	log      zerolog.Logger
+	ids      atomic.Int64 // message ids, increasing across its connections
 }
 
 var _ chatgateway.Dialer = (*Dialer)(nil)
@@ -154,6 +155,10 @@ func NewDialer(cfg Config) (*Dialer, error) {
 		return nil, fmt.Errorf("ircws: bad nick %q", cfg.Nick)
 	case cfg.Channel == "" || !strings.ContainsRune("#&+!", rune(cfg.Channel[0])) || strings.ContainsAny(cfg.Channel, " ,\a\r\n\x00"):
 		return nil, fmt.Errorf("ircws: bad channel %q", cfg.Channel)
+	}
+	base, err := roomBase(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.User == "" {
 		cfg.User = cfg.Nick
@@ -188,7 +193,7 @@ func NewDialer(cfg Config) (*Dialer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = supervisor.SystemClock{}
 	}
-	d := &Dialer{cfg: cfg, log: zerolog.Nop()}
+	d := &Dialer{cfg: cfg, roomBase: base, log: zerolog.Nop()}
 	if cfg.Logger != nil {
 		d.log = cfg.Logger.With().Str("channel", cfg.Channel).Logger()
 	}
@@ -201,6 +206,7 @@ type registered struct {
 	userHost string // "user@host" as the server shows it; "" if unknown
 	caps     map[string]bool
 	lineLen  int // LINELEN from ISUPPORT, or 512
+	casemap  caseMapping
 	early    []Line
 }
 
@@ -293,6 +299,7 @@ type conn struct {
 	self    chatgateway.Identity
 	limits  chatgateway.Limits
 	channel string
+	casemap caseMapping
 	echo    bool // the server echoes our PRIVMSGs (echo-message)
 
 	in         chan messages.ChatMessage
@@ -334,12 +341,14 @@ func (k *conn) start() {
 func (d *Dialer) connState(t transport, reg *registered) *conn {
 	k := &conn{
 		d: d, cfg: &d.cfg, t: t, channel: d.cfg.Channel,
-		self:       chatgateway.Identity{UserID: UserID(reg.nick), UserName: reg.nick},
+		casemap:    reg.casemap,
 		echo:       reg.caps["echo-message"],
 		in:         make(chan messages.ChatMessage, inboxSize+len(reg.early)),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
+	k.self = chatgateway.Identity{UserID: UserID(reg.nick), UserName: reg.nick, Account: k.casemap.fold(reg.nick),
+		Room: d.roomBase + "/" + k.casemap.fold(d.cfg.Channel)}
 	k.limits = chatgateway.Limits{
 		MaxMessageLen: MaxMessageLen(reg.lineLen, reg.nick, d.cfg.User, reg.userHost, d.cfg.Channel),
 		PostInterval:  d.cfg.PostInterval,
@@ -412,7 +421,7 @@ func (k *conn) handle(l Line) error {
 			return chatgateway.ErrConnClosed
 		}
 	case "KICK":
-		if ircLower(l.Param(0)) == ircLower(k.channel) && ircLower(l.Param(1)) == ircLower(k.self.UserName) {
+		if k.same(l.Param(0), k.channel) && k.same(l.Param(1), k.self.UserName) {
 			return fmt.Errorf("%w by %s: %s", ErrKicked, l.Nick(), l.Param(2))
 		}
 	case "ERROR":
@@ -423,10 +432,13 @@ func (k *conn) handle(l Line) error {
 	return nil
 }
 
+// same compares nicks or channel names as the server does.
+func (k *conn) same(a, b string) bool { return k.casemap.fold(a) == k.casemap.fold(b) }
+
 // message turns a PRIVMSG to the channel into a ChatMessage; CTCP (and so
 // ACTION) messages and private messages are skipped.
 func (k *conn) message(l Line) (messages.ChatMessage, bool) {
-	if len(l.Params) < 2 || ircLower(l.Params[0]) != ircLower(k.channel) || strings.HasPrefix(l.Params[1], "\x01") {
+	if len(l.Params) < 2 || !k.same(l.Params[0], k.channel) || strings.HasPrefix(l.Params[1], "\x01") {
 		return messages.ChatMessage{}, false
 	}
 	nick := l.Nick()
@@ -437,6 +449,7 @@ func (k *conn) message(l Line) (messages.ChatMessage, bool) {
 		ID:       k.d.ids.Add(1),
 		UserID:   UserID(nick),
 		UserName: nick,
+		Account:  k.casemap.fold(nick),
 		Text:     fromWire(l.Params[1]),
 		Time:     k.cfg.Clock.Now(),
 	}
@@ -558,7 +571,8 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	if k.echo {
 		return 0, nil
 	}
-	m := messages.ChatMessage{ID: k.d.ids.Add(1), UserID: k.self.UserID, UserName: k.self.UserName, Text: text, Time: k.cfg.Clock.Now()}
+	m := messages.ChatMessage{ID: k.d.ids.Add(1), UserID: k.self.UserID, UserName: k.self.UserName, Account: k.self.Account,
+		Text: text, Time: k.cfg.Clock.Now()}
 	select {
 	case k.in <- m:
 	case <-k.done:
@@ -567,7 +581,7 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	return m.ID, nil
 }
 
-// Identity is the registered nick and its UserID.
+// Identity is the registered nick, its UserID and Account, and the Room.
 func (k *conn) Identity() chatgateway.Identity { return k.self }
 
 // Limits: MaxMessageLen from the line budget and the prefix the server

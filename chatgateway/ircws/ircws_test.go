@@ -143,7 +143,8 @@ func TestNickCollision(t *testing.T) {
 	nick := p.welcome("", 2, "smokey@127.0.0.1")
 	c := await(t, ch)
 	assert.Equal(t, "smokey2", nick)
-	assert.Equal(t, chatgateway.Identity{UserID: ircws.UserID("smokey2"), UserName: "smokey2"}, c.Identity())
+	assert.Equal(t, chatgateway.Identity{UserID: ircws.UserID("smokey2"), UserName: "smokey2", Account: "smokey2",
+		Room: url + "/#bots"}, c.Identity())
 	assert.Equal(t, 510-len(":smokey2!smokey@127.0.0.1 PRIVMSG #bots :"), c.Limits().MaxMessageLen)
 	assert.Equal(t, ircws.DefaultPostInterval, c.Limits().PostInterval)
 	assert.Equal(t, ircws.DefaultPostBurst, c.Limits().PostBurst)
@@ -197,7 +198,7 @@ func TestLocalEchoKeepaliveAndLiveness(t *testing.T) {
 	p.expect("PRIVMSG #bots :hello")
 	m, err := c.Read()
 	require.NoError(t, err)
-	assert.Equal(t, messages.ChatMessage{ID: id, UserID: ircws.UserID("n"), UserName: "n", Text: "hello", Time: clock.Now()}, m)
+	assert.Equal(t, messages.ChatMessage{ID: id, UserID: ircws.UserID("n"), UserName: "n", Account: "n", Text: "hello", Time: clock.Now()}, m)
 
 	_, err = c.Post(context.Background(), "two\nlines")
 	assert.ErrorIs(t, err, chatgateway.ErrRejected)

@@ -204,24 +204,3 @@ func (l Line) String() string {
 	}
 	return b.String()
 }
-
-// ircLower lower-cases s with the rfc1459 casemapping, which InspIRCd uses
-// by default: A-Z and []\~ map to a-z and {}|^.
-func ircLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		switch {
-		case c >= 'A' && c <= 'Z':
-			b[i] = c + ('a' - 'A')
-		case c == '[':
-			b[i] = '{'
-		case c == ']':
-			b[i] = '}'
-		case c == '\\':
-			b[i] = '|'
-		case c == '~':
-			b[i] = '^'
-		}
-	}
-	return string(b)
-}

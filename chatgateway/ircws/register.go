@@ -35,12 +35,12 @@ func (d *Dialer) newRegistration() *registration {
 	r := &registration{
 		cfg:   &d.cfg,
 		d:     d,
-		reg:   &registered{nick: d.cfg.Nick, caps: map[string]bool{}, lineLen: 512},
+		reg:   &registered{nick: d.cfg.Nick, caps: map[string]bool{}, lineLen: 512, casemap: rfc1459},
 		peers: map[string]bool{},
 		sasl:  d.cfg.SASLUser != "",
 	}
 	for _, n := range d.cfg.WaitForNicks {
-		r.peers[ircLower(n)] = false
+		r.peers[n] = false
 	}
 	return r
 }
@@ -56,14 +56,26 @@ func (r *registration) hello() []string {
 
 func (r *registration) allPeers() bool {
 	for n, in := range r.peers {
-		if !in && n != ircLower(r.reg.nick) {
+		if !in && !r.same(n, r.reg.nick) {
 			return false
 		}
 	}
 	return true
 }
 
-func (r *registration) isChannel(s string) bool { return ircLower(s) == ircLower(r.cfg.Channel) }
+// sawPeer marks nick as in the channel if Dial waits for it.
+func (r *registration) sawPeer(nick string) {
+	for n := range r.peers {
+		if r.same(n, nick) {
+			r.peers[n] = true
+		}
+	}
+}
+
+// same compares nicks or channel names as the server does.
+func (r *registration) same(a, b string) bool { return r.reg.casemap.fold(a) == r.reg.casemap.fold(b) }
+
+func (r *registration) isChannel(s string) bool { return r.same(s, r.cfg.Channel) }
 
 // handle takes one line from the server. It returns the lines to send,
 // done once registration is complete, or an error that fails Dial.
@@ -137,10 +149,18 @@ func (r *registration) handle(l Line) (out []string, done bool, err error) {
 		}
 	case "005": // RPL_ISUPPORT: nick, tokens…, trailing text
 		for i := 1; i < len(l.Params); i++ {
-			if v, ok := strings.CutPrefix(l.Params[i], "LINELEN="); ok {
+			key, v, _ := strings.Cut(l.Params[i], "=")
+			switch key {
+			case "LINELEN":
 				if n, err := strconv.Atoi(v); err == nil && n >= 512 && n <= maxLineBytes {
 					reg.lineLen = n
 				}
+			case "CASEMAPPING":
+				m, known := parseCaseMapping(v)
+				if !known {
+					r.d.log.Warn().Str("casemapping", v).Stringer("folding", m).Msg("unknown CASEMAPPING")
+				}
+				reg.casemap = m
 			}
 		}
 	case "396": // RPL_VISIBLEHOST
@@ -161,14 +181,13 @@ func (r *registration) handle(l Line) (out []string, done bool, err error) {
 		if !r.isChannel(l.Param(0)) {
 			break
 		}
-		nick := ircLower(l.Nick())
-		if nick == ircLower(reg.nick) {
+		if nick := l.Nick(); r.same(nick, reg.nick) {
 			r.joined = true
 			if _, uh, ok := strings.Cut(l.Prefix, "!"); ok {
 				reg.userHost = uh
 			}
-		} else if _, ok := r.peers[nick]; ok {
-			r.peers[nick] = true
+		} else {
+			r.sawPeer(nick)
 			if r.waiting && r.allPeers() {
 				return nil, true, nil
 			}
@@ -176,10 +195,7 @@ func (r *registration) handle(l Line) (out []string, done bool, err error) {
 	case "353": // RPL_NAMREPLY: me = #chan :@nick +nick nick
 		if r.isChannel(l.Param(2)) {
 			for _, n := range strings.Fields(l.Last()) {
-				n = ircLower(strings.TrimLeft(n, "~&@%+"))
-				if _, ok := r.peers[n]; ok {
-					r.peers[n] = true
-				}
+				r.sawPeer(strings.TrimLeft(n, "~&@%+"))
 			}
 		}
 	case "PONG":

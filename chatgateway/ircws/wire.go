@@ -109,14 +109,13 @@ func fragmentChunk(s string) int {
 	return i + 1 + j + 1
 }
 
-// UserID is the chat user id the adapter gives a nick. IRC has no numeric
-// account ids, so it is derived: the FNV-1a 64-bit hash of the nick
-// lower-cased with the rfc1459 casemapping (as InspIRCd compares nicks),
-// with the sign bit cleared so that it is positive (0 becomes 1). Every
-// node computes the same id for the same nick, so nodes can trust each
-// other with socketscience.WithTrustedUsers(ircws.UserID("smokey-alpha"),
-// …). It is no proof of identity: whoever holds the nick has its id. Use
-// socketscience.WithSecret where that matters.
+// UserID is the chat user id the adapter gives a nick, for display and
+// deduplication. IRC has no numeric account ids, so it is derived: the
+// FNV-1a 64-bit hash of the nick lower-cased with the rfc1459 casemapping,
+// with the sign bit cleared so that it is positive (0 becomes 1). It is
+// not an identity: FNV is invertible, so another nick with the same
+// UserID can be found with about 2^32 work. Trust compares Account
+// strings instead (socketscience.WithTrustedAccounts, TrustedAccounts).
 func UserID(nick string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(ircLower(nick)))
@@ -129,7 +128,8 @@ func UserID(nick string) int64 {
 
 // FallbackNicks are the nicks Dial tries, in order, when nick is taken
 // (numeric 433): nick_, nick2, nick3, …, n of them. Trust lists that must
-// survive a nick collision can include their UserIDs too (TrustedIDs).
+// survive a nick collision can include their Accounts too
+// (TrustedAccounts).
 func FallbackNicks(nick string, n int) []string {
 	out := make([]string, 0, n)
 	for i := 1; i <= n; i++ {
@@ -146,7 +146,12 @@ func fallbackNick(nick string, attempt int) string {
 }
 
 // TrustedIDs returns the UserIDs of the given nicks and of each one's
-// first fallbacks fallback nicks, for socketscience.WithTrustedUsers.
+// first fallbacks fallback nicks.
+//
+// Do not use it for trust: a UserID is a hash that a stranger's nick can
+// be made to match (see UserID). Use TrustedAccounts with
+// socketscience.WithTrustedAccounts. TrustedIDs stays only while callers
+// move over.
 func TrustedIDs(fallbacks int, nicks ...string) []int64 {
 	var ids []int64
 	for _, n := range nicks {
