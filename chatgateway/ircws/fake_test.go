@@ -13,6 +13,9 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+
+	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/messages"
 )
 
 // transports are the ways the fake server listens: every defect test that
@@ -284,4 +287,26 @@ func (sc *srvConn) welcome(caps string) string {
 	nick := sc.register(caps)
 	sc.join(nick)
 	return nick
+}
+
+// readWithin is Read, failing the test if it does not return in time (the
+// Read goroutine ends when the test's cleanup closes the connection).
+func readWithin(t *testing.T, c chatgateway.Conn) (messages.ChatMessage, error) {
+	t.Helper()
+	type read struct {
+		m   messages.ChatMessage
+		err error
+	}
+	ch := make(chan read, 1)
+	go func() {
+		m, err := c.Read()
+		ch <- read{m, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.m, r.err
+	case <-time.After(wait):
+		t.Fatal("Read did not return")
+		return messages.ChatMessage{}, nil
+	}
 }
