@@ -40,7 +40,9 @@
 // is no identity (see Trust); Time is the server-time tag if there is
 // one. Identity carries the same Account, and Room names the channel as
 // Room does: "irc://host:port/#channel" (ircs, ws or wss), the same for
-// every member. Read returns the connection's own posts
+// every member. When the server changes the connection's own nick (a
+// NICK line for it, as IRC services send to enforce a registered nick),
+// Identity and Limits follow the new nick. Read returns the connection's own posts
 // too, as the gateway expects: the server echoes them when it granted
 // echo-message, else Post hands Read a local echo once the line is
 // written.

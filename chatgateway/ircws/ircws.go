@@ -296,8 +296,6 @@ type conn struct {
 	cfg     *Config
 	t       transport
 	log     zerolog.Logger
-	self    chatgateway.Identity
-	limits  chatgateway.Limits
 	channel string
 	casemap caseMapping
 	echo    bool // the server echoes our PRIVMSGs (echo-message)
@@ -309,7 +307,12 @@ type conn struct {
 
 	wmu sync.Mutex // serialises writes
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// self and limits follow the nick: services may change it (NICK).
+	self       chatgateway.Identity
+	limits     chatgateway.Limits
+	lineLen    int
+	userHost   string
 	reason     error // why the adapter closed the transport: ErrConnClosed or ErrSilent
 	lastRecv   time.Time
 	lastWSPing time.Time
@@ -324,7 +327,7 @@ var _ chatgateway.Conn = (*conn)(nil)
 func (d *Dialer) newConn(t transport, reg *registered) *conn {
 	k := d.connState(t, reg)
 	k.start()
-	k.log.Info().Str("user_host", reg.userHost).Int("max_message_len", k.limits.MaxMessageLen).
+	k.log.Info().Str("user_host", reg.userHost).Int("max_message_len", k.Limits().MaxMessageLen).
 		Bool("echo_message", k.echo).Str("subprotocol", t.subprotocol()).Msg("joined")
 	return k
 }
@@ -347,13 +350,10 @@ func (d *Dialer) connState(t transport, reg *registered) *conn {
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
-	k.self = chatgateway.Identity{UserID: UserID(reg.nick), UserName: reg.nick, Account: k.casemap.fold(reg.nick),
-		Room: d.roomBase + "/" + k.casemap.fold(d.cfg.Channel)}
-	k.limits = chatgateway.Limits{
-		MaxMessageLen: MaxMessageLen(reg.lineLen, reg.nick, d.cfg.User, reg.userHost, d.cfg.Channel),
-		PostInterval:  d.cfg.PostInterval,
-		PostBurst:     d.cfg.PostBurst,
-	}
+	k.lineLen, k.userHost = reg.lineLen, reg.userHost
+	k.limits = chatgateway.Limits{PostInterval: d.cfg.PostInterval, PostBurst: d.cfg.PostBurst}
+	k.self.Room = d.roomBase + "/" + k.casemap.fold(d.cfg.Channel)
+	k.setNick(reg.nick)
 	k.log = d.log.With().Str("nick", reg.nick).Logger()
 	now := d.cfg.Clock.Now()
 	k.lastRecv, k.lastWSPing = now, now
@@ -421,8 +421,16 @@ func (k *conn) handle(l Line) error {
 			return chatgateway.ErrConnClosed
 		}
 	case "KICK":
-		if k.same(l.Param(0), k.channel) && k.same(l.Param(1), k.self.UserName) {
+		if k.same(l.Param(0), k.channel) && k.same(l.Param(1), k.Identity().UserName) {
 			return fmt.Errorf("%w by %s: %s", ErrKicked, l.Nick(), l.Param(2))
+		}
+	case "NICK":
+		// Services may rename us (a nick we may not keep, a guest nick):
+		// follow it, or we would go on posting under a stale identity
+		// that peers do not trust, and miss our own KICK.
+		if old := k.Identity().UserName; k.same(l.Nick(), old) && validNick(l.Param(0)) {
+			k.setNick(l.Param(0))
+			k.log.Warn().Str("old_nick", old).Str("new_nick", l.Param(0)).Msg("the server changed our nick")
 		}
 	case "ERROR":
 		return fmt.Errorf("%w: %s", ErrServerClosed, l.Param(0))
@@ -430,6 +438,15 @@ func (k *conn) handle(l Line) error {
 		k.log.Warn().Str("reply", l.Last()).Msg("server refused a post to the channel")
 	}
 	return nil
+}
+
+// setNick makes nick the connection's identity; MaxMessageLen follows the
+// prefix that the server now relays posts with.
+func (k *conn) setNick(nick string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.self.UserName, k.self.UserID, k.self.Account = nick, UserID(nick), k.casemap.fold(nick)
+	k.limits.MaxMessageLen = MaxMessageLen(k.lineLen, nick, k.cfg.User, k.userHost, k.channel)
 }
 
 // same compares nicks or channel names as the server does.
@@ -554,8 +571,9 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 		}
 		return 0, chatgateway.Rejected(ErrWireForm)
 	}
-	if len(wire) > k.limits.MaxMessageLen {
-		return 0, fmt.Errorf("%w: %d bytes, the channel takes %d", chatgateway.ErrMessageTooLong, len(wire), k.limits.MaxMessageLen)
+	self, limits := k.Identity(), k.Limits()
+	if len(wire) > limits.MaxMessageLen {
+		return 0, fmt.Errorf("%w: %d bytes, the channel takes %d", chatgateway.ErrMessageTooLong, len(wire), limits.MaxMessageLen)
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -571,7 +589,7 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	if k.echo {
 		return 0, nil
 	}
-	m := messages.ChatMessage{ID: k.d.ids.Add(1), UserID: k.self.UserID, UserName: k.self.UserName, Account: k.self.Account,
+	m := messages.ChatMessage{ID: k.d.ids.Add(1), UserID: self.UserID, UserName: self.UserName, Account: self.Account,
 		Text: text, Time: k.cfg.Clock.Now()}
 	select {
 	case k.in <- m:
@@ -581,12 +599,23 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	return m.ID, nil
 }
 
-// Identity is the registered nick, its UserID and Account, and the Room.
-func (k *conn) Identity() chatgateway.Identity { return k.self }
+// Identity is the nick, its UserID and Account, and the Room. The nick is
+// the registered one until the server changes it (NICK, as services do);
+// Identity is safe to call from any goroutine.
+func (k *conn) Identity() chatgateway.Identity {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.self
+}
 
 // Limits: MaxMessageLen from the line budget and the prefix the server
-// shows for this connection; the configured pacing.
-func (k *conn) Limits() chatgateway.Limits { return k.limits }
+// shows for this connection (it follows a nick change); the configured
+// pacing. Safe to call from any goroutine.
+func (k *conn) Limits() chatgateway.Limits {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.limits
+}
 
 // Close sends QUIT, closes the transport and waits for the reader
 // goroutine. It is idempotent and returns nil.
