@@ -25,7 +25,11 @@
 // Config.Key) and returns when the server has listed the channel's names.
 // Refused credentials, a ban, an invalid nick and a refused JOIN (banned,
 // invite-only, bad key) fail Dial with errors wrapping
-// chatgateway.ErrPermanent, so the gateway stops retrying.
+// chatgateway.ErrPermanent, so the gateway stops retrying. What
+// registration holds for later (the channel's messages before the end of
+// NAMES, a multi-line CAP LS) is bounded by MaxRegistrationBuffer bytes and
+// MaxEarlyMessages messages; a server that sends more fails Dial with
+// ErrRegistrationOverflow.
 //
 // # Reading and posting
 //

@@ -60,7 +60,7 @@ func TestRegistrationFloodIsBounded(t *testing.T) {
 					sent = sc.sendUntil("CAP * LS * :"+strings.Repeat("cap-", 100), floodBytes)
 				}
 				growth := int64(heapAlloc()) - int64(before)
-				t.Logf("%s over %s: %d MiB sent, heap grew %.2f MiB", flood, kind, sent>>20, float64(growth)/(1<<20))
+				t.Logf("%s over %s: %d KiB sent, heap grew %.2f MiB", flood, kind, sent>>10, float64(growth)/(1<<20))
 				assert.Less(t, growth, int64(maxHeapGrowth))
 				_ = sc.send(":irc.test 366 n #bots :end", "CAP * LS :", ":irc.test 001 n :hi", ":irc.test 422 n :no motd")
 				d := dialResult(t, ch)

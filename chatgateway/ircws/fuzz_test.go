@@ -63,6 +63,9 @@ func FuzzRegistration(f *testing.F) {
 				break
 			}
 		}
+		if r.buffered > MaxRegistrationBuffer || len(r.reg.early) > MaxEarlyMessages {
+			t.Fatalf("registration holds %d bytes, %d messages", r.buffered, len(r.reg.early))
+		}
 		if !validNick(r.reg.nick) {
 			t.Fatalf("registered nick %q", r.reg.nick)
 		}

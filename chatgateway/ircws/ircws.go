@@ -41,6 +41,16 @@ const (
 	// InspIRCd 3 closes a connection that sends a ping or pong frame within
 	// 10 s of the previous one ("Ping/pong flood").
 	MinWSPingInterval = 11 * time.Second
+	// MaxRegistrationBuffer bounds the bytes registration holds: the
+	// channel's messages between our JOIN and the end of NAMES (and while
+	// waiting for WaitForNicks), kept for Read, and the capabilities of a
+	// multi-line CAP LS. Real servers need a few KiB; past the bound Dial
+	// fails with ErrRegistrationOverflow rather than let a server fill the
+	// heap.
+	MaxRegistrationBuffer = 256 << 10
+	// MaxEarlyMessages bounds the number of channel messages kept during
+	// registration, likewise.
+	MaxEarlyMessages = 256
 	// MaxNickAttempts is how many fallback nicks Dial tries after 433.
 	MaxNickAttempts = 9
 	// DefaultMaxHostLen is the host length assumed when the server never
@@ -74,6 +84,9 @@ var (
 	ErrJoin = errors.New("ircws: cannot join channel")
 	// ErrKicked: Read's connection was kicked from the channel.
 	ErrKicked = errors.New("ircws: kicked from channel")
+	// ErrRegistrationOverflow: during registration the server sent more
+	// than Dial keeps (MaxRegistrationBuffer, MaxEarlyMessages).
+	ErrRegistrationOverflow = errors.New("ircws: server sent too much during registration")
 	// ErrServerClosed: the server sent ERROR and closed the link.
 	ErrServerClosed = errors.New("ircws: server closed the link")
 )

@@ -20,11 +20,15 @@ type registration struct {
 	cfg *Config
 	d   *Dialer
 	reg *registered
-	// peers: the nicks Dial waits for (lower-cased) → seen in the channel.
-	peers                     map[string]bool
-	offered                   []string
-	sasl                      bool
-	attempt                   int
+	// peers: the nicks Dial waits for → seen in the channel.
+	peers   map[string]bool
+	offered []string
+	// buffered is the bytes of the lines held in offered and reg.early,
+	// which MaxRegistrationBuffer bounds.
+	buffered int
+	sasl     bool
+	attempt  int
+
 	welcomed, joining, joined bool
 	// waiting: joined, and waiting for peers; startWait is set when the
 	// wait begins, for the caller to start the timer that ends it.
@@ -87,12 +91,17 @@ func (r *registration) handle(l Line) (out []string, done bool, err error) {
 	case "CAP":
 		switch strings.ToUpper(l.Param(1)) {
 		case "LS":
-			r.offered = append(r.offered, strings.Fields(l.Last())...)
+			if err := r.buffer(len(l.Last())); err != nil {
+				return nil, false, err
+			}
+			// Copied out of the line, which would otherwise stay in memory
+			// whole behind every token.
+			r.offered = append(r.offered, strings.Fields(strings.Clone(l.Last()))...)
 			if l.Param(2) == "*" && len(l.Params) > 3 {
 				return nil, false, nil // more to come
 			}
 			want := wantedCaps(r.offered, cfg)
-			r.offered = nil
+			r.offered, r.buffered = nil, r.buffered-r.capBytes()
 			if r.sasl && !want["sasl"] {
 				return nil, false, chatgateway.Permanent(fmt.Errorf("%w: the server offers no SASL", ErrAuth))
 			}
@@ -222,14 +231,51 @@ func (r *registration) handle(l Line) (out []string, done bool, err error) {
 			return nil, false, err
 		}
 		return nil, false, chatgateway.Permanent(err)
-	case "PRIVMSG":
-		if r.joined {
-			reg.early = append(reg.early, l)
+	case "PRIVMSG": // the channel's, after our JOIN: kept for Read
+		if !r.joined || !r.isChannel(l.Param(0)) {
+			break
 		}
+		if len(reg.early) >= MaxEarlyMessages {
+			return nil, false, fmt.Errorf("%w: more than %d channel messages", ErrRegistrationOverflow, MaxEarlyMessages)
+		}
+		if err := r.buffer(lineBytes(l)); err != nil {
+			return nil, false, err
+		}
+		reg.early = append(reg.early, l)
 	case "ERROR":
 		return nil, false, fmt.Errorf("%w: %s", ErrServerClosed, l.Param(0))
 	}
 	return out, false, nil
+}
+
+// buffer counts n more bytes held until registration ends.
+func (r *registration) buffer(n int) error {
+	r.buffered += n
+	if r.buffered > MaxRegistrationBuffer {
+		return fmt.Errorf("%w: more than %d bytes", ErrRegistrationOverflow, MaxRegistrationBuffer)
+	}
+	return nil
+}
+
+// capBytes is what the offered capabilities hold.
+func (r *registration) capBytes() int {
+	n := 0
+	for _, c := range r.offered {
+		n += len(c)
+	}
+	return n
+}
+
+// lineBytes is about what a parsed line holds in memory.
+func lineBytes(l Line) int {
+	n := len(l.Prefix) + len(l.Command)
+	for _, p := range l.Params {
+		n += len(p) + 16
+	}
+	for k, v := range l.Tags {
+		n += len(k) + len(v) + 32
+	}
+	return n
 }
 
 // validNick: what the server may name us. A nick it gives (001, NICK) is
