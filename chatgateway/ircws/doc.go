@@ -76,6 +76,14 @@
 //
 // # Liveness
 //
+// One reader goroutine and one write pump own the socket (as in
+// gorilla/websocket's chat example): every write, PONGs and PINGs
+// included, goes through the pump, so a server that stops reading blocks
+// nothing but the pump. A write that cannot complete within 10 s fails
+// the connection (ErrStalled). Close lets the pump send QUIT for at most
+// 200 ms, then closes the transport under whatever it is stuck on, and
+// returns.
+//
 // The adapter answers the server's PINGs and sends its own IRC PING every
 // Config.PingInterval in which it has heard nothing for half that long;
 // when nothing at all arrives for Config.LivenessTimeout, Read fails with
