@@ -1,6 +1,7 @@
 package ircws_test
 
 import (
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -55,6 +56,48 @@ func TestCloseAgainstDeafServer(t *testing.T) {
 			assert.Less(t, took, maxClose)
 			_, err := readWithin(t, c)
 			assert.ErrorIs(t, err, chatgateway.ErrConnClosed)
+		})
+	}
+}
+
+// A server that keeps sending (a PING a second) but never answers what we
+// send: our own unanswered PING fails the connection within the liveness
+// timeout, though the server is never silent.
+func TestUnansweredPingFailsTheConnection(t *testing.T) {
+	for _, kind := range transports {
+		t.Run(kind, func(t *testing.T) {
+			srv := newFakeServer(t, kind)
+			clock := fakeclock.New(time.Unix(1e9, 0))
+			ch := dialAsync(ircws.Config{URL: srv.URL, Channel: "#bots", Nick: "n", Clock: clock,
+				PingInterval: time.Second, LivenessTimeout: 2 * time.Second})
+			sc := srv.accept()
+			sc.welcome("")
+			c := await(t, ch)
+			read := make(chan error, 1)
+			go func() { _, err := c.Read(); read <- err }()
+			var err error
+		steps:
+			for i := 1; i <= 6; i++ {
+				select {
+				case err = <-read:
+					break steps
+				default:
+				}
+				token := fmt.Sprintf("s%d", i)
+				if sc.send("PING :"+token) != nil || !sc.await("PONG :"+token) {
+					break
+				}
+				clock.Advance(time.Second)
+			}
+			if err == nil {
+				select {
+				case err = <-read:
+				case <-time.After(wait):
+					t.Fatal("Read did not fail: a server that answers nothing went undetected")
+				}
+			}
+			assert.ErrorIs(t, err, ircws.ErrSilent)
+			t.Logf("failed at %v: %v", clock.Now().Sub(time.Unix(1e9, 0)), err)
 		})
 	}
 }

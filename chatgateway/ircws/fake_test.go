@@ -310,3 +310,22 @@ func readWithin(t *testing.T, c chatgateway.Conn) (messages.ChatMessage, error) 
 		return messages.ChatMessage{}, nil
 	}
 }
+
+// await is expect without failing: false if the client hung up first.
+func (sc *srvConn) await(prefix string) bool {
+	sc.t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case l, ok := <-sc.lines:
+			if !ok {
+				return false
+			}
+			if strings.HasPrefix(l, prefix) {
+				return true
+			}
+		case <-timeout:
+			sc.t.Fatalf("client sent no %q", prefix)
+		}
+	}
+}
