@@ -3,6 +3,7 @@ package ircws
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,16 +42,29 @@ type conn struct {
 
 	mu sync.Mutex
 	// self and limits follow the nick: services may change it (NICK).
-	self       chatgateway.Identity
-	limits     chatgateway.Limits
-	lineLen    int
-	userHost   string
-	reason     error // why the connection ended; set once, before dead closes
-	lastRecv   time.Time
+	self     chatgateway.Identity
+	limits   chatgateway.Limits
+	lineLen  int
+	userHost string
+	reason   error // why the connection ended; set once, before dead closes
+	lastRecv time.Time
+	// probes are our lines that await proof that the server processed
+	// them (a PONG to our PING's token), oldest first; lastProof is when
+	// the last proof came. An old probe means the server does not process
+	// what we send, though it may go on sending.
+	probes     []*probe
+	probeSeq   int64
+	lastProof  time.Time
 	lastWSPing time.Time
 	keepalive  supervisor.Timer
 
 	closeOnce sync.Once
+}
+
+// probe is one line of ours that awaits proof of processing.
+type probe struct {
+	token string // the PING token whose PONG proves it
+	at    time.Time
 }
 
 // outLine is one write for the pump: an IRC line, or a WebSocket ping.
@@ -100,7 +114,7 @@ func (d *Dialer) connState(t transport, reg *registered) *conn {
 	k.setNick(reg.nick)
 	k.log = d.log.With().Str("nick", reg.nick).Logger()
 	now := d.cfg.Clock.Now()
-	k.lastRecv, k.lastWSPing = now, now
+	k.lastRecv, k.lastWSPing, k.lastProof = now, now, now
 	for _, l := range reg.early {
 		if m, ok := k.message(l); ok {
 			k.in <- m // fits: in has room for them all
@@ -235,6 +249,8 @@ func (k *conn) handle(l Line) error {
 		case <-k.dead:
 			return k.failure()
 		}
+	case "PONG":
+		k.proved(l.Last())
 	case "KICK":
 		if k.same(l.Param(0), k.channel) && k.same(l.Param(1), k.Identity().UserName) {
 			return fmt.Errorf("%w by %s: %s", ErrKicked, l.Nick(), l.Param(2))
@@ -253,6 +269,32 @@ func (k *conn) handle(l Line) error {
 		k.log.Warn().Str("reply", l.Last()).Msg("server refused a post to the channel")
 	}
 	return nil
+}
+
+// newProbe records a probe sent now and returns its PING token. Callers
+// hold k.mu.
+func (k *conn) newProbe() *probe {
+	k.probeSeq++
+	p := &probe{token: pingPrefix + strconv.FormatInt(k.probeSeq, 10), at: k.cfg.Clock.Now()}
+	k.probes = append(k.probes, p)
+	return p
+}
+
+// proved takes a PONG's token: the probe it answers is proven. Tokens
+// that are not ours are ignored.
+func (k *conn) proved(token string) {
+	if !strings.HasPrefix(token, pingPrefix) {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, p := range k.probes {
+		if p.token == token {
+			k.probes = slices.Delete(k.probes, i, i+1)
+			k.lastProof = k.cfg.Clock.Now()
+			return
+		}
+	}
 }
 
 // setNick makes nick the connection's identity; MaxMessageLen follows the
@@ -293,8 +335,11 @@ func (k *conn) message(l Line) (messages.ChatMessage, bool) {
 	return m, true
 }
 
-// tick is the keepalive timer: it fails a silent connection, and otherwise
-// sends a PING when nothing has come for half a PingInterval.
+// tick is the keepalive timer. It fails the connection when the server
+// has sent nothing for LivenessTimeout, or when it has not answered a PING
+// of ours for that long (a server that sends but does not read, or whose
+// socket does not take our writes); and it sends a PING when nothing has
+// proved for half a PingInterval that the server processes our lines.
 func (k *conn) tick() {
 	k.mu.Lock()
 	if k.reason != nil {
@@ -303,11 +348,25 @@ func (k *conn) tick() {
 	}
 	now := k.cfg.Clock.Now()
 	silent := now.Sub(k.lastRecv)
-	if silent >= k.cfg.LivenessTimeout {
+	var unanswered time.Duration
+	if len(k.probes) > 0 {
+		unanswered = now.Sub(k.probes[0].at)
+	}
+	if silent >= k.cfg.LivenessTimeout || unanswered >= k.cfg.LivenessTimeout {
 		k.mu.Unlock()
-		k.log.Warn().Dur("silent", silent).Msg("server silent; closing the connection")
-		k.fail(fmt.Errorf("%w: nothing for %s", ErrSilent, silent))
+		k.log.Warn().Dur("silent", silent).Dur("unanswered", unanswered).Msg("server silent or not answering; closing the connection")
+		if silent >= k.cfg.LivenessTimeout {
+			k.fail(fmt.Errorf("%w: nothing for %s", ErrSilent, silent))
+		} else {
+			k.fail(fmt.Errorf("%w: no answer to our PING for %s", ErrSilent, unanswered))
+		}
 		return
+	}
+	var ping *probe
+	if now.Sub(k.lastProof) >= k.cfg.PingInterval/2 {
+		// Recorded even if the queue is full: a PING that cannot even be
+		// queued goes unanswered, and fails the connection in time.
+		ping = k.newProbe()
 	}
 	wsPing := k.cfg.WSPingInterval > 0 && now.Sub(k.lastWSPing) >= k.cfg.WSPingInterval
 	if wsPing {
@@ -315,8 +374,8 @@ func (k *conn) tick() {
 	}
 	k.keepalive = k.cfg.Clock.AfterFunc(k.cfg.PingInterval, k.tick)
 	k.mu.Unlock()
-	if silent >= k.cfg.PingInterval/2 {
-		k.trySend(outLine{line: "PING :ss" + strconv.FormatInt(now.UnixMilli(), 10)})
+	if ping != nil {
+		k.trySend(outLine{line: "PING :" + ping.token})
 	}
 	if wsPing {
 		k.trySend(outLine{wsPing: true})

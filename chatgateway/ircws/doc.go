@@ -84,10 +84,13 @@
 // 200 ms, then closes the transport under whatever it is stuck on, and
 // returns.
 //
-// The adapter answers the server's PINGs and sends its own IRC PING every
-// Config.PingInterval in which it has heard nothing for half that long;
-// when nothing at all arrives for Config.LivenessTimeout, Read fails with
-// ErrSilent and the gateway dials again. WebSocket pings are off by
+// The adapter answers the server's PINGs and sends its own IRC PING, with
+// a unique token, every Config.PingInterval in which nothing has proved
+// for half that long that the server processes what we send. Liveness
+// covers both directions: when nothing at all arrives for
+// Config.LivenessTimeout, or a PING of ours goes unanswered that long (a
+// server that keeps sending but reads nothing), Read fails with ErrSilent
+// and the gateway dials again. WebSocket pings are off by
 // default, and never sent more often than MinWSPingInterval: InspIRCd 3
 // closes a connection whose ping or pong frames come within 10 s of each
 // other. Timers run on Config.Clock, so tests drive them with a fake clock.

@@ -27,10 +27,13 @@ const (
 	DefaultPostInterval = 1100 * time.Millisecond
 	DefaultPostBurst    = 5
 	// DefaultPingInterval is how often the connection sends an IRC PING
-	// when it has heard nothing for half that long.
+	// when nothing has proved for half that long that the server
+	// processes what we send.
 	DefaultPingInterval = 30 * time.Second
-	// DefaultLivenessTimeout is how long the server may be silent (PONGs
-	// included) before Read fails with ErrSilent.
+	// DefaultLivenessTimeout is how long the server may be silent, or
+	// leave a PING of ours unanswered, before Read fails with ErrSilent.
+	// It must exceed DefaultPingInterval, so that a PING gets the time to
+	// be answered.
 	DefaultLivenessTimeout = 75 * time.Second
 	// DefaultRegisterTimeout bounds connecting, registering and joining.
 	DefaultRegisterTimeout = 30 * time.Second
@@ -64,12 +67,14 @@ const (
 	// lets more pile up is not reading, and the connection fails.
 	writeQueue    = 64
 	peerWaitToken = "ss-peerwait"
+	pingPrefix    = "ss-p"
 	inboxSize     = 64
 )
 
 var (
 	// ErrSilent is what Read returns after nothing came from the server
-	// for Config.LivenessTimeout; the connection has been closed.
+	// for Config.LivenessTimeout, or nothing answered a PING of ours for
+	// that long; the connection has been closed.
 	ErrSilent = errors.New("ircws: server silent past liveness timeout")
 	// ErrEmptyMessage: Post was given blank text.
 	ErrEmptyMessage = errors.New("ircws: empty message")
