@@ -329,3 +329,25 @@ func (sc *srvConn) await(prefix string) bool {
 		}
 	}
 }
+
+// respond answers every line the client sends with what fn returns, from
+// now on, in a goroutine of its own.
+func (sc *srvConn) respond(fn func(line string) []string) {
+	sc.wg.Add(1)
+	go func() {
+		defer sc.wg.Done()
+		for l := range sc.lines {
+			if sc.send(fn(l)...) != nil {
+				return
+			}
+		}
+	}()
+}
+
+// pong is the server's answer to the client's PING, if line is one.
+func pong(line string) []string {
+	if tok, ok := strings.CutPrefix(line, "PING :"); ok {
+		return []string{":irc.test PONG irc.test :" + tok}
+	}
+	return nil
+}
