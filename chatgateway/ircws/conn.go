@@ -63,16 +63,20 @@ type conn struct {
 
 // probe is one line of ours that awaits proof of processing.
 type probe struct {
-	token string // the PING token whose PONG proves it
+	token string // the PING token whose PONG proves it ("" for an echo)
 	at    time.Time
+	// post: a PRIVMSG of Post's, proven by token's PONG or, with
+	// echo-message, by its echo (echo set); a refusal numeric disproves
+	// it. Post waits on result.
+	post, echo bool
+	result     chan error
 }
 
-// outLine is one write for the pump: an IRC line, or a WebSocket ping.
-// written, if set, receives the write's result.
+// outLine is one write for the pump: an IRC line (and the line to write
+// right after it, if any), or a WebSocket ping.
 type outLine struct {
-	line    string
-	wsPing  bool
-	written chan error
+	line, then string
+	wsPing     bool
 }
 
 var _ chatgateway.Conn = (*conn)(nil)
@@ -179,13 +183,14 @@ func (k *conn) pump() {
 		select {
 		case w := <-k.out:
 			var err error
-			if w.wsPing {
+			switch {
+			case w.wsPing:
 				err = k.t.ping(time.Now().Add(writeTimeout))
-			} else {
+			default:
 				err = k.t.writeLine(w.line, time.Now().Add(writeTimeout))
-			}
-			if w.written != nil {
-				w.written <- err
+				if err == nil && w.then != "" {
+					err = k.t.writeLine(w.then, time.Now().Add(writeTimeout))
+				}
 			}
 			if err != nil {
 				k.fail(fmt.Errorf("%w: %w", ErrStalled, err))
@@ -219,6 +224,23 @@ func (k *conn) send(w outLine) error {
 	}
 }
 
+// sendCtx is send, also ending when ctx does.
+func (k *conn) sendCtx(ctx context.Context, w outLine) error {
+	select {
+	case <-k.dead:
+		return k.failure()
+	default:
+	}
+	select {
+	case k.out <- w:
+		return nil
+	case <-k.dead:
+		return k.failure()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // trySend queues w if there is room, for the keepalive timer, which must
 // not wait (it runs on the clock's goroutine).
 func (k *conn) trySend(w outLine) bool {
@@ -244,6 +266,9 @@ func (k *conn) handle(l Line) error {
 		if !ok {
 			return nil
 		}
+		if k.echo && k.same(m.UserName, k.Identity().UserName) {
+			k.echoed()
+		}
 		select {
 		case k.in <- m:
 		case <-k.dead:
@@ -265,10 +290,57 @@ func (k *conn) handle(l Line) error {
 		}
 	case "ERROR":
 		return fmt.Errorf("%w: %s", ErrServerClosed, l.Param(0))
-	case "404": // ERR_CANNOTSENDTOCHAN
-		k.log.Warn().Str("reply", l.Last()).Msg("server refused a post to the channel")
+	case "404", // ERR_CANNOTSENDTOCHAN: moderated, banned, no colours, …
+		"442", // ERR_NOTONCHANNEL
+		"482", // ERR_CHANOPRIVSNEEDED (some servers, for moderated channels)
+		"489", // ERR_SECUREONLYCHAN, or voice needed
+		"477", // ERR_NEEDREGGEDNICK: only registered nicks may speak
+		"403", // ERR_NOSUCHCHANNEL
+		"401", // ERR_NOSUCHNICK: no such target
+		"408": // ERR_NOCTRLSONCHAN, on ratbox-style servers
+		if k.same(l.Param(1), k.channel) {
+			k.refused(fmt.Errorf("%w: %s %s: %s", ErrRefused, l.Command, k.channel, l.Last()))
+		}
 	}
 	return nil
+}
+
+// refused disproves the oldest post awaiting proof: IRC answers a refused
+// PRIVMSG with a numeric, and the server processes our lines in order.
+func (k *conn) refused(err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, p := range k.probes {
+		if p.post {
+			k.probes = slices.Delete(k.probes, i, i+1)
+			p.result <- err
+			return
+		}
+	}
+	k.log.Warn().Err(err).Msg("the server refused a post no longer awaited")
+}
+
+// echoed proves the oldest post awaiting its echo.
+func (k *conn) echoed() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, p := range k.probes {
+		if p.echo {
+			k.probes = slices.Delete(k.probes, i, i+1)
+			k.lastProof = k.cfg.Clock.Now()
+			p.result <- nil
+			return
+		}
+	}
+}
+
+// dropProbe forgets p, whose line was never queued.
+func (k *conn) dropProbe(p *probe) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if i := slices.Index(k.probes, p); i >= 0 {
+		k.probes = slices.Delete(k.probes, i, i+1)
+	}
 }
 
 // newProbe records a probe sent now and returns its PING token. Callers
@@ -292,6 +364,9 @@ func (k *conn) proved(token string) {
 		if p.token == token {
 			k.probes = slices.Delete(k.probes, i, i+1)
 			k.lastProof = k.cfg.Clock.Now()
+			if p.post {
+				p.result <- nil
+			}
 			return
 		}
 	}
@@ -408,13 +483,28 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 }
 
 // Post sends text to the channel as one PRIVMSG (frames and fragments
-// mapped as the package doc says). IRC acknowledges nothing: Post
-// succeeds once the line is written. With echo-message the server's echo
-// brings the message back to Read, and Post returns 0 for its id, unknown
-// until then; without it Post hands Read the echo itself and returns its
-// id. Blank text and text with other line breaks are refused with errors
-// wrapping chatgateway.ErrRejected; text over Limits().MaxMessageLen with
-// chatgateway.ErrMessageTooLong.
+// mapped as the package doc says) and waits for proof that the server
+// took it: IRC acknowledges nothing, but refuses with a numeric (404
+// ERR_CANNOTSENDTOCHAN when the channel is moderated or we are banned or
+// muted, 442, 482, 489, 477, …), and processes a client's lines in order.
+// With echo-message the server's echo is the proof; without it, a PING
+// with a unique token written right after the PRIVMSG, whose PONG comes
+// after any refusal of it.
+//
+// A refused post fails with an error wrapping ErrRefused, neither
+// chatgateway.ErrRejected nor ErrPermanent: such refusals come from the
+// channel's modes and bans, which change, so the gateway is to reconnect
+// and post again, with backoff. Post waits at most until ctx ends (it
+// then returns ctx's error; the post may still appear) or until the
+// connection fails: a server that answers nothing fails it within
+// LivenessTimeout.
+//
+// With echo-message the echo brings the message back to Read, and Post
+// returns 0 for its id, unknown until then; without it Post hands Read the
+// echo itself once proven and returns its id. Blank text, text with other
+// line breaks and plain text in a frame's wire form are refused with
+// errors wrapping chatgateway.ErrRejected; text over
+// Limits().MaxMessageLen with chatgateway.ErrMessageTooLong.
 func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	select {
 	case <-k.done:
@@ -438,14 +528,29 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	written := make(chan error, 1)
-	if err := k.send(outLine{line: "PRIVMSG " + k.channel + " :" + wire, written: written}); err != nil {
+	w := outLine{line: "PRIVMSG " + k.channel + " :" + wire}
+	k.mu.Lock()
+	var p *probe
+	if k.echo {
+		p = &probe{at: k.cfg.Clock.Now(), echo: true}
+		k.probes = append(k.probes, p)
+	} else {
+		p = k.newProbe()
+		w.then = "PING :" + p.token
+	}
+	p.post, p.result = true, make(chan error, 1)
+	k.mu.Unlock()
+	if err := k.sendCtx(ctx, w); err != nil {
+		k.dropProbe(p)
+		if ctx.Err() != nil {
+			return 0, err
+		}
 		return 0, k.postErr(err)
 	}
 	select {
-	case err := <-written:
+	case err := <-p.result:
 		if err != nil {
-			return 0, k.postErr(err)
+			return 0, err
 		}
 	case <-k.dead:
 		return 0, k.postErr(k.failure())

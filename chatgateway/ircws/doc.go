@@ -51,7 +51,19 @@
 // echo-message, else Post hands Read a local echo once the line is
 // written.
 //
-// Post sends one PRIVMSG. IRC lines cannot hold line breaks, so frames
+// Post sends one PRIVMSG and waits for proof that the server took it.
+// IRC has no acknowledgement, but it refuses a PRIVMSG with a numeric
+// (404 ERR_CANNOTSENDTOCHAN for a moderated channel, a ban or a mute;
+// 442, 482, 489, 477, …) and processes a client's lines in order: with
+// echo-message the echo is the proof, without it the PONG to a PING with a
+// unique token that Post writes right after the PRIVMSG (one more line
+// per post, which also paces posts to the server's round trip). A refusal
+// fails Post with ErrRefused, unmarked: the gateway tears the connection
+// down and posts again after a reconnect, with backoff. It is not
+// chatgateway.Rejected (the payload would be dropped, though a mode or
+// ban that lifts later would let it through) nor Permanent (it would stop
+// the node for good over a mute). Post waits no longer than its context
+// and the liveness timeout. IRC lines cannot hold line breaks, so frames
 // and fragments travel with the newline of their ".\n" prefix sent as a
 // space (". \x02…", ". \x0f…", and in a first fragment the embedded
 // frame's ". \x02"); Read puts the newline back in lines that start so.

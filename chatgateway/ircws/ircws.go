@@ -99,6 +99,11 @@ var (
 	// ErrStalled is what Read returns when the server stopped taking what
 	// the connection writes: a write did not complete within its deadline.
 	ErrStalled = errors.New("ircws: server stopped reading")
+	// ErrRefused: the server refused a post to the channel with a numeric
+	// (404 ERR_CANNOTSENDTOCHAN and the like). Post returns it unmarked, so
+	// that the gateway reconnects and posts again, with backoff: modes and
+	// bans change.
+	ErrRefused = errors.New("ircws: the server refused the post")
 	// ErrServerClosed: the server sent ERROR and closed the link.
 	ErrServerClosed = errors.New("ircws: server closed the link")
 )

@@ -173,10 +173,17 @@ func TestPingPongAndRead(t *testing.T) {
 	assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC), m.Time)
 	assert.Positive(t, m.ID)
 
-	// With echo-message, Post only writes; the server's echo comes back.
-	_, err = c.Post(context.Background(), frame)
+	// With echo-message, Post waits for the server's echo, which also
+	// comes back to Read.
+	posted := make(chan error, 1)
+	go func() { _, err := c.Post(context.Background(), frame); posted <- err }()
+	line := p.expect("PRIVMSG")
+	assert.Equal(t, "PRIVMSG #Bots :"+strings.Replace(frame, ".\n", ". ", 1), line)
+	p.send(":n!n@h " + line)
+	require.NoError(t, <-posted)
+	m, err = c.Read()
 	require.NoError(t, err)
-	assert.Equal(t, "PRIVMSG #Bots :"+strings.Replace(frame, ".\n", ". ", 1), p.expect("PRIVMSG"))
+	assert.Equal(t, frame, m.Text)
 	p.send("ERROR :Closing link: (n@h) [Killed]")
 	_, err = c.Read()
 	assert.ErrorIs(t, err, ircws.ErrServerClosed)
@@ -193,9 +200,20 @@ func TestLocalEchoKeepaliveAndLiveness(t *testing.T) {
 	p.welcome("", 0, "n@h")
 	c := await(t, ch)
 
-	id, err := c.Post(context.Background(), "hello")
-	require.NoError(t, err)
+	// Without echo-message, the PONG to the PING after the PRIVMSG proves
+	// the post.
+	type result struct {
+		id  int64
+		err error
+	}
+	posted := make(chan result, 1)
+	go func() { id, err := c.Post(context.Background(), "hello"); posted <- result{id, err} }()
 	p.expect("PRIVMSG #bots :hello")
+	token := strings.TrimPrefix(p.expect("PING :"), "PING :")
+	p.send(":irc.test PONG irc.test :" + token)
+	r := <-posted
+	require.NoError(t, r.err)
+	id := r.id
 	m, err := c.Read()
 	require.NoError(t, err)
 	assert.Equal(t, messages.ChatMessage{ID: id, UserID: ircws.UserID("n"), UserName: "n", Account: "n", Text: "hello", Time: clock.Now()}, m)
@@ -311,6 +329,8 @@ func TestWebSocketHandshake(t *testing.T) {
 				out = []string{":" + nick + "!u@h JOIN " + l.Param(0), ":irc 366 " + nick + " " + l.Param(0) + " :end"}
 			case "PRIVMSG":
 				out = []string{":" + nick + "!u@h " + string(data)} // echo, as echo-message would
+			case "PING":
+				out = []string{":irc PONG irc :" + l.Last()}
 			}
 			for _, o := range out {
 				if ws.WriteMessage(websocket.TextMessage, []byte(o)) != nil {

@@ -51,6 +51,7 @@ func TestForcedNickChange(t *testing.T) {
 			assert.Equal(t, ircws.UserID("Guest[42]"), id.UserID)
 			assert.Equal(t, room, id.Room)
 
+			sc.respond(pong)
 			_, err = c.Post(context.Background(), "hello")
 			require.NoError(t, err)
 			m, err = c.Read()
