@@ -26,8 +26,9 @@ type Line struct {
 	Trailing bool
 }
 
-// ErrBadLine is returned by ParseLine for a line with no command, or with
-// a command that is neither letters nor three digits.
+// ErrBadLine is returned by ParseLine for a line with no command, with a
+// command that is neither letters nor three digits, or with CR, LF or NUL
+// inside it.
 var ErrBadLine = errors.New("ircws: malformed IRC line")
 
 // ParseLine parses one IRC line, without its CR LF (trailing CR and LF are
@@ -36,6 +37,12 @@ var ErrBadLine = errors.New("ircws: malformed IRC line")
 // error, as is an empty line. Commands are returned upper-cased.
 func ParseLine(s string) (Line, error) {
 	s = strings.TrimRight(s, "\r\n")
+	if strings.ContainsAny(s, "\r\n\x00") {
+		// No IRC line holds them. A CR would end the line on the server's
+		// side when we echo a parameter back (a PONG), letting the server
+		// make us send a line of its choosing.
+		return Line{}, ErrBadLine
+	}
 	var l Line
 	if strings.HasPrefix(s, "@") {
 		var tags string
