@@ -114,6 +114,11 @@ func (d *Dialer) connState(t transport, reg *registered) *conn {
 	}
 	k.lineLen, k.userHost = reg.lineLen, reg.userHost
 	k.limits = chatgateway.Limits{PostInterval: d.cfg.PostInterval, PostBurst: d.cfg.PostBurst}
+	if !k.echo {
+		// Each post is two lines, the PRIVMSG and the PING that proves it,
+		// and so costs twice the flood penalty.
+		k.limits.PostInterval *= 2
+	}
 	k.self.Room = d.roomBase + "/" + k.casemap.fold(d.cfg.Channel)
 	k.setNick(reg.nick)
 	k.log = d.log.With().Str("nick", reg.nick).Logger()

@@ -46,10 +46,10 @@
 // Room does: "irc://host:port/#channel" (ircs, ws or wss), the same for
 // every member. When the server changes the connection's own nick (a
 // NICK line for it, as IRC services send to enforce a registered nick),
-// Identity and Limits follow the new nick. Read returns the connection's own posts
-// too, as the gateway expects: the server echoes them when it granted
-// echo-message, else Post hands Read a local echo once the line is
-// written.
+// Identity and Limits follow the new nick. Read returns the
+// connection's own posts too, as the gateway expects: the server echoes
+// them when it granted echo-message, else Post hands Read a local echo
+// once the post is proven (below).
 //
 // Post sends one PRIVMSG and waits for proof that the server took it.
 // IRC has no acknowledgement, but it refuses a PRIVMSG with a numeric
@@ -84,7 +84,9 @@
 // (DefaultPostInterval, DefaultPostBurst) keep a node under InspIRCd's
 // default flood class, which otherwise holds lines back (fakelag) and
 // disconnects a client whose queued input passes its recvq ("RecvQ
-// exceeded") or, with fakelag off, "Excess Flood".
+// exceeded") or, with fakelag off, "Excess Flood". Without echo-message
+// each post also costs the PING that proves it (one more penalty point on
+// InspIRCd), so Limits.PostInterval is then twice Config.PostInterval.
 //
 // # Liveness
 //

@@ -139,7 +139,9 @@ type Config struct {
 	// echo-message capability; Post then echoes its own messages to Read.
 	DisableEchoMessage bool
 	// PostInterval and PostBurst are reported in Limits, for the gateway's
-	// pacing. Default DefaultPostInterval and DefaultPostBurst.
+	// pacing (PostInterval doubled when the server does not echo, as each
+	// post is then followed by a PING). Default DefaultPostInterval and
+	// DefaultPostBurst.
 	PostInterval time.Duration
 	PostBurst    int
 	// PingInterval, LivenessTimeout and RegisterTimeout default to

@@ -146,7 +146,7 @@ func TestNickCollision(t *testing.T) {
 	assert.Equal(t, chatgateway.Identity{UserID: ircws.UserID("smokey2"), UserName: "smokey2", Account: "smokey2",
 		Room: url + "/#bots"}, c.Identity())
 	assert.Equal(t, 510-len(":smokey2!smokey@127.0.0.1 PRIVMSG #bots :"), c.Limits().MaxMessageLen)
-	assert.Equal(t, ircws.DefaultPostInterval, c.Limits().PostInterval)
+	assert.Equal(t, 2*ircws.DefaultPostInterval, c.Limits().PostInterval, "no echo-message: a PING follows each post")
 	assert.Equal(t, ircws.DefaultPostBurst, c.Limits().PostBurst)
 }
 
