@@ -85,6 +85,12 @@ func FuzzConnLines(f *testing.F) {
 	f.Fuzz(func(t *testing.T, script string) {
 		d := fuzzDialer(t)
 		k := d.connState(nopTransport{}, &registered{nick: "n", caps: map[string]bool{"echo-message": true}, lineLen: 512})
+		// Posts awaiting proof, for echoes, PONGs and refusals to settle.
+		for range 3 {
+			k.probes = append(k.probes, &probe{at: k.cfg.Clock.Now(), post: true, echo: true, result: make(chan error, 1)})
+			p := k.newProbe()
+			p.post, p.result = true, make(chan error, 1)
+		}
 		for _, raw := range strings.Split(script, "\n") {
 			l, err := ParseLine(raw)
 			if err != nil {
@@ -103,6 +109,9 @@ func FuzzConnLines(f *testing.F) {
 			if err != nil {
 				break
 			}
+		}
+		if len(k.probes) > 6 {
+			t.Fatalf("%d probes await proof, of 6 made", len(k.probes))
 		}
 	})
 }
