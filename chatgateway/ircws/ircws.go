@@ -6,16 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/socketscience/socketscience/chatgateway"
-	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 )
 
@@ -30,10 +27,13 @@ const (
 	DefaultPostInterval = 1100 * time.Millisecond
 	DefaultPostBurst    = 5
 	// DefaultPingInterval is how often the connection sends an IRC PING
-	// when it has heard nothing for half that long.
+	// when nothing has proved for half that long that the server
+	// processes what we send.
 	DefaultPingInterval = 30 * time.Second
-	// DefaultLivenessTimeout is how long the server may be silent (PONGs
-	// included) before Read fails with ErrSilent.
+	// DefaultLivenessTimeout is how long the server may be silent, or
+	// leave a PING of ours unanswered, before Read fails with ErrSilent.
+	// It must exceed DefaultPingInterval, so that a PING gets the time to
+	// be answered.
 	DefaultLivenessTimeout = 75 * time.Second
 	// DefaultRegisterTimeout bounds connecting, registering and joining.
 	DefaultRegisterTimeout = 30 * time.Second
@@ -41,6 +41,16 @@ const (
 	// InspIRCd 3 closes a connection that sends a ping or pong frame within
 	// 10 s of the previous one ("Ping/pong flood").
 	MinWSPingInterval = 11 * time.Second
+	// MaxRegistrationBuffer bounds the bytes registration holds: the
+	// channel's messages between our JOIN and the end of NAMES (and while
+	// waiting for WaitForNicks), kept for Read, and the capabilities of a
+	// multi-line CAP LS. Real servers need a few KiB; past the bound Dial
+	// fails with ErrRegistrationOverflow rather than let a server fill the
+	// heap.
+	MaxRegistrationBuffer = 256 << 10
+	// MaxEarlyMessages bounds the number of channel messages kept during
+	// registration, likewise.
+	MaxEarlyMessages = 256
 	// MaxNickAttempts is how many fallback nicks Dial tries after 433.
 	MaxNickAttempts = 9
 	// DefaultMaxHostLen is the host length assumed when the server never
@@ -48,14 +58,23 @@ const (
 	// usual HOSTLEN).
 	DefaultMaxHostLen = 63
 
-	writeTimeout  = 10 * time.Second
+	// writeTimeout bounds one write by the pump: past it the connection
+	// fails with ErrStalled.
+	writeTimeout = 10 * time.Second
+	// quitTimeout bounds the QUIT that Close sends, and so Close itself.
+	quitTimeout = 200 * time.Millisecond
+	// writeQueue is how many lines may wait for the pump; a server that
+	// lets more pile up is not reading, and the connection fails.
+	writeQueue    = 64
 	peerWaitToken = "ss-peerwait"
+	pingPrefix    = "ss-p"
 	inboxSize     = 64
 )
 
 var (
 	// ErrSilent is what Read returns after nothing came from the server
-	// for Config.LivenessTimeout; the connection has been closed.
+	// for Config.LivenessTimeout, or nothing answered a PING of ours for
+	// that long; the connection has been closed.
 	ErrSilent = errors.New("ircws: server silent past liveness timeout")
 	// ErrEmptyMessage: Post was given blank text.
 	ErrEmptyMessage = errors.New("ircws: empty message")
@@ -63,6 +82,10 @@ var (
 	// frame's or fragment's (see the package doc), which one IRC line
 	// cannot carry.
 	ErrMultiline = errors.New("ircws: text has a line break")
+	// ErrWireForm: Post was given plain text that starts (after what
+	// receivers strip) like a frame's or fragment's IRC form, ". \x02" or
+	// ". \x0f": every receiver would read it as a frame.
+	ErrWireForm = errors.New("ircws: text is in a frame's wire form")
 	// ErrAuth: the server refused the password (464) or SASL (904/905).
 	// Dial wraps it with chatgateway.Permanent.
 	ErrAuth = errors.New("ircws: authentication failed")
@@ -70,6 +93,17 @@ var (
 	ErrJoin = errors.New("ircws: cannot join channel")
 	// ErrKicked: Read's connection was kicked from the channel.
 	ErrKicked = errors.New("ircws: kicked from channel")
+	// ErrRegistrationOverflow: during registration the server sent more
+	// than Dial keeps (MaxRegistrationBuffer, MaxEarlyMessages).
+	ErrRegistrationOverflow = errors.New("ircws: server sent too much during registration")
+	// ErrStalled is what Read returns when the server stopped taking what
+	// the connection writes: a write did not complete within its deadline.
+	ErrStalled = errors.New("ircws: server stopped reading")
+	// ErrRefused: the server refused a post to the channel with a numeric
+	// (404 ERR_CANNOTSENDTOCHAN and the like). Post returns it unmarked, so
+	// that the gateway reconnects and posts again, with backoff: modes and
+	// bans change.
+	ErrRefused = errors.New("ircws: the server refused the post")
 	// ErrServerClosed: the server sent ERROR and closed the link.
 	ErrServerClosed = errors.New("ircws: server closed the link")
 )
@@ -105,7 +139,9 @@ type Config struct {
 	// echo-message capability; Post then echoes its own messages to Read.
 	DisableEchoMessage bool
 	// PostInterval and PostBurst are reported in Limits, for the gateway's
-	// pacing. Default DefaultPostInterval and DefaultPostBurst.
+	// pacing (PostInterval doubled when the server does not echo, as each
+	// post is then followed by a PING). Default DefaultPostInterval and
+	// DefaultPostBurst.
 	PostInterval time.Duration
 	PostBurst    int
 	// PingInterval, LivenessTimeout and RegisterTimeout default to
@@ -134,9 +170,10 @@ type Config struct {
 
 // Dialer connects to one channel. It implements chatgateway.Dialer.
 type Dialer struct {
-	cfg Config
-	log zerolog.Logger
-	ids atomic.Int64 // message ids, increasing across its connections
+	cfg      Config
+	roomBase string // Identity.Room up to the channel: "irc://host:port"
+	log      zerolog.Logger
+	ids      atomic.Int64 // message ids, increasing across its connections
 }
 
 var _ chatgateway.Dialer = (*Dialer)(nil)
@@ -150,6 +187,10 @@ func NewDialer(cfg Config) (*Dialer, error) {
 		return nil, fmt.Errorf("ircws: bad nick %q", cfg.Nick)
 	case cfg.Channel == "" || !strings.ContainsRune("#&+!", rune(cfg.Channel[0])) || strings.ContainsAny(cfg.Channel, " ,\a\r\n\x00"):
 		return nil, fmt.Errorf("ircws: bad channel %q", cfg.Channel)
+	}
+	base, err := roomBase(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.User == "" {
 		cfg.User = cfg.Nick
@@ -184,7 +225,7 @@ func NewDialer(cfg Config) (*Dialer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = supervisor.SystemClock{}
 	}
-	d := &Dialer{cfg: cfg, log: zerolog.Nop()}
+	d := &Dialer{cfg: cfg, roomBase: base, log: zerolog.Nop()}
 	if cfg.Logger != nil {
 		d.log = cfg.Logger.With().Str("channel", cfg.Channel).Logger()
 	}
@@ -197,6 +238,7 @@ type registered struct {
 	userHost string // "user@host" as the server shows it; "" if unknown
 	caps     map[string]bool
 	lineLen  int // LINELEN from ISUPPORT, or 512
+	casemap  caseMapping
 	early    []Line
 }
 
@@ -225,204 +267,6 @@ func (d *Dialer) Dial(ctx context.Context) (chatgateway.Conn, error) {
 	}
 	_ = t.setReadDeadline(time.Time{})
 	return d.newConn(t, reg), nil
-}
-
-func (d *Dialer) register(t transport) (*registered, error) {
-	cfg := &d.cfg
-	reg := &registered{nick: cfg.Nick, caps: map[string]bool{}, lineLen: 512}
-	var wmu sync.Mutex
-	send := func(l string) error {
-		wmu.Lock()
-		defer wmu.Unlock()
-		return t.writeLine(l, time.Now().Add(writeTimeout))
-	}
-	// peers: the nicks Dial waits for (lower-cased) → seen in the channel.
-	peers := map[string]bool{}
-	for _, n := range cfg.WaitForNicks {
-		peers[ircLower(n)] = false
-	}
-	allPeers := func() bool {
-		for n, in := range peers {
-			if !in && n != ircLower(reg.nick) {
-				return false
-			}
-		}
-		return true
-	}
-	waiting := false
-	var waitTimer supervisor.Timer
-	defer func() {
-		if waitTimer != nil {
-			waitTimer.Stop()
-		}
-	}()
-	var lines []string
-	if cfg.Password != "" {
-		lines = append(lines, "PASS :"+cfg.Password)
-	}
-	lines = append(lines, "CAP LS 302", "NICK "+cfg.Nick, "USER "+cfg.User+" 0 * :"+cfg.RealName)
-	for _, l := range lines {
-		if err := send(l); err != nil {
-			return nil, fmt.Errorf("ircws: registering: %w", err)
-		}
-	}
-	var offered []string
-	sasl := cfg.SASLUser != ""
-	attempt, welcomed, joining, joined := 0, false, false, false
-	for {
-		raw, err := t.readLine()
-		if err != nil {
-			return nil, fmt.Errorf("ircws: registering as %s: %w", reg.nick, err)
-		}
-		l, err := ParseLine(raw)
-		if err != nil {
-			continue
-		}
-		var out []string
-		switch l.Command {
-		case "PING":
-			out = append(out, Line{Command: "PONG", Params: l.Params, Trailing: l.Trailing}.String())
-		case "CAP":
-			switch strings.ToUpper(l.Param(1)) {
-			case "LS":
-				offered = append(offered, strings.Fields(l.Params[len(l.Params)-1])...)
-				if l.Param(2) == "*" && len(l.Params) > 3 {
-					continue // more to come
-				}
-				want := wantedCaps(offered, cfg)
-				if sasl && !want["sasl"] {
-					return nil, chatgateway.Permanent(fmt.Errorf("%w: the server offers no SASL", ErrAuth))
-				}
-				if len(want) == 0 {
-					out = append(out, "CAP END")
-				} else {
-					out = append(out, "CAP REQ :"+strings.Join(sortedKeys(want), " "))
-				}
-			case "ACK":
-				for _, c := range strings.Fields(l.Params[len(l.Params)-1]) {
-					reg.caps[strings.TrimPrefix(c, "-")] = !strings.HasPrefix(c, "-")
-				}
-				if sasl && reg.caps["sasl"] {
-					out = append(out, "AUTHENTICATE PLAIN")
-				} else {
-					out = append(out, "CAP END")
-				}
-			case "NAK":
-				if sasl {
-					return nil, chatgateway.Permanent(fmt.Errorf("%w: the server refused the sasl capability", ErrAuth))
-				}
-				out = append(out, "CAP END")
-			}
-		case "AUTHENTICATE":
-			if l.Param(0) == "+" {
-				out = append(out, "AUTHENTICATE "+saslPlain(cfg.SASLUser, cfg.SASLPassword))
-			}
-		case "903": // RPL_SASLSUCCESS
-			out = append(out, "CAP END")
-		case "902", "904", "905", "906": // SASL failed or aborted
-			return nil, chatgateway.Permanent(fmt.Errorf("%w: SASL: %s", ErrAuth, l.Param(len(l.Params)-1)))
-		case "464": // ERR_PASSWDMISMATCH
-			return nil, chatgateway.Permanent(fmt.Errorf("%w: %s", ErrAuth, l.Param(len(l.Params)-1)))
-		case "465": // ERR_YOUREBANNEDCREEP
-			return nil, chatgateway.Permanent(fmt.Errorf("ircws: banned: %s", l.Param(len(l.Params)-1)))
-		case "432": // ERR_ERRONEUSNICKNAME
-			return nil, chatgateway.Permanent(fmt.Errorf("ircws: nick %q refused: %s", reg.nick, l.Param(len(l.Params)-1)))
-		case "433", "436", "437": // nick in use, collision, temporarily unavailable
-			if welcomed {
-				continue
-			}
-			attempt++
-			if attempt > MaxNickAttempts {
-				return nil, fmt.Errorf("ircws: nick %s and %d fallbacks are all taken", cfg.Nick, MaxNickAttempts)
-			}
-			next := fallbackNick(cfg.Nick, attempt)
-			d.log.Info().Str("taken", reg.nick).Str("nick", next).Msg("nick in use; trying another")
-			reg.nick = next
-			out = append(out, "NICK "+next)
-		case "001": // RPL_WELCOME
-			welcomed = true
-			reg.nick = l.Param(0)
-		case "005": // RPL_ISUPPORT
-			for _, tok := range l.Params[1:] {
-				if v, ok := strings.CutPrefix(tok, "LINELEN="); ok {
-					if n, err := strconv.Atoi(v); err == nil && n >= 512 {
-						reg.lineLen = n
-					}
-				}
-			}
-		case "396": // RPL_VISIBLEHOST
-			if h := l.Param(1); h != "" && reg.userHost != "" {
-				u, _, _ := strings.Cut(reg.userHost, "@")
-				reg.userHost = u + "@" + h
-			}
-		case "376", "422": // end of MOTD, or none
-			if welcomed && !joining {
-				joining = true
-				join := "JOIN " + cfg.Channel
-				if cfg.Key != "" {
-					join += " " + cfg.Key
-				}
-				out = append(out, join)
-			}
-		case "JOIN":
-			if ircLower(l.Nick()) == ircLower(reg.nick) && ircLower(l.Param(0)) == ircLower(cfg.Channel) {
-				joined = true
-				if _, uh, ok := strings.Cut(l.Prefix, "!"); ok {
-					reg.userHost = uh
-				}
-			} else if _, ok := peers[ircLower(l.Nick())]; ok && ircLower(l.Param(0)) == ircLower(cfg.Channel) {
-				peers[ircLower(l.Nick())] = true
-				if waiting && allPeers() {
-					return reg, nil
-				}
-			}
-		case "353": // RPL_NAMREPLY: me = #chan :@nick +nick nick
-			if ircLower(l.Param(2)) == ircLower(cfg.Channel) {
-				for _, n := range strings.Fields(l.Params[len(l.Params)-1]) {
-					n = ircLower(strings.TrimLeft(n, "~&@%+"))
-					if _, ok := peers[n]; ok {
-						peers[n] = true
-					}
-				}
-			}
-		case "PONG":
-			if waiting && l.Param(len(l.Params)-1) == peerWaitToken {
-				d.log.Warn().Strs("wait_for", cfg.WaitForNicks).Msg("not every peer joined in time; going on")
-				return reg, nil
-			}
-		case "366": // RPL_ENDOFNAMES
-			if joined && ircLower(l.Param(1)) == ircLower(cfg.Channel) && !waiting {
-				if allPeers() {
-					return reg, nil
-				}
-				// Wait for the peers' JOINs; at the deadline a PING's PONG
-				// ends the wait from within this loop.
-				waiting = true
-				waitTimer = cfg.Clock.AfterFunc(cfg.WaitForNicksTimeout, func() { _ = send("PING :" + peerWaitToken) })
-			}
-		case "403", "405", "471", "473", "474", "475", "476", "477", "489":
-			if ircLower(l.Param(1)) != ircLower(cfg.Channel) {
-				continue
-			}
-			err := fmt.Errorf("%w %s: %s %s", ErrJoin, cfg.Channel, l.Command, l.Param(len(l.Params)-1))
-			switch l.Command {
-			case "405", "471": // too many channels, channel full: may pass
-				return nil, err
-			}
-			return nil, chatgateway.Permanent(err)
-		case "PRIVMSG":
-			if joined {
-				reg.early = append(reg.early, l)
-			}
-		case "ERROR":
-			return nil, fmt.Errorf("%w: %s", ErrServerClosed, l.Param(0))
-		}
-		for _, o := range out {
-			if err := send(o); err != nil {
-				return nil, fmt.Errorf("ircws: registering: %w", err)
-			}
-		}
-	}
 }
 
 func wantedCaps(offered []string, cfg *Config) map[string]bool {
@@ -473,294 +317,4 @@ func MaxMessageLen(lineLen int, nick, user, userHost, channel string) int {
 	}
 	prefix := len(":"+nick+"!"+userHost) + len(" PRIVMSG "+channel+" :")
 	return max(lineLen-2-prefix, 0)
-}
-
-// conn is one registered connection in the channel. An internal goroutine
-// is the transport's only reader: it answers PINGs and hands channel
-// messages to Read, which also returns Post's local echoes when the server
-// does not echo.
-type conn struct {
-	d       *Dialer
-	cfg     *Config
-	t       transport
-	log     zerolog.Logger
-	self    chatgateway.Identity
-	limits  chatgateway.Limits
-	channel string
-	echo    bool // the server echoes our PRIVMSGs (echo-message)
-
-	in         chan messages.ChatMessage
-	done       chan struct{} // closed by Close
-	readerDone chan struct{} // closed when the reader goroutine ends
-	readErr    error         // set before readerDone closes
-
-	wmu sync.Mutex // serialises writes
-
-	mu         sync.Mutex
-	reason     error // why the adapter closed the transport: ErrConnClosed or ErrSilent
-	lastRecv   time.Time
-	lastWSPing time.Time
-	keepalive  supervisor.Timer
-
-	closeOnce sync.Once
-}
-
-var _ chatgateway.Conn = (*conn)(nil)
-
-func (d *Dialer) newConn(t transport, reg *registered) *conn {
-	k := &conn{
-		d: d, cfg: &d.cfg, t: t, channel: d.cfg.Channel,
-		self:       chatgateway.Identity{UserID: UserID(reg.nick), UserName: reg.nick},
-		echo:       reg.caps["echo-message"],
-		in:         make(chan messages.ChatMessage, inboxSize+len(reg.early)),
-		done:       make(chan struct{}),
-		readerDone: make(chan struct{}),
-	}
-	k.limits = chatgateway.Limits{
-		MaxMessageLen: MaxMessageLen(reg.lineLen, reg.nick, d.cfg.User, reg.userHost, d.cfg.Channel),
-		PostInterval:  d.cfg.PostInterval,
-		PostBurst:     d.cfg.PostBurst,
-	}
-	k.log = d.log.With().Str("nick", reg.nick).Logger()
-	now := d.cfg.Clock.Now()
-	k.lastRecv, k.lastWSPing = now, now
-	for _, l := range reg.early {
-		if m, ok := k.message(l); ok {
-			k.in <- m // fits: registration keeps few
-		}
-	}
-	k.mu.Lock()
-	k.keepalive = d.cfg.Clock.AfterFunc(d.cfg.PingInterval, k.tick)
-	k.mu.Unlock()
-	go k.read()
-	k.log.Info().Str("user_host", reg.userHost).Int("max_message_len", k.limits.MaxMessageLen).
-		Bool("echo_message", k.echo).Str("subprotocol", t.subprotocol()).Msg("joined")
-	return k
-}
-
-// read is the transport's only reader.
-func (k *conn) read() {
-	defer close(k.readerDone)
-	for {
-		raw, err := k.t.readLine()
-		if err != nil {
-			k.mu.Lock()
-			reason := k.reason
-			k.mu.Unlock()
-			switch reason {
-			case nil:
-				k.readErr = fmt.Errorf("ircws: reading: %w", err)
-			case ErrSilent:
-				k.readErr = fmt.Errorf("%w: nothing for %s", ErrSilent, k.cfg.LivenessTimeout)
-			default:
-				k.readErr = reason
-			}
-			return
-		}
-		k.mu.Lock()
-		k.lastRecv = k.cfg.Clock.Now()
-		k.mu.Unlock()
-		l, err := ParseLine(raw)
-		if err != nil {
-			continue
-		}
-		switch l.Command {
-		case "PING":
-			if err := k.write(Line{Command: "PONG", Params: l.Params, Trailing: l.Trailing}.String()); err != nil {
-				k.log.Debug().Err(err).Msg("answering PING")
-			}
-		case "PRIVMSG":
-			m, ok := k.message(l)
-			if !ok {
-				continue
-			}
-			select {
-			case k.in <- m:
-			case <-k.done:
-				k.readErr = chatgateway.ErrConnClosed
-				return
-			}
-		case "KICK":
-			if ircLower(l.Param(0)) == ircLower(k.channel) && ircLower(l.Param(1)) == ircLower(k.self.UserName) {
-				k.readErr = fmt.Errorf("%w by %s: %s", ErrKicked, l.Nick(), l.Param(2))
-				_ = k.t.close()
-				return
-			}
-		case "ERROR":
-			k.readErr = fmt.Errorf("%w: %s", ErrServerClosed, l.Param(0))
-			_ = k.t.close()
-			return
-		case "404": // ERR_CANNOTSENDTOCHAN
-			k.log.Warn().Str("reply", l.Param(len(l.Params)-1)).Msg("server refused a post to the channel")
-		}
-	}
-}
-
-// message turns a PRIVMSG to the channel into a ChatMessage; CTCP (and so
-// ACTION) messages and private messages are skipped.
-func (k *conn) message(l Line) (messages.ChatMessage, bool) {
-	if len(l.Params) < 2 || ircLower(l.Params[0]) != ircLower(k.channel) || strings.HasPrefix(l.Params[1], "\x01") {
-		return messages.ChatMessage{}, false
-	}
-	nick := l.Nick()
-	m := messages.ChatMessage{
-		ID:       k.d.ids.Add(1),
-		UserID:   UserID(nick),
-		UserName: nick,
-		Text:     fromWire(l.Params[1]),
-		Time:     k.cfg.Clock.Now(),
-	}
-	if ts, ok := l.Tags["time"]; ok {
-		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
-			m.Time = t
-		}
-	}
-	return m, true
-}
-
-// tick is the keepalive timer: it fails a silent connection, and otherwise
-// sends a PING when nothing has come for half a PingInterval.
-func (k *conn) tick() {
-	k.mu.Lock()
-	if k.reason != nil {
-		k.mu.Unlock()
-		return
-	}
-	now := k.cfg.Clock.Now()
-	silent := now.Sub(k.lastRecv)
-	if silent >= k.cfg.LivenessTimeout {
-		k.reason = ErrSilent
-		k.mu.Unlock()
-		k.log.Warn().Dur("silent", silent).Msg("server silent; closing the connection")
-		_ = k.t.close()
-		return
-	}
-	wsPing := k.cfg.WSPingInterval > 0 && now.Sub(k.lastWSPing) >= k.cfg.WSPingInterval
-	if wsPing {
-		k.lastWSPing = now
-	}
-	k.keepalive = k.cfg.Clock.AfterFunc(k.cfg.PingInterval, k.tick)
-	k.mu.Unlock()
-	if silent >= k.cfg.PingInterval/2 {
-		if err := k.write("PING :ss" + strconv.FormatInt(now.UnixMilli(), 10)); err != nil {
-			k.log.Debug().Err(err).Msg("sending PING")
-		}
-	}
-	if wsPing {
-		k.wmu.Lock()
-		err := k.t.ping(time.Now().Add(writeTimeout))
-		k.wmu.Unlock()
-		if err != nil {
-			k.log.Debug().Err(err).Msg("sending WebSocket ping")
-		}
-	}
-}
-
-func (k *conn) write(line string) error {
-	k.wmu.Lock()
-	defer k.wmu.Unlock()
-	return k.t.writeLine(line, time.Now().Add(writeTimeout))
-}
-
-// Read returns the next message to the channel, own posts included (echoed
-// by the server with echo-message, else by Post). After the connection
-// failed it returns why: the server's ERROR, a kick, ErrSilent, or the
-// transport's error; after Close, chatgateway.ErrConnClosed.
-func (k *conn) Read() (messages.ChatMessage, error) {
-	select { // after Close, nothing more is read, even if messages are waiting
-	case <-k.done:
-		return messages.ChatMessage{}, chatgateway.ErrConnClosed
-	default:
-	}
-	select {
-	case m := <-k.in:
-		return m, nil
-	case <-k.done:
-		return messages.ChatMessage{}, chatgateway.ErrConnClosed
-	case <-k.readerDone:
-		select {
-		case m := <-k.in:
-			return m, nil
-		default:
-		}
-		return messages.ChatMessage{}, k.readErr
-	}
-}
-
-// Post sends text to the channel as one PRIVMSG (frames and fragments
-// mapped as the package doc says). IRC acknowledges nothing: Post
-// succeeds once the line is written. With echo-message the server's echo
-// brings the message back to Read, and Post returns 0 for its id, unknown
-// until then; without it Post hands Read the echo itself and returns its
-// id. Blank text and text with other line breaks are refused with errors
-// wrapping chatgateway.ErrRejected; text over Limits().MaxMessageLen with
-// chatgateway.ErrMessageTooLong.
-func (k *conn) Post(ctx context.Context, text string) (int64, error) {
-	select {
-	case <-k.done:
-		return 0, chatgateway.ErrConnClosed
-	default:
-	}
-	if strings.TrimSpace(text) == "" {
-		return 0, chatgateway.Rejected(ErrEmptyMessage)
-	}
-	wire, ok := toWire(text)
-	if !ok {
-		return 0, chatgateway.Rejected(ErrMultiline)
-	}
-	if len(wire) > k.limits.MaxMessageLen {
-		return 0, fmt.Errorf("%w: %d bytes, the channel takes %d", chatgateway.ErrMessageTooLong, len(wire), k.limits.MaxMessageLen)
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := k.write("PRIVMSG " + k.channel + " :" + wire); err != nil {
-		select {
-		case <-k.done:
-			return 0, chatgateway.ErrConnClosed
-		default:
-		}
-		return 0, fmt.Errorf("ircws: posting: %w", err)
-	}
-	if k.echo {
-		return 0, nil
-	}
-	m := messages.ChatMessage{ID: k.d.ids.Add(1), UserID: k.self.UserID, UserName: k.self.UserName, Text: text, Time: k.cfg.Clock.Now()}
-	select {
-	case k.in <- m:
-	case <-k.done:
-	case <-ctx.Done():
-	}
-	return m.ID, nil
-}
-
-// Identity is the registered nick and its UserID.
-func (k *conn) Identity() chatgateway.Identity { return k.self }
-
-// Limits: MaxMessageLen from the line budget and the prefix the server
-// shows for this connection; the configured pacing.
-func (k *conn) Limits() chatgateway.Limits { return k.limits }
-
-// Close sends QUIT, closes the transport and waits for the reader
-// goroutine. It is idempotent and returns nil.
-func (k *conn) Close() error {
-	k.closeOnce.Do(func() {
-		k.mu.Lock()
-		if k.reason == nil {
-			k.reason = chatgateway.ErrConnClosed
-		}
-		t := k.keepalive
-		k.keepalive = nil
-		k.mu.Unlock()
-		if t != nil {
-			t.Stop()
-		}
-		close(k.done)
-		k.wmu.Lock()
-		_ = k.t.writeLine("QUIT :bye", time.Now().Add(200*time.Millisecond))
-		k.wmu.Unlock()
-		_ = k.t.close()
-		<-k.readerDone
-	})
-	return nil
 }

@@ -143,9 +143,10 @@ func TestNickCollision(t *testing.T) {
 	nick := p.welcome("", 2, "smokey@127.0.0.1")
 	c := await(t, ch)
 	assert.Equal(t, "smokey2", nick)
-	assert.Equal(t, chatgateway.Identity{UserID: ircws.UserID("smokey2"), UserName: "smokey2"}, c.Identity())
+	assert.Equal(t, chatgateway.Identity{UserID: ircws.UserID("smokey2"), UserName: "smokey2", Account: "smokey2",
+		Room: url + "/#bots"}, c.Identity())
 	assert.Equal(t, 510-len(":smokey2!smokey@127.0.0.1 PRIVMSG #bots :"), c.Limits().MaxMessageLen)
-	assert.Equal(t, ircws.DefaultPostInterval, c.Limits().PostInterval)
+	assert.Equal(t, 2*ircws.DefaultPostInterval, c.Limits().PostInterval, "no echo-message: a PING follows each post")
 	assert.Equal(t, ircws.DefaultPostBurst, c.Limits().PostBurst)
 }
 
@@ -172,10 +173,17 @@ func TestPingPongAndRead(t *testing.T) {
 	assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC), m.Time)
 	assert.Positive(t, m.ID)
 
-	// With echo-message, Post only writes; the server's echo comes back.
-	_, err = c.Post(context.Background(), frame)
+	// With echo-message, Post waits for the server's echo, which also
+	// comes back to Read.
+	posted := make(chan error, 1)
+	go func() { _, err := c.Post(context.Background(), frame); posted <- err }()
+	line := p.expect("PRIVMSG")
+	assert.Equal(t, "PRIVMSG #Bots :"+strings.Replace(frame, ".\n", ". ", 1), line)
+	p.send(":n!n@h " + line)
+	require.NoError(t, <-posted)
+	m, err = c.Read()
 	require.NoError(t, err)
-	assert.Equal(t, "PRIVMSG #Bots :"+strings.Replace(frame, ".\n", ". ", 1), p.expect("PRIVMSG"))
+	assert.Equal(t, frame, m.Text)
 	p.send("ERROR :Closing link: (n@h) [Killed]")
 	_, err = c.Read()
 	assert.ErrorIs(t, err, ircws.ErrServerClosed)
@@ -192,12 +200,23 @@ func TestLocalEchoKeepaliveAndLiveness(t *testing.T) {
 	p.welcome("", 0, "n@h")
 	c := await(t, ch)
 
-	id, err := c.Post(context.Background(), "hello")
-	require.NoError(t, err)
+	// Without echo-message, the PONG to the PING after the PRIVMSG proves
+	// the post.
+	type result struct {
+		id  int64
+		err error
+	}
+	posted := make(chan result, 1)
+	go func() { id, err := c.Post(context.Background(), "hello"); posted <- result{id, err} }()
 	p.expect("PRIVMSG #bots :hello")
+	token := strings.TrimPrefix(p.expect("PING :"), "PING :")
+	p.send(":irc.test PONG irc.test :" + token)
+	r := <-posted
+	require.NoError(t, r.err)
+	id := r.id
 	m, err := c.Read()
 	require.NoError(t, err)
-	assert.Equal(t, messages.ChatMessage{ID: id, UserID: ircws.UserID("n"), UserName: "n", Text: "hello", Time: clock.Now()}, m)
+	assert.Equal(t, messages.ChatMessage{ID: id, UserID: ircws.UserID("n"), UserName: "n", Account: "n", Text: "hello", Time: clock.Now()}, m)
 
 	_, err = c.Post(context.Background(), "two\nlines")
 	assert.ErrorIs(t, err, chatgateway.ErrRejected)
@@ -310,6 +329,8 @@ func TestWebSocketHandshake(t *testing.T) {
 				out = []string{":" + nick + "!u@h JOIN " + l.Param(0), ":irc 366 " + nick + " " + l.Param(0) + " :end"}
 			case "PRIVMSG":
 				out = []string{":" + nick + "!u@h " + string(data)} // echo, as echo-message would
+			case "PING":
+				out = []string{":irc PONG irc :" + l.Last()}
 			}
 			for _, o := range out {
 				if ws.WriteMessage(websocket.TextMessage, []byte(o)) != nil {

@@ -26,7 +26,9 @@ type Line struct {
 	Trailing bool
 }
 
-// ErrBadLine is returned by ParseLine for a line with no command.
+// ErrBadLine is returned by ParseLine for a line with no command, with a
+// command that is neither letters nor three digits, or with CR, LF or NUL
+// inside it.
 var ErrBadLine = errors.New("ircws: malformed IRC line")
 
 // ParseLine parses one IRC line, without its CR LF (trailing CR and LF are
@@ -35,6 +37,12 @@ var ErrBadLine = errors.New("ircws: malformed IRC line")
 // error, as is an empty line. Commands are returned upper-cased.
 func ParseLine(s string) (Line, error) {
 	s = strings.TrimRight(s, "\r\n")
+	if strings.ContainsAny(s, "\r\n\x00") {
+		// No IRC line holds them. A CR would end the line on the server's
+		// side when we echo a parameter back (a PONG), letting the server
+		// make us send a line of its choosing.
+		return Line{}, ErrBadLine
+	}
 	var l Line
 	if strings.HasPrefix(s, "@") {
 		var tags string
@@ -48,7 +56,7 @@ func ParseLine(s string) (Line, error) {
 	}
 	var cmd string
 	cmd, s, _ = strings.Cut(s, " ")
-	if cmd == "" {
+	if !validCommand(cmd) {
 		return Line{}, ErrBadLine
 	}
 	l.Command = strings.ToUpper(cmd)
@@ -68,6 +76,26 @@ func ParseLine(s string) (Line, error) {
 	}
 	return l, nil
 }
+
+// validCommand: RFC 1459 commands are one or more letters or exactly three
+// digits. Anything else (":" in ": :") is no command, and accepting it
+// would let a line through that formats to one that does not parse.
+func validCommand(cmd string) bool {
+	if len(cmd) == 3 && isDigit(cmd[0]) && isDigit(cmd[1]) && isDigit(cmd[2]) {
+		return true
+	}
+	if cmd == "" {
+		return false
+	}
+	for i := 0; i < len(cmd); i++ {
+		if c := cmd[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func parseTags(s string) map[string]string {
 	tags := make(map[string]string)
@@ -130,13 +158,19 @@ func (l Line) Nick() string {
 	return n
 }
 
-// Param returns the i-th parameter, or "" if there is none.
+// Param returns the i-th parameter, or "" if there is none (i may be
+// anything: lines come from the server, and a numeric may come with no
+// parameters at all).
 func (l Line) Param(i int) string {
-	if i < len(l.Params) {
+	if i >= 0 && i < len(l.Params) {
 		return l.Params[i]
 	}
 	return ""
 }
+
+// Last returns the last parameter (usually the trailing one), or "" if
+// there is none.
+func (l Line) Last() string { return l.Param(len(l.Params) - 1) }
 
 // String formats the line for the wire, without CR LF. The last parameter
 // is written after " :" when Trailing is set or when it needs it (empty,
@@ -176,25 +210,4 @@ func (l Line) String() string {
 		b.WriteString(p)
 	}
 	return b.String()
-}
-
-// ircLower lower-cases s with the rfc1459 casemapping, which InspIRCd uses
-// by default: A-Z and []\~ map to a-z and {}|^.
-func ircLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		switch {
-		case c >= 'A' && c <= 'Z':
-			b[i] = c + ('a' - 'A')
-		case c == '[':
-			b[i] = '{'
-		case c == ']':
-			b[i] = '}'
-		case c == '\\':
-			b[i] = '|'
-		case c == '~':
-			b[i] = '^'
-		}
-	}
-	return string(b)
 }

@@ -31,7 +31,9 @@ func TestParseLine(t *testing.T) {
 		require.NoError(t, err, tc.in)
 		assert.Equal(t, tc.want, got, tc.in)
 	}
-	for _, bad := range []string{"", "\r\n", "@tags-only", ":prefix-only", "@t :p ", "   "} {
+	// A command is letters or three digits: ": :" once parsed as command
+	// ":" and formatted to a line that does not parse.
+	for _, bad := range []string{"", "\r\n", "@tags-only", ":prefix-only", "@t :p ", "   ", ": :", "PING \r0", "PRIVMSG #x :a\nb", "PRIVMSG #x :a\x00b", "P:NG x", "12 x", "1234 x", "PRIV-MSG #x"} {
 		_, err := ParseLine(bad)
 		assert.ErrorIs(t, err, ErrBadLine, "%q", bad)
 	}

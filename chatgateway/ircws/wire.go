@@ -4,6 +4,8 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/socketscience/socketscience/messages"
 )
@@ -20,25 +22,41 @@ import (
 // starts with ". \x02" or ". \x0f" gets its newlines back at exactly those
 // places, so the gateway sees the frame or fragment as it was made. The
 // mapping keeps lengths, so Limits.MaxMessageLen holds for both forms.
-// Any other text with a CR or LF in it cannot be posted (ErrRejected).
+// Any other text with a CR or LF in it cannot be posted (ErrRejected),
+// nor can plain text that is already in a wire form, which receivers
+// would take for a frame (ErrWireForm).
 const (
 	wireFrame    = ". \x02"
 	wireFragment = ". \x0f"
 )
 
 // toWire maps text to what one IRC line carries, or reports false when it
-// cannot travel on one line.
+// cannot travel on one line, or when it is plain text that fromWire would
+// change: text in a frame's or fragment's wire form (". \x02…", ". \x0f…",
+// also behind what receivers strip first), or a fragment whose chunk
+// starts with a frame's wire form. Receivers would read such text as a
+// frame: refusing it keeps the mapping injective, so that a post passing
+// the node's frame guard cannot turn into a frame on the way.
 func toWire(text string) (string, bool) {
+	head, rest := text[:lead(text)], text[lead(text):]
 	switch {
-	case strings.HasPrefix(text, messages.FramePrefix):
-		text = wireFrame + text[len(messages.FramePrefix):]
-	case strings.HasPrefix(text, messages.FragmentPrefix):
-		rest := text[len(messages.FragmentPrefix):]
-		if at := fragmentChunk(rest); at >= 0 && strings.HasPrefix(rest[at:], messages.FramePrefix) {
-			rest = rest[:at] + wireFrame + rest[at+len(messages.FramePrefix):]
+	case strings.HasPrefix(rest, messages.FramePrefix):
+		rest = wireFrame + rest[len(messages.FramePrefix):]
+	case strings.HasPrefix(rest, messages.FragmentPrefix):
+		body := rest[len(messages.FragmentPrefix):]
+		if at := fragmentChunk(body); at >= 0 {
+			switch {
+			case strings.HasPrefix(body[at:], messages.FramePrefix):
+				body = body[:at] + wireFrame + body[at+len(messages.FramePrefix):]
+			case strings.HasPrefix(body[at:], wireFrame):
+				return "", false
+			}
 		}
-		text = wireFragment + rest
+		rest = wireFragment + body
+	case strings.HasPrefix(rest, wireFrame), strings.HasPrefix(rest, wireFragment):
+		return "", false
 	}
+	text = head + rest
 	if strings.ContainsAny(text, "\r\n\x00") {
 		return "", false
 	}
@@ -47,17 +65,34 @@ func toWire(text string) (string, bool) {
 
 // fromWire undoes toWire.
 func fromWire(text string) string {
+	head, rest := text[:lead(text)], text[lead(text):]
 	switch {
-	case strings.HasPrefix(text, wireFrame):
-		return messages.FramePrefix + text[len(wireFrame):]
-	case strings.HasPrefix(text, wireFragment):
-		rest := text[len(wireFragment):]
-		if at := fragmentChunk(rest); at >= 0 && strings.HasPrefix(rest[at:], wireFrame) {
-			rest = rest[:at] + messages.FramePrefix + rest[at+len(wireFrame):]
+	case strings.HasPrefix(rest, wireFrame):
+		return head + messages.FramePrefix + rest[len(wireFrame):]
+	case strings.HasPrefix(rest, wireFragment):
+		body := rest[len(wireFragment):]
+		if at := fragmentChunk(body); at >= 0 && strings.HasPrefix(body[at:], wireFrame) {
+			body = body[:at] + messages.FramePrefix + body[at+len(wireFrame):]
 		}
-		return messages.FragmentPrefix + rest
+		return head + messages.FragmentPrefix + body
 	}
 	return text
+}
+
+// lead is the length of what receivers strip before they look for a
+// frame's or fragment's prefix (messages.IsFragment and the frame
+// decoder): whitespace as Python's str.isspace sees it (U+001C..U+001F
+// included) and the zero-width U+200B and U+200C.
+func lead(s string) int {
+	i := 0
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) && (r < 0x1c || r > 0x1f) && r != '\u200b' && r != '\u200c' {
+			break
+		}
+		i += n
+	}
+	return i
 }
 
 // fragmentChunk is where the chunk starts in a fragment after its prefix
@@ -74,14 +109,13 @@ func fragmentChunk(s string) int {
 	return i + 1 + j + 1
 }
 
-// UserID is the chat user id the adapter gives a nick. IRC has no numeric
-// account ids, so it is derived: the FNV-1a 64-bit hash of the nick
-// lower-cased with the rfc1459 casemapping (as InspIRCd compares nicks),
-// with the sign bit cleared so that it is positive (0 becomes 1). Every
-// node computes the same id for the same nick, so nodes can trust each
-// other with socketscience.WithTrustedUsers(ircws.UserID("smokey-alpha"),
-// …). It is no proof of identity: whoever holds the nick has its id. Use
-// socketscience.WithSecret where that matters.
+// UserID is the chat user id the adapter gives a nick, for display and
+// deduplication. IRC has no numeric account ids, so it is derived: the
+// FNV-1a 64-bit hash of the nick lower-cased with the rfc1459 casemapping,
+// with the sign bit cleared so that it is positive (0 becomes 1). It is
+// not an identity: FNV is invertible, so another nick with the same
+// UserID can be found with about 2^32 work. Trust compares Account
+// strings instead (socketscience.WithTrustedAccounts, TrustedAccounts).
 func UserID(nick string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(ircLower(nick)))
@@ -94,7 +128,8 @@ func UserID(nick string) int64 {
 
 // FallbackNicks are the nicks Dial tries, in order, when nick is taken
 // (numeric 433): nick_, nick2, nick3, …, n of them. Trust lists that must
-// survive a nick collision can include their UserIDs too (TrustedIDs).
+// survive a nick collision can include their Accounts too
+// (TrustedAccounts).
 func FallbackNicks(nick string, n int) []string {
 	out := make([]string, 0, n)
 	for i := 1; i <= n; i++ {
@@ -111,7 +146,12 @@ func fallbackNick(nick string, attempt int) string {
 }
 
 // TrustedIDs returns the UserIDs of the given nicks and of each one's
-// first fallbacks fallback nicks, for socketscience.WithTrustedUsers.
+// first fallbacks fallback nicks.
+//
+// Do not use it for trust: a UserID is a hash that a stranger's nick can
+// be made to match (see UserID). Use TrustedAccounts with
+// socketscience.WithTrustedAccounts. TrustedIDs stays only while callers
+// move over.
 func TrustedIDs(fallbacks int, nicks ...string) []int64 {
 	var ids []int64
 	for _, n := range nicks {
