@@ -441,7 +441,7 @@ func (r *Reassembler) add(sender string, f fragment, now time.Time) ([]string, e
 	k := fragKey{sender, f.id}
 	src := fragSource{sender, f.source}
 	p := r.payloads[k]
-	held := r.senders[src]
+	var held *senderHeld
 	if p != nil {
 		switch {
 		case len(p.pieces) != f.count:

@@ -404,9 +404,6 @@ func TestChaos(t *testing.T) {
 			LivenessTimeout: chaosLiveness,
 			// Healthy sockets are rebuilt too, now and then.
 			RefreshInterval: chaosRefresh,
-			// ThrottleNext(3) can outlast the retries: the post then
-			// fails, and is made again on a new connection.
-			MaxThrottleRetries: 2,
 		})
 		require.NoError(t, err)
 		n, err := socketscience.New(client.Room(r.room.ID),

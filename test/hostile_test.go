@@ -68,17 +68,18 @@ func TestSEHostileRoom(t *testing.T) {
 		_, err := r.srv.Say(r.room.ID, user, text)
 		require.NoError(t, err)
 	}
+	room := r.name(t)
 	valid, err := messages.EncodeSignedFrame(messages.Payload{"note": "from a"},
-		&messages.Envelope{Node: "leaked", Seq: 1, Time: time.Now().UnixMilli()}, "", secret)
+		&messages.Envelope{Node: "leaked", Seq: 1, Time: time.Now().UnixMilli()}, room, secret)
 	require.NoError(t, err)
 	unsigned, err := messages.EncodeFrame(messages.Payload{"note": "unsigned"},
 		&messages.Envelope{Node: "forger", Seq: 1, Time: time.Now().UnixMilli()})
 	require.NoError(t, err)
 	forged, err := messages.EncodeSignedFrame(messages.Payload{"note": "forged"},
-		&messages.Envelope{Node: "forger", Seq: 2, Time: time.Now().UnixMilli()}, "", []byte("a guess"))
+		&messages.Envelope{Node: "forger", Seq: 2, Time: time.Now().UnixMilli()}, room, []byte("a guess"))
 	require.NoError(t, err)
 	old, err := messages.EncodeSignedFrame(messages.Payload{"note": "old"},
-		&messages.Envelope{Node: "replayer", Seq: 1, Time: time.Now().Add(-time.Hour).UnixMilli()}, "", secret)
+		&messages.Envelope{Node: "replayer", Seq: 1, Time: time.Now().Add(-time.Hour).UnixMilli()}, room, secret)
 	require.NoError(t, err)
 	smokey, err := messages.Encode(messages.Payload{"note": "smokedetector, unsigned"})
 	require.NoError(t, err)

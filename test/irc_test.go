@@ -23,13 +23,19 @@ const ircChannel = "#bots"
 // ircNode joins the channel of a real InspIRCd over WebSocket as nick.
 func ircNode(t *testing.T, srv *ircd, nick string, peers []string, opts ...socketscience.Option) *socketscience.Node {
 	t.Helper()
+	return ircNodeAt(t, srv.wsURL(), nick, peers, opts...)
+}
+
+// ircNodeAt is ircNode over the server's URL url (WebSocket or TCP).
+func ircNodeAt(t *testing.T, url, nick string, peers []string, opts ...socketscience.Option) *socketscience.Node {
+	t.Helper()
 	var wait4 []string
 	for _, p := range peers {
 		if p != nick {
 			wait4 = append(wait4, p)
 		}
 	}
-	d, err := ircws.NewDialer(ircws.Config{URL: srv.wsURL(), Channel: ircChannel, Nick: nick, WaitForNicks: wait4})
+	d, err := ircws.NewDialer(ircws.Config{URL: url, Channel: ircChannel, Nick: nick, WaitForNicks: wait4})
 	require.NoError(t, err)
 	n, err := socketscience.New(d, opts...)
 	require.NoError(t, err)
@@ -119,7 +125,7 @@ func TestIRCThreeNodesAndForger(t *testing.T) {
 	nicks := []string{"irc-a", "irc-b", "irc-c"}
 	secret := []byte("the bots' shared secret")
 	opts := []socketscience.Option{socketscience.WithSecret(secret),
-		socketscience.WithTrustedUsers(ircws.TrustedIDs(1, nicks...)...), fastReconnect()}
+		socketscience.WithTrustedAccounts(ircws.TrustedAccounts(1, nicks...)...), fastReconnect()}
 	var nodes []*socketscience.Node
 	for _, nick := range nicks {
 		nodes = append(nodes, ircNode(t, srv, nick, nil, opts...))
@@ -198,7 +204,7 @@ func TestIRCServerRestart(t *testing.T) {
 	nicks := []string{"irc-a", "irc-b", "irc-c"}
 	p := chatgateway.DefaultReconnectPolicy()
 	p.Backoff.Initial, p.Backoff.Max = 50*time.Millisecond, 500*time.Millisecond
-	opts := []socketscience.Option{socketscience.WithTrustedUsers(ircws.TrustedIDs(1, nicks...)...),
+	opts := []socketscience.Option{socketscience.WithTrustedAccounts(ircws.TrustedAccounts(1, nicks...)...),
 		socketscience.WithReconnectPolicy(p)}
 	var nodes []*socketscience.Node
 	var pings []*inbox[string]
@@ -253,14 +259,15 @@ func TestIRCServerRestart(t *testing.T) {
 	}
 }
 
-// A burst of 200 payloads through InspIRCd's default flood class: nobody is
-// disconnected for flooding, and every payload arrives, in order per type,
-// coalesced into far fewer posts.
+// A burst of 200 payloads through InspIRCd's default flood class, from a
+// node on plain TCP to one on WebSocket: nobody is disconnected for
+// flooding, and every payload arrives, in order per type, coalesced into
+// far fewer posts.
 func TestIRCBurstUnderDefaultFloodClass(t *testing.T) {
 	srv := startIRCd(t)
 	nicks := []string{"irc-a", "irc-b"}
-	opts := []socketscience.Option{socketscience.WithTrustedUsers(ircws.TrustedIDs(1, nicks...)...)}
-	a, b := ircNode(t, srv, nicks[0], nil, opts...), ircNode(t, srv, nicks[1], nil, opts...)
+	opts := []socketscience.Option{socketscience.WithTrustedAccounts(ircws.TrustedAccounts(1, nicks...)...)}
+	a, b := ircNodeAt(t, srv.tcpURL(), nicks[0], nil, opts...), ircNode(t, srv, nicks[1], nil, opts...)
 	waitConnected(t, a, b)
 	const types, rounds = 40, 5
 	boxes := make([]*inbox[int], types)

@@ -38,6 +38,20 @@ func newSERoom(t *testing.T, opts ...sechattest.Option) *seRoom {
 	}
 }
 
+// name is the room's name as the bot's connections report it
+// (chatgateway.Identity.Room), which signatures cover.
+func (r *seRoom) name(t *testing.T) string {
+	t.Helper()
+	client, err := sechat.NewClient(sechat.Config{BaseURL: r.srv.URL, Email: "smokey@example.com", Password: "secret"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	conn, err := client.Room(r.room.ID).Dial(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	return conn.Identity().Room
+}
+
 // node joins the room as the bot, over real HTTP and WebSocket on loopback.
 func (r *seRoom) node(t *testing.T, opts ...socketscience.Option) *socketscience.Node {
 	t.Helper()

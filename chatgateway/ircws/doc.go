@@ -118,8 +118,8 @@
 // which covers each nick's first n fallback nicks. Trust compares the
 // strings themselves. UserID is a 63-bit FNV-1a hash of the folded nick;
 // FNV is invertible, so a nick with the same UserID as a trusted one can
-// be found with about 2^32 work: UserID is not an identity, and
-// TrustedIDs (trust by UserID) must not be used for trust. A nick is not
+// be found with about 2^32 work: UserID is not an identity, and must not
+// be used for trust (socketscience.WithTrustedUsers). A nick is not
 // an identity either (anyone may take a free one, unless IRC services
 // protect it): use socketscience.WithSecret in shared channels.
 package ircws

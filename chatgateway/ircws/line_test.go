@@ -112,7 +112,7 @@ func TestUserIDAndMaxMessageLen(t *testing.T) {
 	assert.NotEqual(t, UserID("smokey-alpha"), UserID("smokey-beta"))
 	assert.Positive(t, UserID("x"))
 	assert.Equal(t, []string{"n_", "n2", "n3"}, FallbackNicks("n", 3))
-	assert.Len(t, TrustedIDs(2, "a", "b"), 6)
+	assert.Len(t, TrustedAccounts(2, "a", "b"), 6)
 
 	// 510 - len(":LA6881!LA6881@127.0.0.1 PRIVMSG #len :") = 471, as measured
 	// against InspIRCd 3.15 (notes/chatservers.md).

@@ -144,21 +144,3 @@ func fallbackNick(nick string, attempt int) string {
 	}
 	return nick + strconv.Itoa(attempt)
 }
-
-// TrustedIDs returns the UserIDs of the given nicks and of each one's
-// first fallbacks fallback nicks.
-//
-// Do not use it for trust: a UserID is a hash that a stranger's nick can
-// be made to match (see UserID). Use TrustedAccounts with
-// socketscience.WithTrustedAccounts. TrustedIDs stays only while callers
-// move over.
-func TrustedIDs(fallbacks int, nicks ...string) []int64 {
-	var ids []int64
-	for _, n := range nicks {
-		ids = append(ids, UserID(n))
-		for _, f := range FallbackNicks(n, fallbacks) {
-			ids = append(ids, UserID(f))
-		}
-	}
-	return ids
-}

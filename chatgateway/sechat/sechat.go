@@ -170,10 +170,6 @@ type Config struct {
 	// RefreshInterval defaults to DefaultRefreshInterval; negative disables
 	// refreshing.
 	RefreshInterval time.Duration
-	// Deprecated: MaxThrottleRetries is ignored. Post no longer waits out
-	// a 409 itself: it makes one attempt and returns a
-	// chatgateway.RetryAfterError, and the gateway owns waiting and pacing.
-	MaxThrottleRetries int
 }
 
 // Client is one logged-in account session on one chat server: its cookies,

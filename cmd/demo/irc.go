@@ -25,13 +25,13 @@ func ircFlags(cfg *config) {
 // !!/coffee and !!/tea (headless) or what you type here, and prints the
 // channel. IRC has no account the instances could share, as
 // SmokeDetector's share one on Stack Exchange chat, so each trusts the
-// UserIDs of all the instances' nicks.
+// accounts (nicks) of all the instances.
 func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
 	nicks := make([]string, cfg.nodes)
 	for i := range nicks {
 		nicks[i] = "smokey-" + instanceName(i)
 	}
-	trusted := ircws.TrustedIDs(1, nicks...)
+	trusted := ircws.TrustedAccounts(1, nicks...)
 	var nodes []*socketscience.Node
 	defer func() { closeAll(nodes, out) }()
 	for i, nick := range nicks {
@@ -42,7 +42,7 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 		}
 		var node *socketscience.Node
 		opts := []socketscience.Option{socketscience.WithLogger(log), socketscience.WithSelfDelivery(true),
-			socketscience.WithTrustedUsers(trusted...)}
+			socketscience.WithTrustedAccounts(trusted...)}
 		if i == 0 {
 			opts = append(opts, socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
 				answerCommand(ctx, node, m)
