@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/chatgateway/ircws"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/stretchr/testify/assert"
@@ -36,30 +37,32 @@ func injections(t *testing.T) map[string]string {
 	}
 }
 
-// Post refuses every text that any receiver would treat as a frame or a
-// fragment, whatever disguises it, so a relay of strangers' words can never
-// make the bot's other instances run a command.
-func TestAttackPostInjection(t *testing.T) {
-	room := memchat.NewRoom()
-	relay := connect(t, room, "relay")
-	victim := connect(t, room, "victim")
-	chat := make(chan string, 100)
-	victimWithChat := connect(t, room, "victim-chat", socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
-		chat <- m.Text
-	}))
-	handled := make(chan string, 10)
-	for _, n := range []*socketscience.Node{victim, victimWithChat} {
-		_, err := socketscience.Handle(n, "cmd", func(ctx context.Context, cmd string) error {
-			handled <- cmd
-			return nil
-		})
-		require.NoError(t, err)
-	}
-	defer closeNodes(t, relay, victim, victimWithChat)
+// wireForms are texts that are plain chat to every receiver but that an
+// adapter's own wire mapping might turn into a frame (IRC carries a frame's
+// ".\n" as ". "): Post may accept them, but no receiver may handle them.
+func wireForms(t *testing.T) []string {
+	frame, err := messages.Encode(messages.Payload{"cmd": "shutdown"})
+	require.NoError(t, err)
+	body := strings.TrimPrefix(frame, messages.FramePrefix)
+	return []string{". \x02" + body, " . \x02" + body, ". \x0f0000000000000007-0000000000000001 0/1 " + frame + "\x03"}
+}
 
+// attackInjection has relay post every injection, and checks that none is
+// handled by victim, whose chat handler feeds chat.
+func attackInjection(t *testing.T, relay, victim *socketscience.Node, chat <-chan string) {
+	t.Helper()
+	handled := make(chan string, 10)
+	_, err := socketscience.Handle(victim, "cmd", func(ctx context.Context, cmd string) error {
+		handled <- cmd
+		return nil
+	})
+	require.NoError(t, err)
 	for name, text := range injections(t) {
 		err := relay.Post(context.Background(), text)
 		assert.ErrorIs(t, err, socketscience.ErrInvalidPayload, name)
+	}
+	for _, text := range wireForms(t) {
+		_ = relay.Post(context.Background(), text) // refused here, or by the adapter
 	}
 	// Room order: once this plain text is heard, anything posted before it
 	// has been read too.
@@ -77,7 +80,48 @@ func TestAttackPostInjection(t *testing.T) {
 		t.Fatalf("an injected frame was handled: %q", cmd)
 	default:
 	}
-	for _, e := range room.Transcript() {
-		assert.Equal(t, "the end", e.Text, "only the plain text reached the room")
+	assert.Zero(t, victim.Stats().Frames, "no frame reached the victim")
+	// An adapter that refuses a wire form drops it, counted and reported.
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := relay.Flush(ctx); err != nil {
+		assert.ErrorIs(t, err, socketscience.ErrDropped)
+		assert.Equal(t, int64(len(wireForms(t))), relay.Stats().Dropped["rejected"])
 	}
+}
+
+func chatTo(ch chan<- string) socketscience.Option {
+	return socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) { ch <- m.Text })
+}
+
+// Post refuses every text that any receiver would treat as a frame or a
+// fragment, whatever disguises it, so a relay of strangers' words can never
+// make the bot's other instances run a command: in memory, over the local
+// Stack Exchange chat server, and over a real IRC server.
+func TestAttackPostInjection(t *testing.T) {
+	t.Run("memchat", func(t *testing.T) {
+		room := memchat.NewRoom()
+		chat := make(chan string, 100)
+		relay, victim := connect(t, room, "relay"), connect(t, room, "victim", chatTo(chat))
+		defer closeNodes(t, relay, victim)
+		attackInjection(t, relay, victim, chat)
+		for _, e := range room.Transcript() {
+			assert.NotEqual(t, messages.KindFrame, messages.Classify(e.Text), "no frame reached the room")
+		}
+	})
+	t.Run("sechat", func(t *testing.T) {
+		r := newSERoom(t)
+		chat := make(chan string, 100)
+		attackInjection(t, r.node(t), r.node(t, chatTo(chat)), chat)
+	})
+	t.Run("irc", func(t *testing.T) {
+		srv := startIRCd(t)
+		nicks := []string{"inj-relay", "inj-victim"}
+		trust := socketscience.WithTrustedAccounts(ircws.TrustedAccounts(1, nicks...)...)
+		chat := make(chan string, 100)
+		relay := ircNode(t, srv, nicks[0], nicks, trust)
+		victim := ircNode(t, srv, nicks[1], nicks, trust, chatTo(chat))
+		waitConnected(t, relay, victim)
+		attackInjection(t, relay, victim, chat)
+	})
 }
