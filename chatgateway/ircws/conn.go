@@ -215,19 +215,7 @@ func (k *conn) pump() {
 // that fails after writeTimeout, or the keepalive fails the connection
 // first (its PING goes unanswered), or Close closes it: any of them ends
 // the wait.
-func (k *conn) send(w outLine) error {
-	select {
-	case <-k.dead:
-		return k.failure()
-	default:
-	}
-	select {
-	case k.out <- w:
-		return nil
-	case <-k.dead:
-		return k.failure()
-	}
-}
+func (k *conn) send(w outLine) error { return k.sendCtx(context.Background(), w) }
 
 // sendCtx is send, also ending when ctx does.
 func (k *conn) sendCtx(ctx context.Context, w outLine) error {

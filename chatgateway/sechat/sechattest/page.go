@@ -79,6 +79,19 @@ func (s *Server) chatPageLocked(r *http.Request, title string, body template.HTM
 	return d
 }
 
+// serveChatPageLocked writes the chat page titled title whose body is tmpl
+// run on data. It unlocks s.mu, which the caller holds, before writing.
+func (s *Server) serveChatPageLocked(w http.ResponseWriter, r *http.Request, title string, tmpl *template.Template, data any) {
+	body, err := execHTML(tmpl, data)
+	d := s.chatPageLocked(r, title, body)
+	s.mu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	renderPage(w, http.StatusOK, d)
+}
+
 func renderPage(w http.ResponseWriter, status int, d pageData) {
 	var b strings.Builder
 	if err := pageTmpl.Execute(&b, d); err != nil {

@@ -71,14 +71,7 @@ func (s *Server) handleUserPage(w http.ResponseWriter, r *http.Request) {
 	data.Rooms = len(rooms)
 	data.LastMessage = agoText(now, lastMessage)
 	data.LastSeen = agoText(now, latest(u.lastSeen, lastMessage))
-	body, err := execHTML(profileBodyTmpl, data)
-	d := s.chatPageLocked(r, u.Name, body)
-	s.mu.Unlock()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	renderPage(w, http.StatusOK, d)
+	s.serveChatPageLocked(w, r, u.Name, profileBodyTmpl, data)
 }
 
 func latest(a, b time.Time) time.Time {

@@ -76,14 +76,7 @@ func (s *Server) handleRoomInfo(w http.ResponseWriter, r *http.Request) {
 	for _, o := range rm.owners {
 		data.Owners = append(data.Owners, s.userLinkLocked(o))
 	}
-	body, err := execHTML(roomInfoBodyTmpl, data)
-	d := s.chatPageLocked(r, rm.Name+" - room info", body)
-	s.mu.Unlock()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	renderPage(w, http.StatusOK, d)
+	s.serveChatPageLocked(w, r, rm.Name+" - room info", roomInfoBodyTmpl, data)
 }
 
 // handleRoomPingable: GET /rooms/pingable/<room> → a JSON array with one

@@ -128,14 +128,7 @@ func (s *Server) handleRoomPage(w http.ResponseWriter, r *http.Request) {
 		data.Messages = append(data.Messages, roomLine{ID: m.ID, UserName: m.UserName, Shown: shown})
 		data.After = m.ID
 	}
-	body, err := execHTML(roomBodyTmpl, data)
-	d := s.chatPageLocked(r, rm.Name, body)
-	s.mu.Unlock()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	renderPage(w, http.StatusOK, d)
+	s.serveChatPageLocked(w, r, rm.Name, roomBodyTmpl, data)
 }
 
 // handleTranscript: GET /rooms/<room>/transcript.json?after=<message id>
