@@ -320,6 +320,26 @@ func TestCloseCancelsBlockedHandler(t *testing.T) {
 	}
 }
 
+// Delivered counts payload callbacks only: the chat and state handlers'
+// calls are not deliveries of a payload (issue 10, item 18).
+func TestDeliveredCountsPayloadCallbacksOnly(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	chats := make(chan string, 10)
+	states := make(chan socketscience.StateChange, 10)
+	b := connected(t, room.Member(bot, "b"),
+		socketscience.WithChatHandler(func(_ context.Context, m messages.ChatMessage) { chats <- m.Text }),
+		socketscience.WithStateHandler(func(_ context.Context, s socketscience.StateChange) { states <- s }))
+	got := collect[int](t, b, "t")
+	assert.True(t, receive(t, states).Connected)
+	room.Say(chatgateway.Identity{UserID: 2, UserName: "person"}, "hello")
+	assert.Equal(t, "hello", receive(t, chats))
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 1}))
+	assert.Equal(t, 1, receive(t, got))
+	require.NoError(t, b.Close(context.Background()), "Close lets every handler finish")
+	assert.Equal(t, int64(1), b.Stats().Delivered)
+}
+
 func TestPermanentFailureStops(t *testing.T) {
 	room := memchat.NewRoom()
 	member := room.Member(bot, "a")
