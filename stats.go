@@ -66,7 +66,7 @@ type Stats struct {
 	Frames        int64 // valid frames read from the room
 	OwnFrames     int64 // of those, this node's own, skipped
 	Duplicates    int64 // of those, copies of frames handled before, skipped
-	Delivered     int64 // callback calls that returned nil
+	Delivered     int64 // payload callback calls that returned nil (chat and state handler calls are not counted)
 	Unhandled     int64 // types in frames that nothing is registered for
 	HandlerErrors int64 // callback calls that returned an error
 	HandlerPanics int64

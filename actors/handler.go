@@ -48,11 +48,11 @@ func newHandler(r *Router, typ string) *handler {
 func (h *handler) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *messages.Message:
-		h.handle(func(cb callback) error { return cb.fn(h.r.ctx, *m) })
+		h.handle(func(cb callback) error { return cb.fn(h.r.ctx, *m) }, true)
 	case *messages.ChatInbound:
-		h.handle(func(cb callback) error { cb.event(h.r.ctx, m.Chat); return nil })
+		h.handle(func(cb callback) error { cb.event(h.r.ctx, m.Chat); return nil }, false)
 	case *messages.ConnectionUp, *messages.ConnectionDown:
-		h.handle(func(cb callback) error { cb.event(h.r.ctx, m); return nil })
+		h.handle(func(cb callback) error { cb.event(h.r.ctx, m); return nil }, false)
 	case *actor.Restarting:
 		h.r.counters.Restarts.Add(1)
 		h.r.log.Info().Str("type", h.typ).Msg("restarting handler")
@@ -64,11 +64,12 @@ func (h *handler) Receive(c actor.Context) {
 
 // handle runs every callback, in registration order, even when an earlier
 // one panics; then it re-panics with the first panic so that the supervisor
-// restarts this actor.
-func (h *handler) handle(call func(callback) error) {
+// restarts this actor. Only payload callbacks count as Delivered: the chat
+// and state handlers' calls deliver no payload.
+func (h *handler) handle(call func(callback) error, payload bool) {
 	var first *PanicError
 	for _, cb := range *h.callbacks.Load() {
-		if p := h.run(call, cb); p != nil && first == nil {
+		if p := h.run(call, cb, payload); p != nil && first == nil {
 			first = p
 		}
 	}
@@ -78,7 +79,7 @@ func (h *handler) handle(call func(callback) error) {
 	}
 }
 
-func (h *handler) run(call func(callback) error, cb callback) (p *PanicError) {
+func (h *handler) run(call func(callback) error, cb callback, payload bool) (p *PanicError) {
 	defer func() {
 		if v := recover(); v != nil {
 			p = &PanicError{Type: h.typ, Value: v, Stack: debug.Stack()}
@@ -93,7 +94,9 @@ func (h *handler) run(call func(callback) error, cb callback) (p *PanicError) {
 		})
 		return nil
 	}
-	h.r.counters.Delivered.Add(1)
+	if payload {
+		h.r.counters.Delivered.Add(1)
+	}
 	return nil
 }
 

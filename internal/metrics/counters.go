@@ -62,7 +62,7 @@ type Counters struct {
 	Frames        atomic.Int64 // valid frames read
 	OwnFrames     atomic.Int64 // frames this node sent, skipped
 	Duplicates    atomic.Int64 // frames handled before (edits, replays, reposts), skipped
-	Delivered     atomic.Int64 // messages handed to handlers
+	Delivered     atomic.Int64 // payload callback calls that returned nil
 	Unhandled     atomic.Int64 // types in frames that no handler is registered for
 	HandlerErrors atomic.Int64
 	HandlerPanics atomic.Int64
