@@ -24,6 +24,9 @@ var (
 	// ErrStopped is returned by Send and Post once the connection has failed
 	// for good (bad credentials, a banned account); it wraps the cause.
 	ErrStopped = chatgateway.ErrStopped
+	// ErrInvalidOption is returned by New for an option whose value the node
+	// cannot work with; the error names the option and says why.
+	ErrInvalidOption = errors.New("socketscience: invalid option")
 	// ErrNilHandler is returned by Register for a nil callback.
 	ErrNilHandler = actors.ErrNilHandler
 )

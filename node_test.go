@@ -340,6 +340,47 @@ func TestDeliveredCountsPayloadCallbacksOnly(t *testing.T) {
 	assert.Equal(t, int64(1), b.Stats().Delivered)
 }
 
+// An option with a value the node cannot work with fails New, naming the
+// option, instead of a node that loses every payload (issue 10, item 9: an
+// unset environment variable gave WithSecret an empty secret).
+func TestInvalidOptionsFailNew(t *testing.T) {
+	room := memchat.NewRoom()
+	bad := []struct {
+		name string
+		opt  socketscience.Option
+	}{
+		{"WithSecret", socketscience.WithSecret([]byte{})},
+		{"WithSecret", socketscience.WithSecret(nil)},
+		{"WithQueueSize", socketscience.WithQueueSize(0)},
+		{"WithQueueSize", socketscience.WithQueueSize(-1)},
+		{"WithMaxPending", socketscience.WithMaxPending(0)},
+		{"WithMaxPending", socketscience.WithMaxPending(-5)},
+		{"WithMaxClockSkew", socketscience.WithMaxClockSkew(0)},
+		{"WithMaxClockSkew", socketscience.WithMaxClockSkew(-time.Second)},
+		{"WithClock", socketscience.WithClock(nil)},
+		{"WithRand", socketscience.WithRand(nil)},
+		{"WithChatHandler", socketscience.WithChatHandler(nil)},
+		{"WithStateHandler", socketscience.WithStateHandler(nil)},
+		{"WithNodeID", socketscience.WithNodeID("")},
+		{"WithNodeID", socketscience.WithNodeID(strings.Repeat("n", 65))},
+		{"WithNodeID", socketscience.WithNodeID("a b")},
+		{"WithNodeID", socketscience.WithNodeID("a\u0002b")},
+		{"WithNodeID", socketscience.WithNodeID("caf\u00e9")},
+		{"WithDecodeLimits", socketscience.WithDecodeLimits(messages.Limits{MaxFrameLen: -1})},
+		{"WithReassemblyLimits", socketscience.WithReassemblyLimits(messages.ReassemblyLimits{Timeout: -time.Second})},
+	}
+	for i, c := range bad {
+		n, err := socketscience.New(room.Member(bot, "a"), c.opt)
+		assert.ErrorIs(t, err, socketscience.ErrInvalidOption, "case %d", i)
+		assert.ErrorContains(t, err, c.name, "case %d", i)
+		assert.Nil(t, n, "case %d", i)
+	}
+
+	n := newNode(t, room.Member(bot, "a"), socketscience.WithNodeID("Node-1.a_b:c"+strings.Repeat("n", 52)),
+		socketscience.WithSecret([]byte("s")), socketscience.WithQueueSize(1), socketscience.WithMaxPending(1))
+	assert.Len(t, n.ID(), 64)
+}
+
 func TestPermanentFailureStops(t *testing.T) {
 	room := memchat.NewRoom()
 	member := room.Member(bot, "a")
