@@ -61,7 +61,12 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 	}
 	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	if o.nodeID == "" {
 		o.nodeID = randomID()
