@@ -381,6 +381,60 @@ func TestInvalidOptionsFailNew(t *testing.T) {
 	assert.Len(t, n.ID(), 64)
 }
 
+// A Send that returns nil while Close runs is posted before Close returns
+// nil; otherwise Send returns ErrClosed or Close an error (issue 10, item
+// 13: such payloads were abandoned while Close returned nil).
+func TestSendRacingCloseIsPostedOrRefused(t *testing.T) {
+	for round := range 20 {
+		room := memchat.NewRoom()
+		n := connected(t, room.Member(bot, "a"), socketscience.WithoutCoalescing(), socketscience.WithQueueSize(2))
+		const senders = 8
+		var accepted sync.WaitGroup
+		var ok, refused [senders]int
+		started := make(chan struct{}, senders)
+		for i := range senders {
+			accepted.Add(1)
+			go func() {
+				defer accepted.Done()
+				for j := 0; ; j++ {
+					if j == 5 {
+						started <- struct{}{}
+					}
+					err := n.Send(context.Background(), socketscience.Payload{"t": j})
+					if errors.Is(err, socketscience.ErrClosed) {
+						refused[i]++
+						return
+					}
+					if !assert.NoError(t, err) {
+						return
+					}
+					ok[i]++
+				}
+			}()
+		}
+		for range senders {
+			<-started
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		closeErr := n.Close(ctx)
+		cancel()
+		accepted.Wait()
+		require.NoError(t, closeErr, "round %d", round)
+		total := 0
+		for _, c := range ok {
+			total += c
+		}
+		posted := 0
+		for _, e := range room.Transcript() {
+			if e.Via == "a" {
+				posted++
+			}
+		}
+		require.Equal(t, total, posted, "round %d: every Send that returned nil is posted (dropped: %v)", round, n.Stats().Dropped)
+		assert.Empty(t, n.Stats().Dropped, "round %d", round)
+	}
+}
+
 func TestPermanentFailureStops(t *testing.T) {
 	room := memchat.NewRoom()
 	member := room.Member(bot, "a")
