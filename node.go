@@ -48,6 +48,15 @@ type Node struct {
 	gateway  *chatgateway.Gateway
 	closed   atomic.Bool
 
+	// sending is read-locked by Send and Post from their closed check until
+	// their payload is in the gateway's mailbox; Close write-locks it after
+	// setting closed, so its drain covers every payload a Send accepted.
+	sending sync.RWMutex
+	// closing ends when Close begins, releasing Sends that wait for queue
+	// room (they return ErrClosed) so that Close's write lock is not held up.
+	closing     context.Context
+	stopSending context.CancelFunc
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -72,6 +81,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		o.nodeID = randomID()
 	}
 	n := &Node{opts: o, id: o.nodeID}
+	n.closing, n.stopSending = context.WithCancel(context.Background())
 	n.log = o.log.With().Str("node", n.id).Logger()
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return protoactorLogger(n.log)
@@ -203,8 +213,27 @@ func (n *Node) Post(ctx context.Context, text string) error {
 	return n.enqueue(ctx, messages.Outbound{Text: text})
 }
 
+// enqueue hands out to the gateway, or returns ErrClosed once Close has
+// begun: never both, so a payload it accepts is covered by Close's drain.
 func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
-	err := n.gateway.Enqueue(ctx, out, !n.opts.nonBlocking)
+	n.sending.RLock()
+	defer n.sending.RUnlock()
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	err := n.gateway.Enqueue(ctx, out, false)
+	if errors.Is(err, chatgateway.ErrQueueFull) && !n.opts.nonBlocking {
+		// Waiting for room holds the read lock, so Close must be able to end
+		// the wait: only this slow path pays for a merged context.
+		wctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(n.closing, cancel)
+		err = n.gateway.Enqueue(wctx, out, true)
+		stop()
+		cancel()
+		if err != nil && ctx.Err() == nil && n.closing.Err() != nil {
+			return ErrClosed
+		}
+	}
 	if errors.Is(err, chatgateway.ErrStopped) && n.closed.Load() {
 		return ErrClosed
 	}
@@ -263,6 +292,12 @@ func (n *Node) Close(ctx context.Context) error {
 
 func (n *Node) close(ctx context.Context) error {
 	n.closed.Store(true)
+	n.stopSending()
+	// Wait for Sends past their closed check: what they queued is in the
+	// gateway's mailbox before the Drain below, so the drain covers it.
+	n.sending.Lock()
+	//lint:ignore SA2001 the empty critical section is the point: it waits for the read lockers
+	n.sending.Unlock()
 	drainErr := n.gateway.Drain(ctx)
 	if drainErr != nil {
 		drainErr = fmt.Errorf("socketscience: posting the queue: %w", drainErr)
