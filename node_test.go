@@ -435,6 +435,33 @@ func TestSendRacingCloseIsPostedOrRefused(t *testing.T) {
 	}
 }
 
+// Messages left in a handler's mailbox when Close's ctx ends are counted,
+// as abandoned_inbound (issue 10, item 14: they vanished uncounted).
+func TestCloseCountsAbandonedInbound(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	b := connected(t, room.Member(bot, "b"))
+	entered := make(chan struct{}, 10)
+	_, err := b.Register("t", func(ctx context.Context, m socketscience.Message) error {
+		entered <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	require.NoError(t, err)
+	for i := range 10 {
+		require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": i}))
+	}
+	<-entered
+	require.Eventually(t, func() bool { return b.Stats().Frames == 10 }, wait, time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, b.Close(ctx), context.DeadlineExceeded)
+	require.Eventually(t, func() bool { return b.Stats().HandlerErrors == 1 }, wait, time.Millisecond)
+	require.Eventually(t, func() bool { return b.Stats().Dropped["abandoned_inbound"] == 9 }, wait, time.Millisecond,
+		"dropped: %v", b.Stats().Dropped)
+	assert.Empty(t, entered, "no callback after the first")
+}
+
 func TestPermanentFailureStops(t *testing.T) {
 	room := memchat.NewRoom()
 	member := room.Member(bot, "a")
