@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/socketscience/socketscience/internal/metrics"
 	"github.com/socketscience/socketscience/messages"
 	"golang.org/x/time/rate"
 )
@@ -57,6 +58,7 @@ func (h *handler) Receive(c actor.Context) {
 		h.r.counters.Restarts.Add(1)
 		h.r.log.Info().Str("type", h.typ).Msg("restarting handler")
 	case *actor.Stopped:
+		h.abandon()
 		h.stopOnce.Do(func() { close(h.stopped) })
 		h.r.retire(h)
 	}
@@ -98,6 +100,16 @@ func (h *handler) run(call func(callback) error, cb callback, payload bool) (p *
 		h.r.counters.Delivered.Add(1)
 	}
 	return nil
+}
+
+// abandon counts what is left in h's mailbox as it stops: protoactor drops
+// it without a word. The state handler's leftovers are connection changes,
+// not messages from the room, so they are not counted.
+func (h *handler) abandon() {
+	if n := h.pending.Swap(0); n > 0 && h != h.r.state {
+		h.r.counters.DropN(metrics.AbandonedInbound, n)
+		h.r.log.Warn().Str("type", h.typ).Int64("messages", n).Str("reason", metrics.AbandonedInbound.String()).Msg("dropped messages left for a stopped handler")
+	}
 }
 
 // poison sends h a PoisonPill through send, unless one was sent already or

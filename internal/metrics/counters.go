@@ -27,6 +27,12 @@ const (
 	MessageTooLong
 	Rejected  // posts the server refused for good
 	Abandoned // queued outbound payloads given up on when a node closed
+	// AbandonedInbound counts messages left in a handler's mailbox when it
+	// stopped without handling them: the node closed, or the handler was
+	// stopped for good. Apart from Abandoned, as the remedy differs (outbound
+	// needs Flush or a longer Close; inbound, faster handlers), and peers did
+	// get these.
+	AbandonedInbound
 	numReasons
 )
 
@@ -49,6 +55,7 @@ var reasonNames = [numReasons]string{
 	MessageTooLong:   "message_too_long",
 	Rejected:         "rejected",
 	Abandoned:        "abandoned",
+	AbandonedInbound: "abandoned_inbound",
 }
 
 func (r Reason) String() string { return reasonNames[r] }
@@ -74,6 +81,9 @@ type Counters struct {
 
 // Drop counts one drop for reason r.
 func (c *Counters) Drop(r Reason) { c.dropped[r].Add(1) }
+
+// DropN counts n drops for reason r.
+func (c *Counters) DropN(r Reason, n int64) { c.dropped[r].Add(n) }
 
 // Dropped returns the non-zero drop counts by reason name.
 func (c *Counters) Dropped() map[string]int64 {
