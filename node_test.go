@@ -462,6 +462,77 @@ func TestCloseCountsAbandonedInbound(t *testing.T) {
 	assert.Empty(t, entered, "no callback after the first")
 }
 
+// Close called from a callback returns, by its ctx's deadline at the latest,
+// and the node's goroutines end once that callback returns (issue 10, item
+// 12: it never returned, whatever the ctx, and leaked the node).
+func TestCloseFromCallbackReturns(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		state bool // call Close from the state handler, not a type handler
+		ctx   func(cb context.Context) (context.Context, context.CancelFunc)
+	}{
+		{"type handler, its ctx", false, func(cb context.Context) (context.Context, context.CancelFunc) { return cb, func() {} }},
+		{"type handler, derived ctx", false, func(cb context.Context) (context.Context, context.CancelFunc) { return context.WithCancel(cb) }},
+		{"type handler, Background", false, func(context.Context) (context.Context, context.CancelFunc) {
+			return context.Background(), func() {}
+		}},
+		{"type handler, deadline", false, func(context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}},
+		{"state handler, its ctx", true, func(cb context.Context) (context.Context, context.CancelFunc) { return cb, func() {} }},
+		{"state handler, Background", true, func(context.Context) (context.Context, context.CancelFunc) {
+			return context.Background(), func() {}
+		}},
+		{"state handler, deadline", true, func(context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			room := memchat.NewRoom()
+			closed := make(chan error, 1)
+			var n *socketscience.Node
+			closeFrom := func(cb context.Context) {
+				ctx, cancel := c.ctx(cb)
+				defer cancel()
+				closed <- n.Close(ctx)
+			}
+			var opts []socketscience.Option
+			if c.state {
+				opts = append(opts, socketscience.WithStateHandler(func(ctx context.Context, s socketscience.StateChange) {
+					if s.Connected {
+						closeFrom(ctx)
+					}
+				}))
+			}
+			n, err := socketscience.New(room.Member(bot, "b"), opts...)
+			require.NoError(t, err)
+			if !c.state {
+				_, err = n.Register("t", func(ctx context.Context, _ socketscience.Message) error {
+					closeFrom(ctx)
+					return nil
+				})
+				require.NoError(t, err)
+				a := connected(t, room.Member(bot, "a"))
+				require.NoError(t, n.WaitConnected(context.Background()))
+				require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 1}))
+			}
+			select {
+			case err := <-closed:
+				t.Logf("Close from the callback: %v", err)
+			case <-time.After(wait):
+				t.Fatal("Close called from a callback did not return")
+			}
+			// Called again from outside, Close waits for what the first call
+			// left running: the calling callback has returned by now.
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			err = n.Close(ctx)
+			var ce interface{ Unwrap() error }
+			assert.False(t, errors.As(err, &ce) && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil, "second Close timed out: %v", err)
+		})
+	}
+}
+
 func TestPermanentFailureStops(t *testing.T) {
 	room := memchat.NewRoom()
 	member := room.Member(bot, "a")
