@@ -291,8 +291,8 @@ func TestCloseAbandonsWhenDisconnected(t *testing.T) {
 	assert.Equal(t, map[string]int64{"abandoned": 3}, n.Stats().Dropped)
 }
 
-// A handler blocked past Close's deadline gets its ctx cancelled, and Close
-// waits for it to return.
+// A handler blocked past Close's deadline gets its ctx cancelled; Close
+// returns by then, and a second Close waits for the handler to return.
 func TestCloseCancelsBlockedHandler(t *testing.T) {
 	room := memchat.NewRoom()
 	a := connected(t, room.Member(bot, "a"))
@@ -312,7 +312,16 @@ func TestCloseCancelsBlockedHandler(t *testing.T) {
 	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	assert.ErrorIs(t, b.Close(ctx), context.DeadlineExceeded)
+	err = b.Close(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	if ce := (*socketscience.CloseError)(nil); errors.As(err, &ce) {
+		assert.Equal(t, []string{"t"}, ce.Stuck, "the handler had not yet returned")
+	}
+	again, cancelAgain := context.WithTimeout(context.Background(), wait)
+	defer cancelAgain()
+	err = b.Close(again)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "the first Close's result")
+	assert.NotErrorAs(t, err, new(*socketscience.CloseError), "the node has stopped")
 	select {
 	case <-returned:
 	default:
@@ -470,28 +479,33 @@ func TestCloseFromCallbackReturns(t *testing.T) {
 		name  string
 		state bool // call Close from the state handler, not a type handler
 		ctx   func(cb context.Context) (context.Context, context.CancelFunc)
+		// want is the error Close returns in the callback: nil, or a
+		// *CloseError naming the caller's type and wrapping want.
+		want error
 	}{
-		{"type handler, its ctx", false, func(cb context.Context) (context.Context, context.CancelFunc) { return cb, func() {} }},
-		{"type handler, derived ctx", false, func(cb context.Context) (context.Context, context.CancelFunc) { return context.WithCancel(cb) }},
+		{"type handler, its ctx", false, func(cb context.Context) (context.Context, context.CancelFunc) { return cb, func() {} }, nil},
+		{"type handler, derived ctx", false, func(cb context.Context) (context.Context, context.CancelFunc) { return context.WithCancel(cb) }, nil},
 		{"type handler, Background", false, func(context.Context) (context.Context, context.CancelFunc) {
 			return context.Background(), func() {}
-		}},
+		}, socketscience.ErrNotWaited},
 		{"type handler, deadline", false, func(context.Context) (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 50*time.Millisecond)
-		}},
-		{"state handler, its ctx", true, func(cb context.Context) (context.Context, context.CancelFunc) { return cb, func() {} }},
+		}, context.DeadlineExceeded},
+		{"state handler, its ctx", true, func(cb context.Context) (context.Context, context.CancelFunc) { return cb, func() {} }, nil},
 		{"state handler, Background", true, func(context.Context) (context.Context, context.CancelFunc) {
 			return context.Background(), func() {}
-		}},
+		}, socketscience.ErrNotWaited},
 		{"state handler, deadline", true, func(context.Context) (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 50*time.Millisecond)
-		}},
+		}, context.DeadlineExceeded},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			room := memchat.NewRoom()
 			closed := make(chan error, 1)
 			var n *socketscience.Node
+			made := make(chan struct{}) // n is set
 			closeFrom := func(cb context.Context) {
+				<-made
 				ctx, cancel := c.ctx(cb)
 				defer cancel()
 				closed <- n.Close(ctx)
@@ -506,6 +520,7 @@ func TestCloseFromCallbackReturns(t *testing.T) {
 			}
 			n, err := socketscience.New(room.Member(bot, "b"), opts...)
 			require.NoError(t, err)
+			close(made)
 			if !c.state {
 				_, err = n.Register("t", func(ctx context.Context, _ socketscience.Message) error {
 					closeFrom(ctx)
@@ -516,9 +531,20 @@ func TestCloseFromCallbackReturns(t *testing.T) {
 				require.NoError(t, n.WaitConnected(context.Background()))
 				require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 1}))
 			}
+			typ := "t"
+			if c.state {
+				typ = "(state)"
+			}
 			select {
 			case err := <-closed:
-				t.Logf("Close from the callback: %v", err)
+				if c.want == nil {
+					assert.NoError(t, err)
+					break
+				}
+				var ce *socketscience.CloseError
+				require.ErrorAs(t, err, &ce)
+				assert.Equal(t, []string{typ}, ce.Stuck, "Close cannot tell the caller from another handler in a callback")
+				assert.ErrorIs(t, err, c.want)
 			case <-time.After(wait):
 				t.Fatal("Close called from a callback did not return")
 			}
@@ -527,8 +553,13 @@ func TestCloseFromCallbackReturns(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
 			err = n.Close(ctx)
-			var ce interface{ Unwrap() error }
-			assert.False(t, errors.As(err, &ce) && errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil, "second Close timed out: %v", err)
+			var ce *socketscience.CloseError
+			assert.False(t, errors.As(err, &ce), "the node has stopped: %v", err)
+			if c.want == context.DeadlineExceeded {
+				assert.ErrorIs(t, err, c.want, "the first Close's ctx ended before the handlers stopped")
+			} else {
+				assert.NoError(t, err)
+			}
 		})
 	}
 }

@@ -20,6 +20,15 @@ type handler struct {
 	r         *Router
 	callbacks atomic.Pointer[[]callback] // copy-on-write under r.mu
 	pending   atomic.Int64               // messages sent to the mailbox, not yet handled
+	// ctx is what callbacks get: the router's, marked with h so that Close
+	// called with it knows which handler is calling.
+	ctx context.Context
+	// busy is set while a callback runs. halted, once set, makes the actor
+	// drop (and count) what is left instead of calling back: for a node
+	// that is closing. busy is set before halted is read, and halted before
+	// busy is read (Router.Stuck), so one of them sees the other.
+	busy      atomic.Bool
+	halted    atomic.Bool
 	pid       *actor.PID
 	stopped   chan struct{}
 	stopOnce  sync.Once
@@ -42,18 +51,22 @@ func newHandler(r *Router, typ string) *handler {
 		stopped:   make(chan struct{}),
 		logErrors: rate.Sometimes{First: 5, Interval: 10 * time.Second},
 	}
+	h.ctx = context.WithValue(r.ctx, callerKey{}, h)
 	h.callbacks.Store(&[]callback{})
 	return h
 }
 
+// callerKey marks the context passed to callbacks with their handler.
+type callerKey struct{}
+
 func (h *handler) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *messages.Message:
-		h.handle(func(cb callback) error { return cb.fn(h.r.ctx, *m) }, true)
+		h.handle(func(cb callback) error { return cb.fn(h.ctx, *m) }, true)
 	case *messages.ChatInbound:
-		h.handle(func(cb callback) error { cb.event(h.r.ctx, m.Chat); return nil }, false)
+		h.handle(func(cb callback) error { cb.event(h.ctx, m.Chat); return nil }, false)
 	case *messages.ConnectionUp, *messages.ConnectionDown:
-		h.handle(func(cb callback) error { cb.event(h.r.ctx, m); return nil }, false)
+		h.handle(func(cb callback) error { cb.event(h.ctx, m); return nil }, false)
 	case *actor.Restarting:
 		h.r.counters.Restarts.Add(1)
 		h.r.log.Info().Str("type", h.typ).Msg("restarting handler")
@@ -69,12 +82,22 @@ func (h *handler) Receive(c actor.Context) {
 // restarts this actor. Only payload callbacks count as Delivered: the chat
 // and state handlers' calls deliver no payload.
 func (h *handler) handle(call func(callback) error, payload bool) {
+	h.busy.Store(true)
+	if h.halted.Load() {
+		h.busy.Store(false)
+		h.pending.Add(-1)
+		if h != h.r.state {
+			h.r.counters.Drop(metrics.AbandonedInbound)
+		}
+		return
+	}
 	var first *PanicError
 	for _, cb := range *h.callbacks.Load() {
 		if p := h.run(call, cb, payload); p != nil && first == nil {
 			first = p
 		}
 	}
+	h.busy.Store(false)
 	h.pending.Add(-1)
 	if first != nil {
 		panic(first)

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,10 @@ type Router struct {
 	live    map[*handler]struct{}               // every handler not yet stopped
 	nextID  uint64
 	stopped bool
+	began   bool // Stop has begun; stopping is closed
+
+	stopping  chan struct{}
+	abortOnce sync.Once
 
 	pid        *actor.PID
 	routerDone chan struct{}
@@ -91,6 +96,7 @@ func NewRouter(cfg Config) *Router {
 		counters:   cfg.Counters,
 		live:       make(map[*handler]struct{}),
 		routerDone: make(chan struct{}),
+		stopping:   make(chan struct{}),
 		dedup:      newDedup(DefaultDedupNodes, DefaultDedupMessages),
 		logDrops:   rate.Sometimes{First: 5, Interval: 10 * time.Second},
 	}
@@ -239,24 +245,34 @@ func (r *Router) Types() []string {
 }
 
 // Stop drains the router and then every handler: what is already in their
-// mailboxes is handled. If ctx ends first, it cancels the handlers' context
-// and stops the actors without draining, then waits for them to stop; a
-// handler that ignores its context keeps Stop waiting.
+// mailboxes is handled. If ctx ends first, it aborts (see Abort) and stops
+// the actors without draining; what was left in a handler's mailbox is
+// counted as abandoned_inbound. It returns ctx's error then, once every
+// actor has stopped: a callback that ignores its context keeps Stop
+// waiting, so a caller that must not wait for that (Node.Close) runs Stop
+// on a goroutine of its own and waits with WaitStopped.
 func (r *Router) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	r.stopped = true
+	if !r.began {
+		r.began = true
+		close(r.stopping)
+	}
 	r.mu.Unlock()
 
 	// Poisoning or stopping an actor that has already stopped (as on a second
 	// Stop) makes a dead letter.
 	unlessDone(r.routerDone, r.cfg.System.Root.Poison, r.pid)
 	err := waitCtx(ctx, r.routerDone)
-	r.mu.Lock()
-	live := make([]*handler, 0, len(r.live))
-	for h := range r.live {
-		live = append(live, h)
+	if err != nil {
+		r.Abort()
+		unlessDone(r.routerDone, r.cfg.System.Root.Stop, r.pid)
+		// The router actor runs no user code, so this wait is short; the
+		// handlers are stopped after it so that it routes nothing to a
+		// stopped handler (a dead letter).
+		<-r.routerDone
 	}
-	r.mu.Unlock()
+	live := r.liveHandlers()
 	if err == nil {
 		for _, h := range live {
 			h.poison(r.cfg.System.Root.Poison)
@@ -270,19 +286,118 @@ func (r *Router) Stop(ctx context.Context) error {
 	if err != nil {
 		// Stop the actors before cancelling their context: a handler that
 		// returns when it is cancelled could otherwise reach its PoisonPill,
-		// and stop, before the Stop is sent.
-		unlessDone(r.routerDone, r.cfg.System.Root.Stop, r.pid)
+		// and stop, before the Stop is sent. Stop, unlike a PoisonPill,
+		// also reaches an actor waiting to be restarted.
 		for _, h := range live {
 			unlessDone(h.stopped, r.cfg.System.Root.Stop, h.pid)
 		}
-		r.cancel()
-		<-r.routerDone
+		r.Abort()
 		for _, h := range live {
 			<-h.stopped
 		}
 	}
 	r.cancel()
 	return err
+}
+
+// Abort halts every handler, so that none of them starts a callback again
+// (what is left in their mailboxes is dropped, counted as
+// abandoned_inbound), and cancels the handlers' context. It stops no actor
+// and waits for nothing; Stop does that. It is safe to call at any time, more
+// than once.
+func (r *Router) Abort() {
+	r.abortOnce.Do(func() {
+		r.mu.Lock()
+		r.stopped = true // no handler is spawned after this
+		for h := range r.live {
+			h.halted.Store(true)
+		}
+		r.mu.Unlock()
+		r.cancel()
+	})
+}
+
+func (r *Router) liveHandlers() []*handler {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	live := make([]*handler, 0, len(r.live))
+	for h := range r.live {
+		live = append(live, h)
+	}
+	return live
+}
+
+// Exemption is what a wait for the router to stop must not wait for, as
+// the waiter may itself be running a callback. Make it with Exempt.
+type Exemption struct {
+	caller *handler   // the handler whose callback waits, when known
+	busy   []*handler // handlers that might be the caller
+}
+
+// Caller reports whether the exemption names the handler that is waiting.
+func (e Exemption) Caller() bool { return e.caller != nil }
+
+func (e Exemption) exempts(h *handler) bool { return h == e.caller || slices.Contains(e.busy, h) }
+
+// Exempt says which handlers a wait with ctx must not wait for: the handler
+// whose callback was given ctx (or a context derived from it), which it
+// halts as well, so that none of its callbacks starts after this one; and,
+// when ctx can never end (context.Background()), every handler running a
+// callback now, since any of them might be the caller and waiting for it
+// would never end. Without goroutine ids that is the best that can be known.
+func (r *Router) Exempt(ctx context.Context) Exemption {
+	var e Exemption
+	if h, ok := ctx.Value(callerKey{}).(*handler); ok && h.r == r {
+		e.caller = h
+		h.halted.Store(true)
+	}
+	if ctx.Done() == nil {
+		for _, h := range r.liveHandlers() {
+			if h != e.caller && h.busy.Load() {
+				e.busy = append(e.busy, h)
+			}
+		}
+	}
+	return e
+}
+
+// WaitStopped waits until Stop has begun and stopped the router actor and
+// every handler that e does not exempt, or ctx ends. It then halts the
+// exempt handlers that have not stopped: the waiter returns, and none of
+// their callbacks may start after that.
+func (r *Router) WaitStopped(ctx context.Context, e Exemption) error {
+	if err := waitCtx(ctx, r.stopping); err != nil {
+		return err
+	}
+	if err := waitCtx(ctx, r.routerDone); err != nil {
+		return err
+	}
+	for _, h := range r.liveHandlers() {
+		if e.exempts(h) {
+			continue
+		}
+		if err := waitCtx(ctx, h.stopped); err != nil {
+			return err
+		}
+	}
+	for _, h := range e.busy {
+		h.halted.Store(true)
+	}
+	return nil
+}
+
+// Stuck names, sorted, the types of the handlers running a callback now,
+// apart from e's caller. Called after Abort or WaitStopped, it names those
+// whose actors will stop once that callback returns.
+func (r *Router) Stuck(e Exemption) []string {
+	var stuck []string
+	for _, h := range r.liveHandlers() {
+		if h != e.caller && h.busy.Load() {
+			stuck = append(stuck, h.typ)
+		}
+	}
+	slices.Sort(stuck)
+	return stuck
 }
 
 // unlessDone calls send(pid) unless done is closed.
