@@ -18,6 +18,12 @@ import (
 // handler before more are dropped (counted as handler_queue_full).
 const DefaultMaxPending = 10_000
 
+// DefaultMaxPendingBytes is how many bytes of messages (a typed message's
+// data, a chat message's text) may wait for one handler before more are
+// dropped (counted as handler_queue_full): with DefaultMaxPending alone, a
+// slow chat handler would let strangers queue gigabytes.
+const DefaultMaxPendingBytes = 16 << 20
+
 // chatType names the chat handler in logs; it cannot clash with a payload
 // type because it is never looked up in the type map.
 const (
