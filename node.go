@@ -102,16 +102,17 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		onState = func(ctx context.Context, ev any) { o.state(ctx, stateChange(ev)) }
 	}
 	n.router = actors.NewRouter(actors.Config{
-		System:        n.system,
-		Strategy:      n.strategy,
-		Dispatcher:    dispatcher,
-		Logger:        &n.log,
-		Counters:      &n.counters,
-		MaxPending:    o.maxPending,
-		Self:          n.id,
-		DeliverToSelf: o.deliverToSelf,
-		Chat:          o.chat,
-		State:         onState,
+		System:          n.system,
+		Strategy:        n.strategy,
+		Dispatcher:      dispatcher,
+		Logger:          &n.log,
+		Counters:        &n.counters,
+		MaxPending:      o.maxPending,
+		MaxPendingBytes: o.maxPendBytes,
+		Self:            n.id,
+		DeliverToSelf:   o.deliverToSelf,
+		Chat:            o.chat,
+		State:           onState,
 	})
 	n.gateway = chatgateway.New(chatgateway.Config{
 		System:       n.system,

@@ -364,6 +364,7 @@ func TestInvalidOptionsFailNew(t *testing.T) {
 		{"WithQueueSize", socketscience.WithQueueSize(-1)},
 		{"WithMaxPending", socketscience.WithMaxPending(0)},
 		{"WithMaxPending", socketscience.WithMaxPending(-5)},
+		{"WithMaxPendingBytes", socketscience.WithMaxPendingBytes(0)},
 		{"WithMaxClockSkew", socketscience.WithMaxClockSkew(0)},
 		{"WithMaxClockSkew", socketscience.WithMaxClockSkew(-time.Second)},
 		{"WithClock", socketscience.WithClock(nil)},
@@ -562,6 +563,35 @@ func TestCloseFromCallbackReturns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A busy handler's mailbox is bounded by bytes (WithMaxPendingBytes) as well
+// as by count.
+func TestMaxPendingBytes(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	b := connected(t, room.Member(bot, "b"), socketscience.WithMaxPendingBytes(2500))
+	release := make(chan struct{})
+	got := make(chan string, 10)
+	_, err := socketscience.Handle(b, "t", func(ctx context.Context, s string) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		got <- s
+		return nil
+	})
+	require.NoError(t, err)
+	// Each is 1003 bytes of msgpack: two fit in 2500, the others do not.
+	for i := range 5 {
+		require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": strings.Repeat(string(rune('a'+i)), 1000)}))
+	}
+	require.Eventually(t, func() bool { return b.Stats().Dropped["handler_queue_full"] == 3 }, wait, time.Millisecond)
+	close(release)
+	assert.Equal(t, strings.Repeat("a", 1000), receive(t, got))
+	assert.Equal(t, strings.Repeat("b", 1000), receive(t, got))
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": "after"}))
+	assert.Equal(t, "after", receive(t, got), "room again once the handler caught up")
 }
 
 func TestPermanentFailureStops(t *testing.T) {

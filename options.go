@@ -39,6 +39,7 @@ type options struct {
 	deliverToSelf bool
 	chat          func(context.Context, messages.ChatMessage)
 	maxPending    int
+	maxPendBytes  int
 	trusted       []int64
 	noCoalesce    bool
 	state         func(context.Context, StateChange)
@@ -178,6 +179,21 @@ func WithMaxPending(n int) Option {
 			return invalidOption("WithMaxPending", "%d; want at least 1", n)
 		}
 		o.maxPending = n
+		return nil
+	}
+}
+
+// WithMaxPendingBytes bounds how many bytes of messages may wait for one
+// busy handler (a typed message's msgpack data, a chat message's text): at
+// least 1. Past it they are dropped and counted as handler_queue_full, as is
+// a single message larger than n. Defaults to actors.DefaultMaxPendingBytes
+// (16 MiB) per handler.
+func WithMaxPendingBytes(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return invalidOption("WithMaxPendingBytes", "%d; want at least 1", n)
+		}
+		o.maxPendBytes = n
 		return nil
 	}
 }

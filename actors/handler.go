@@ -20,6 +20,8 @@ type handler struct {
 	r         *Router
 	callbacks atomic.Pointer[[]callback] // copy-on-write under r.mu
 	pending   atomic.Int64               // messages sent to the mailbox, not yet handled
+	// pendingBytes is their size (see msgSize), bounded by MaxPendingBytes.
+	pendingBytes atomic.Int64
 	// ctx is what callbacks get: the router's, marked with h so that Close
 	// called with it knows which handler is calling.
 	ctx context.Context
@@ -62,11 +64,11 @@ type callerKey struct{}
 func (h *handler) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *messages.Message:
-		h.handle(func(cb callback) error { return cb.fn(h.ctx, *m) }, true)
+		h.handle(func(cb callback) error { return cb.fn(h.ctx, *m) }, true, msgSize(m))
 	case *messages.ChatInbound:
-		h.handle(func(cb callback) error { cb.event(h.ctx, m.Chat); return nil }, false)
+		h.handle(func(cb callback) error { cb.event(h.ctx, m.Chat); return nil }, false, msgSize(m))
 	case *messages.ConnectionUp, *messages.ConnectionDown:
-		h.handle(func(cb callback) error { cb.event(h.ctx, m); return nil }, false)
+		h.handle(func(cb callback) error { cb.event(h.ctx, m); return nil }, false, 0)
 	case *actor.Restarting:
 		h.r.counters.Restarts.Add(1)
 		h.r.log.Info().Str("type", h.typ).Msg("restarting handler")
@@ -81,7 +83,10 @@ func (h *handler) Receive(c actor.Context) {
 // one panics; then it re-panics with the first panic so that the supervisor
 // restarts this actor. Only payload callbacks count as Delivered: the chat
 // and state handlers' calls deliver no payload.
-func (h *handler) handle(call func(callback) error, payload bool) {
+func (h *handler) handle(call func(callback) error, payload bool, size int64) {
+	// The message counts against the bounds until its callbacks return, as
+	// they hold it until then.
+	defer h.pendingBytes.Add(-size)
 	h.busy.Store(true)
 	if h.halted.Load() {
 		h.busy.Store(false)
@@ -129,6 +134,7 @@ func (h *handler) run(call func(callback) error, cb callback, payload bool) (p *
 // it without a word. The state handler's leftovers are connection changes,
 // not messages from the room, so they are not counted.
 func (h *handler) abandon() {
+	h.pendingBytes.Store(0)
 	if n := h.pending.Swap(0); n > 0 && h != h.r.state {
 		h.r.counters.DropN(metrics.AbandonedInbound, n)
 		h.r.log.Warn().Str("type", h.typ).Int64("messages", n).Str("reason", metrics.AbandonedInbound.String()).Msg("dropped messages left for a stopped handler")

@@ -47,6 +47,10 @@ type Config struct {
 	Context context.Context
 	// MaxPending bounds each type's mailbox. Defaults to DefaultMaxPending.
 	MaxPending int
+	// MaxPendingBytes bounds the bytes in each handler's mailbox: a typed
+	// message's data, a chat message's text. Defaults to
+	// DefaultMaxPendingBytes.
+	MaxPendingBytes int
 	// Self is this node's id. Frames whose envelope carries it are skipped
 	// unless DeliverToSelf is set.
 	Self          string
@@ -89,6 +93,9 @@ type Router struct {
 func NewRouter(cfg Config) *Router {
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	if cfg.Counters == nil {
 		cfg.Counters = new(metrics.Counters)
@@ -433,7 +440,7 @@ func (a routerActor) Receive(c actor.Context) {
 	case *messages.Inbound:
 		r.route(c, m)
 	case *messages.ChatInbound:
-		if r.chat != nil && r.admit(r.chat) {
+		if r.chat != nil && r.admit(r.chat, msgSize(m)) {
 			c.Send(r.chat.pid, m)
 		}
 	case *poisonHandler:
@@ -463,24 +470,39 @@ func (r *Router) route(c actor.Context, in *messages.Inbound) {
 			r.counters.Unhandled.Add(1)
 			continue
 		}
-		if !r.admit(h) {
+		if !r.admit(h, int64(len(rt.Data))) {
 			continue
 		}
 		c.Send(h.pid, &messages.Message{Type: rt.Type, Data: rt.Data, Sender: sender, ChatMessageID: in.Chat.ID})
 	}
 }
 
-// admit counts a message into h's mailbox, or drops it when the mailbox is
-// full: protoactor's bounded mailboxes block the sender, which would stall
-// every other type.
-func (r *Router) admit(h *handler) bool {
-	if h.pending.Load() >= int64(r.cfg.MaxPending) {
+// admit counts a message of size bytes into h's mailbox, or drops it when
+// the mailbox is full by count or by bytes: protoactor's bounded mailboxes
+// block the sender, which would stall every other type, and bound the count
+// only. A message larger than MaxPendingBytes is always dropped. Only the
+// router actor admits, so the check and the additions do not race.
+func (r *Router) admit(h *handler, size int64) bool {
+	if h.pending.Load() >= int64(r.cfg.MaxPending) || h.pendingBytes.Load()+size > int64(r.cfg.MaxPendingBytes) {
 		r.counters.Drop(metrics.HandlerQueueFull)
 		r.logDrops.Do(func() {
-			r.log.Warn().Str("type", h.typ).Int("max_pending", r.cfg.MaxPending).Str("reason", metrics.HandlerQueueFull.String()).Msg("dropped message: handler is behind")
+			r.log.Warn().Str("type", h.typ).Int("max_pending", r.cfg.MaxPending).Int("max_pending_bytes", r.cfg.MaxPendingBytes).
+				Int64("pending_bytes", h.pendingBytes.Load()).Int64("size", size).Str("reason", metrics.HandlerQueueFull.String()).Msg("dropped message: handler is behind")
 		})
 		return false
 	}
 	h.pending.Add(1)
+	h.pendingBytes.Add(size)
 	return true
+}
+
+// msgSize is what a message counts against MaxPendingBytes.
+func msgSize(m any) int64 {
+	switch m := m.(type) {
+	case *messages.Message:
+		return int64(len(m.Data))
+	case *messages.ChatInbound:
+		return int64(len(m.Chat.Text))
+	}
+	return 0
 }
