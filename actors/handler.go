@@ -29,12 +29,17 @@ type handler struct {
 	// drop (and count) what is left instead of calling back: for a node
 	// that is closing. busy is set before halted is read, and halted before
 	// busy is read (Router.Stuck), so one of them sees the other.
-	busy      atomic.Bool
-	halted    atomic.Bool
-	pid       *actor.PID
-	stopped   chan struct{}
-	stopOnce  sync.Once
-	poisoned  atomic.Bool    // a PoisonPill has been sent
+	busy     atomic.Bool
+	halted   atomic.Bool
+	pid      *actor.PID
+	stopped  chan struct{}
+	stopOnce sync.Once
+	poisoned atomic.Bool // a PoisonPill has been sent
+	// stopMu orders sends to pid against its stopping: once the actor has
+	// seen *actor.Stopping (stopping is set), its PID may be gone and a
+	// send would be a dead letter.
+	stopMu    sync.Mutex
+	stopping  bool
 	logErrors rate.Sometimes // a handler that fails on every message must not flood the log
 }
 
@@ -72,6 +77,10 @@ func (h *handler) Receive(c actor.Context) {
 	case *actor.Restarting:
 		h.r.counters.Restarts.Add(1)
 		h.r.log.Info().Str("type", h.typ).Msg("restarting handler")
+	case *actor.Stopping:
+		h.stopMu.Lock()
+		h.stopping = true
+		h.stopMu.Unlock()
 	case *actor.Stopped:
 		h.abandon()
 		h.stopOnce.Do(func() { close(h.stopped) })
@@ -142,10 +151,19 @@ func (h *handler) abandon() {
 }
 
 // poison sends h a PoisonPill through send, unless one was sent already or
-// h has stopped: a second one could reach h after it stopped, a dead letter.
+// h is stopping: a second one could reach h after it stopped, a dead letter.
 func (h *handler) poison(send func(*actor.PID)) {
 	if !h.poisoned.Swap(true) {
-		unlessDone(h.stopped, send, h.pid)
+		h.tell(send)
+	}
+}
+
+// tell calls send(h.pid) (a Poison or a Stop) unless h is stopping.
+func (h *handler) tell(send func(*actor.PID)) {
+	h.stopMu.Lock()
+	defer h.stopMu.Unlock()
+	if !h.stopping {
+		send(h.pid)
 	}
 }
 

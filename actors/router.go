@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -77,6 +78,13 @@ type Router struct {
 	nextID  uint64
 	stopped bool
 	began   bool // Stop has begun; stopping is closed
+	// poisoned: Stop has poisoned every handler, which may stop any time
+	// from then on, so Abort must stop them while the calling Close waits.
+	poisoned bool
+	aborted  bool
+	// routerStopping: the router actor has seen *actor.Stopping; from then
+	// on a send to it could be a dead letter.
+	routerStopping bool
 
 	stopping  chan struct{}
 	abortOnce sync.Once
@@ -273,57 +281,82 @@ func (r *Router) Stop(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 
-	// Poisoning or stopping an actor that has already stopped (as on a second
-	// Stop) makes a dead letter.
-	unlessDone(r.routerDone, r.cfg.System.Root.Poison, r.pid)
+	r.tellRouter(r.cfg.System.Root.Poison)
 	err := waitCtx(ctx, r.routerDone)
 	if err != nil {
 		r.Abort()
-		unlessDone(r.routerDone, r.cfg.System.Root.Stop, r.pid)
+		r.tellRouter(r.cfg.System.Root.Stop)
 		// The router actor runs no user code, so this wait is short; the
 		// handlers are stopped after it so that it routes nothing to a
 		// stopped handler (a dead letter).
 		<-r.routerDone
 	}
-	live := r.liveHandlers()
-	if err == nil {
+	r.mu.Lock()
+	live := make([]*handler, 0, len(r.live))
+	for h := range r.live {
+		live = append(live, h)
+	}
+	aborted := r.aborted
+	if !aborted {
+		r.poisoned = true
 		for _, h := range live {
 			h.poison(r.cfg.System.Root.Poison)
 		}
+	}
+	r.mu.Unlock()
+	if aborted {
+		// Abort came before the handlers were poisoned, so they cannot stop
+		// on their own: stop them (Stop, unlike a PoisonPill, also reaches
+		// an actor waiting to be restarted).
+		err = cmp.Or(err, ctx.Err(), context.Canceled)
+		for _, h := range live {
+			h.tell(r.cfg.System.Root.Stop)
+		}
+	} else {
 		for _, h := range live {
 			if err = waitCtx(ctx, h.stopped); err != nil {
+				r.Abort()
 				break
 			}
 		}
 	}
-	if err != nil {
-		// Stop the actors before cancelling their context: a handler that
-		// returns when it is cancelled could otherwise reach its PoisonPill,
-		// and stop, before the Stop is sent. Stop, unlike a PoisonPill,
-		// also reaches an actor waiting to be restarted.
-		for _, h := range live {
-			unlessDone(h.stopped, r.cfg.System.Root.Stop, h.pid)
-		}
-		r.Abort()
-		for _, h := range live {
-			<-h.stopped
-		}
+	for _, h := range live {
+		<-h.stopped
 	}
 	r.cancel()
 	return err
 }
 
+// tellRouter calls send(r.pid) (a Poison or a Stop) unless the router actor
+// is stopping.
+func (r *Router) tellRouter(send func(*actor.PID)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.routerStopping {
+		send(r.pid)
+	}
+}
+
 // Abort halts every handler, so that none of them starts a callback again
 // (what is left in their mailboxes is dropped, counted as
-// abandoned_inbound), and cancels the handlers' context. It stops no actor
-// and waits for nothing; Stop does that. It is safe to call at any time, more
-// than once.
+// abandoned_inbound), stops the handlers if Stop has poisoned them, and then
+// cancels the handlers' context. It waits for nothing; Stop does that. It is
+// safe to call at any time, more than once; every call returns once the
+// first one has done this.
 func (r *Router) Abort() {
 	r.abortOnce.Do(func() {
 		r.mu.Lock()
 		r.stopped = true // no handler is spawned after this
+		r.aborted = true
 		for h := range r.live {
 			h.halted.Store(true)
+			if r.poisoned {
+				// Before cancelling, and before the Close calling Abort
+				// returns: a handler that then returns from its callback
+				// could reach its PoisonPill and stop first, and the Stop
+				// would be a dead letter.
+				h.tell(r.cfg.System.Root.Stop)
+			}
 		}
 		r.mu.Unlock()
 		r.cancel()
@@ -413,15 +446,6 @@ func (r *Router) Stuck(e Exemption) []string {
 	return stuck
 }
 
-// unlessDone calls send(pid) unless done is closed.
-func unlessDone(done <-chan struct{}, send func(*actor.PID), pid *actor.PID) {
-	select {
-	case <-done:
-	default:
-		send(pid)
-	}
-}
-
 func waitCtx(ctx context.Context, done <-chan struct{}) error {
 	select {
 	case <-done:
@@ -445,6 +469,10 @@ func (a routerActor) Receive(c actor.Context) {
 		}
 	case *poisonHandler:
 		m.h.poison(c.Poison)
+	case *actor.Stopping:
+		r.mu.Lock()
+		r.routerStopping = true
+		r.mu.Unlock()
 	case *actor.Stopped:
 		close(r.routerDone)
 	}
