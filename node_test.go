@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -592,6 +593,40 @@ func TestMaxPendingBytes(t *testing.T) {
 	assert.Equal(t, strings.Repeat("b", 1000), receive(t, got))
 	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": "after"}))
 	assert.Equal(t, "after", receive(t, got), "room again once the handler caught up")
+}
+
+// Close(context.Background()) from outside any callback (main's deferred
+// Close) waits for a handler that is running a callback when it is called:
+// only a Close called from a callback must not wait for callbacks that may
+// be its caller.
+func TestCloseFromOutsideWaitsForBusyHandler(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	b := connected(t, room.Member(bot, "b"))
+	entered, release := make(chan struct{}), make(chan struct{})
+	var handled atomic.Int64
+	_, err := b.Register("t", func(ctx context.Context, _ socketscience.Message) error {
+		if handled.Load() == 0 {
+			close(entered)
+			<-release
+		}
+		handled.Add(1)
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 1}))
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 2}))
+	<-entered
+	require.Eventually(t, func() bool { return b.Stats().Frames == 2 }, wait, time.Millisecond)
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close(context.Background()) }()
+	require.Eventually(t, func() bool { return errors.Is(b.Flush(context.Background()), socketscience.ErrStopped) },
+		wait, time.Millisecond, "the gateway stops first")
+	require.Never(t, func() bool { return len(closed) > 0 }, 100*time.Millisecond, time.Millisecond,
+		"Close returned while a handler was busy")
+	close(release)
+	require.NoError(t, <-closed)
+	assert.Equal(t, int64(2), handled.Load(), "the handler finished what it had been given")
 }
 
 func TestPermanentFailureStops(t *testing.T) {
