@@ -31,9 +31,10 @@ var (
 	ErrInvalidOption = errors.New("socketscience: invalid option")
 	// ErrNilHandler is returned by Register for a nil callback.
 	ErrNilHandler = actors.ErrNilHandler
-	// ErrNotWaited is a CloseError's Err when Close, given a ctx that can
-	// never end, did not wait for handlers that were running a callback when
-	// it was called, because one of them might be its caller.
+	// ErrNotWaited is a CloseError's Err when Close, called from a callback
+	// with a ctx that can never end (not the callback's), did not wait for
+	// the handlers that were running a callback when it was called, since
+	// any of them may be its caller.
 	ErrNotWaited = errors.New("socketscience: Close did not wait for callbacks that may be its caller")
 )
 

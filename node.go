@@ -304,11 +304,15 @@ func (n *Node) Flush(ctx context.Context) error { return n.gateway.Drain(ctx) }
 // it): Close then waits for everything but that callback's handler, returns
 // nil (or the queue's error), and the handler stops once the callback
 // returns, dropping any messages still waiting for it. Close cannot tell
-// its caller otherwise: given a ctx that can never end
-// (context.Background()), it waits for everything but the handlers that
-// were running a callback when it was called (one of which may be its
+// which handler calls it otherwise (Go has no goroutine ids), only that its
+// goroutine is running some callback: given a ctx that can never end
+// (context.Background()) there, it waits for everything but the handlers
+// that were running a callback when it was called (one of them is its
 // caller), and returns a *CloseError naming those still running, with
-// ErrNotWaited; given a ctx that can end, it returns by its end.
+// ErrNotWaited; given a ctx that can end, it returns by its end. A callback
+// that waits for another goroutine which calls Close(context.Background())
+// hangs both, as Close cannot see that; pass that goroutine the callback's
+// ctx.
 //
 // Calling Close again, concurrently or later, waits with its own ctx for
 // the same shutdown, and returns its result once every goroutine has ended.

@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"reflect"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -126,7 +128,7 @@ func (h *handler) run(call func(callback) error, cb callback, payload bool) (p *
 			h.r.log.Error().Str("type", h.typ).Interface("panic", v).Bytes("stack", p.Stack).Msg("handler panicked")
 		}
 	}()
-	if err := call(cb); err != nil {
+	if err := callbackFrame(call, cb); err != nil {
 		h.r.counters.HandlerErrors.Add(1)
 		h.logErrors.Do(func() {
 			h.r.log.Warn().Str("type", h.typ).Err(err).Msg("handler returned an error")
@@ -147,6 +149,38 @@ func (h *handler) abandon() {
 	if n := h.pending.Swap(0); n > 0 && h != h.r.state {
 		h.r.counters.DropN(metrics.AbandonedInbound, n)
 		h.r.log.Warn().Str("type", h.typ).Int64("messages", n).Str("reason", metrics.AbandonedInbound.String()).Msg("dropped messages left for a stopped handler")
+	}
+}
+
+// callbackFrame calls back; InCallback looks for its frame on the stack, the
+// one thing a goroutine can learn about itself without goroutine ids.
+//
+//go:noinline
+func callbackFrame(call func(callback) error, cb callback) error { return call(cb) }
+
+var callbackFrameName = runtime.FuncForPC(reflect.ValueOf(callbackFrame).Pointer()).Name()
+
+// InCallback reports whether the calling goroutine is running a callback
+// of some handler (of any router): whether a handler's actor is waiting for
+// it to return.
+func InCallback() bool {
+	pcs := make([]uintptr, 64)
+	for skip := 2; ; {
+		n := runtime.Callers(skip, pcs)
+		frames := runtime.CallersFrames(pcs[:n])
+		for {
+			f, more := frames.Next()
+			if f.Function == callbackFrameName {
+				return true
+			}
+			if !more {
+				break
+			}
+		}
+		if n < len(pcs) {
+			return false
+		}
+		skip += n
 	}
 }
 

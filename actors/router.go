@@ -388,16 +388,17 @@ func (e Exemption) exempts(h *handler) bool { return h == e.caller || slices.Con
 // Exempt says which handlers a wait with ctx must not wait for: the handler
 // whose callback was given ctx (or a context derived from it), which it
 // halts as well, so that none of its callbacks starts after this one; and,
-// when ctx can never end (context.Background()), every handler running a
-// callback now, since any of them might be the caller and waiting for it
-// would never end. Without goroutine ids that is the best that can be known.
+// when ctx can never end (context.Background()) and the caller is running a
+// callback (InCallback), every handler running a callback now, since any of
+// them might be the caller and waiting for it would never end. Without
+// goroutine ids that is the best that can be known.
 func (r *Router) Exempt(ctx context.Context) Exemption {
 	var e Exemption
 	if h, ok := ctx.Value(callerKey{}).(*handler); ok && h.r == r {
 		e.caller = h
 		h.halted.Store(true)
 	}
-	if ctx.Done() == nil {
+	if ctx.Done() == nil && InCallback() {
 		for _, h := range r.liveHandlers() {
 			if h != e.caller && h.busy.Load() {
 				e.busy = append(e.busy, h)

@@ -704,6 +704,19 @@ func TestChatMailboxIsBoundedByBytes(t *testing.T) {
 	assert.Equal(t, map[string]int64{"handler_queue_full": flood - admitted}, f.counters.Dropped())
 }
 
+// InCallback tells a callback's goroutine from any other, as Close needs.
+func TestInCallback(t *testing.T) {
+	f := newFixture(t, Config{})
+	inside := make(chan bool, 1)
+	f.register("t", func(context.Context, messages.Message) error {
+		inside <- InCallback()
+		return nil
+	})
+	f.send(frame(t, messages.Payload{"t": 1}, nil))
+	assert.True(t, recv(t, inside))
+	assert.False(t, InCallback())
+}
+
 // Failing and panicking callbacks release their message's place in the queue.
 func TestPendingIsReleasedAfterErrorsAndPanics(t *testing.T) {
 	f := newFixture(t, Config{MaxPending: 1})
