@@ -307,3 +307,38 @@ func TestAttackCloseConcurrentlyAndUseAfter(t *testing.T) {
 	assert.NoError(t, a.Close(ctx))
 	assert.Empty(t, b.Stats().Dropped)
 }
+
+// A second Close returns by its own ctx's end even while the first, with a
+// ctx that never ends, still waits for the queue to be posted; it does not
+// abort the first's shutdown, which posts the queue once it can.
+func TestAttackSecondCloseReturnsByItsDeadline(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	room := memchat.NewRoom()
+	member := room.Member(bot, "n")
+	member.FailDials(1<<30, errors.New("network down"))
+	n, err := socketscience.New(member, fastReconnect())
+	require.NoError(t, err)
+	require.NoError(t, n.Send(context.Background(), socketscience.Payload{"t": 1}))
+	first := make(chan error, 1)
+	go func() { first <- n.Close(context.Background()) }()
+	require.Eventually(t, func() bool { return n.Health().Stopped }, attackWait, time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = n.Close(ctx)
+	assert.Less(t, time.Since(start), time.Second, "returned by its deadline")
+	var ce *socketscience.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Empty(t, ce.Stuck)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	member.FailDials(0, nil)
+	select {
+	case err := <-first:
+		assert.NoError(t, err, "the queue was posted after all")
+	case <-time.After(attackWait):
+		t.Fatal("the first Close did not return once the connection was back")
+	}
+	assert.Len(t, room.Transcript(), 1)
+}
