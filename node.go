@@ -61,7 +61,8 @@ type Node struct {
 	// Close's shutdown runs on a goroutine of its own (n.shutdown), so that
 	// Close can return by its ctx's deadline, or while its caller's handler
 	// is still running, and finish stopping after that.
-	abort       context.CancelCauseFunc // ends the shutdown's ctx: the first Close's ended first
+	aborted     context.Context         // the shutdown's ctx
+	abort       context.CancelCauseFunc // ends it: the first Close's ctx ended first
 	gatewayDone chan struct{}           // closed once the gateway has stopped; drainErr is set
 	drainErr    error
 	done        chan struct{} // closed once every goroutine of the node has ended; closeErr is set
@@ -326,9 +327,8 @@ func (n *Node) Close(ctx context.Context) error {
 		// The shutdown outlives Close when Close returns early (see above);
 		// the caller's ctx may end then, as it should, without failing a
 		// shutdown that Close already reported on.
-		var sctx context.Context
-		sctx, n.abort = context.WithCancelCause(context.Background())
-		go n.shutdown(sctx)
+		n.aborted, n.abort = context.WithCancelCause(context.Background())
+		go n.shutdown(n.aborted)
 	})
 	select {
 	case <-n.done:
@@ -362,10 +362,16 @@ func (n *Node) Close(ctx context.Context) error {
 }
 
 // unfinished is Close's result when its ctx ended before the node stopped.
-// If no callback other than the caller's is running, nothing can hold the
-// node up any more, and Close waits for it to stop rather than report an
-// unfinished shutdown.
+// Once the shutdown has been aborted and no callback other than the
+// caller's is running, nothing can hold the node up any more, and Close
+// waits for it to stop rather than report an unfinished shutdown. A later
+// Close's ctx ending does not abort a shutdown the first Close still waits
+// for.
 func (n *Node) unfinished(exempt exemption, err error) error {
+	if n.aborted.Err() == nil {
+		return &CloseError{Stuck: n.router.Stuck(exempt), Err: err}
+	}
+	n.router.Abort() // the shutdown goroutine may not have got there yet
 	stuck := n.router.Stuck(exempt)
 	if len(stuck) == 0 && !exempt.Caller() {
 		<-n.done
