@@ -387,7 +387,7 @@ func TestInvalidOptionsFailNew(t *testing.T) {
 		assert.Nil(t, n, "case %d", i)
 	}
 
-	n := newNode(t, room.Member(bot, "a"), socketscience.WithNodeID("Node-1.a_b:c"+strings.Repeat("n", 52)),
+	n := newNode(t, room.Member(bot, "a"), socketscience.WithNodeID("Node-1.a_b:c/d@e+"+strings.Repeat("n", 47)),
 		socketscience.WithSecret([]byte("s")), socketscience.WithQueueSize(1), socketscience.WithMaxPending(1))
 	assert.Len(t, n.ID(), 64)
 }

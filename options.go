@@ -3,6 +3,7 @@ package socketscience
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -68,9 +69,10 @@ func invalidOption(name, format string, args ...any) error {
 func WithLogger(l zerolog.Logger) Option { return func(o *options) error { o.log = l; return nil } }
 
 // WithNodeID sets the id this node puts in its frames' envelope: 1 to
-// MaxNodeIDLen bytes of ASCII letters, digits and ". _ : -", so that it reads
-// unambiguously in logs and other nodes' stats. Defaults to 16 random hex
-// digits, new for every Node.
+// MaxNodeIDLen bytes of ASCII letters, digits and ". _ : - / @ +" (a
+// SmokeDetector location such as "Henders/EC2" fits), so that it reads
+// unambiguously in logs and other nodes' stats: no spaces, control or
+// invisible characters. Defaults to 16 random hex digits, new for every Node.
 func WithNodeID(id string) Option {
 	return func(o *options) error {
 		if id == "" || len(id) > MaxNodeIDLen {
@@ -78,7 +80,7 @@ func WithNodeID(id string) Option {
 		}
 		for i := range len(id) {
 			if !nodeIDByte(id[i]) {
-				return invalidOption("WithNodeID", "id %q has byte %#x at %d; want only A-Z a-z 0-9 . _ : -", id, id[i], i)
+				return invalidOption("WithNodeID", "id %q has byte %#x at %d; want only A-Z a-z 0-9 . _ : - / @ +", id, id[i], i)
 			}
 		}
 		o.nodeID = id
@@ -91,7 +93,7 @@ func nodeIDByte(c byte) bool {
 	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		return true
 	}
-	return c == '.' || c == '_' || c == ':' || c == '-'
+	return strings.IndexByte("._:-/@+", c) >= 0
 }
 
 // WithQueueSize sets how many outbound posts may wait while the node is
