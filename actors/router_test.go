@@ -704,6 +704,35 @@ func TestChatMailboxIsBoundedByBytes(t *testing.T) {
 	assert.Equal(t, map[string]int64{"handler_queue_full": flood - admitted}, f.counters.Dropped())
 }
 
+// Abort before Stop (Close's ctx ended while the gateway was still
+// stopping): no callback starts again, the running one's ctx is cancelled,
+// Stop stops every actor without a dead letter and counts what was left.
+func TestAbortBeforeStop(t *testing.T) {
+	f := newFixture(t, Config{})
+	started := make(chan struct{}, 10)
+	f.register("t", func(ctx context.Context, _ messages.Message) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	for i := range 3 {
+		f.send(frame(t, messages.Payload{"t": i}, nil))
+	}
+	recv(t, started)
+	eventuallyEqual(t, 3, f.handlerFor("t").pending.Load, "pending")
+	e := f.router.Exempt(context.Background())
+	f.router.Abort()
+	f.router.Abort() // idempotent
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	assert.ErrorIs(t, f.stop(ctx), context.Canceled, "Stop reports the abort")
+	require.NoError(t, f.router.WaitStopped(ctx, e))
+	assert.Empty(t, f.router.Stuck(e))
+	assert.Empty(t, started, "no callback after Abort")
+	assert.Equal(t, map[string]int64{"abandoned_inbound": 2}, f.counters.Dropped())
+	f.assertAllRetired()
+}
+
 // InCallback tells a callback's goroutine from any other, as Close needs.
 func TestInCallback(t *testing.T) {
 	f := newFixture(t, Config{})
