@@ -2,6 +2,8 @@ package socketscience
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/socketscience/socketscience/actors"
 	"github.com/socketscience/socketscience/chatgateway"
@@ -30,6 +32,39 @@ var (
 	// reassemble, or refused by the server for good. It is a
 	// *chatgateway.DroppedError, which counts them by reason.
 	ErrDropped = chatgateway.ErrDropped
+	// ErrInvalidOption is returned by New for an option whose value the node
+	// cannot work with; the error names the option and says why.
+	ErrInvalidOption = errors.New("socketscience: invalid option")
 	// ErrNilHandler is returned by Register for a nil callback.
 	ErrNilHandler = actors.ErrNilHandler
+	// ErrNotWaited is a CloseError's Err when Close, called from a callback
+	// with a ctx that can never end (not the callback's), did not wait for
+	// the handlers that were running a callback when it was called, since
+	// any of them may be its caller.
+	ErrNotWaited = errors.New("socketscience: Close did not wait for callbacks that may be its caller")
 )
+
+// CloseError is what Close returns when it returns before every goroutine
+// of the node has ended: its ctx ended, or it could not wait (ErrNotWaited).
+// The node finishes stopping on its own once the callbacks still running
+// return; a later Close waits for that. As suture's UnstoppedServiceReport,
+// it names what did not stop.
+type CloseError struct {
+	// Stuck names, sorted, the handler types that were running a callback
+	// when Close returned, apart from the callback calling Close when Close
+	// knows it; "(chat)" and "(state)" are the chat and state handlers.
+	// Their context was cancelled if ctx ended.
+	Stuck []string
+	// Err is ctx's error, or ErrNotWaited.
+	Err error
+}
+
+func (e *CloseError) Error() string {
+	if len(e.Stuck) == 0 {
+		return fmt.Sprintf("socketscience: close unfinished: %v", e.Err)
+	}
+	return fmt.Sprintf("socketscience: close unfinished, handlers still in a callback: %s: %v", strings.Join(e.Stuck, ", "), e.Err)
+}
+
+// Unwrap returns Err, so errors.Is(err, context.DeadlineExceeded) holds.
+func (e *CloseError) Unwrap() error { return e.Err }

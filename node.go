@@ -50,8 +50,25 @@ type Node struct {
 	gateway     *chatgateway.Gateway
 	closed      atomic.Bool
 
+	// sending is read-locked by Send and Post from their closed check until
+	// their payload is in the gateway's mailbox; Close write-locks it after
+	// setting closed, so its drain covers every payload a Send accepted.
+	sending sync.RWMutex
+	// closing ends when Close begins, releasing Sends that wait for queue
+	// room (they return ErrClosed) so that Close's write lock is not held up.
+	closing     context.Context
+	stopSending context.CancelFunc
+
 	closeOnce sync.Once
-	closeErr  error
+	// Close's shutdown runs on a goroutine of its own (n.shutdown), so that
+	// Close can return by its ctx's deadline, or while its caller's handler
+	// is still running, and finish stopping after that.
+	aborted     context.Context         // the shutdown's ctx
+	abort       context.CancelCauseFunc // ends it: the first Close's ctx ended first
+	gatewayDone chan struct{}           // closed once the gateway has stopped; drainErr is set
+	drainErr    error
+	done        chan struct{} // closed once every goroutine of the node has ended; closeErr is set
+	closeErr    error
 }
 
 // New starts a node that joins the room through dialer. It returns at once
@@ -63,12 +80,18 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 	}
 	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt == nil {
+			return nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	if o.nodeID == "" {
 		o.nodeID = randomID()
 	}
-	n := &Node{opts: o, id: o.nodeID, incarnation: randomIncarnation()}
+	n := &Node{opts: o, id: o.nodeID, incarnation: randomIncarnation(), gatewayDone: make(chan struct{}), done: make(chan struct{})}
+	n.closing, n.stopSending = context.WithCancel(context.Background())
 	n.log = o.log.With().Str("node", n.id).Logger()
 	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return protoactorLogger(n.log)
@@ -88,6 +111,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Logger:          &n.log,
 		Counters:        &n.counters,
 		MaxPending:      o.maxPending,
+		MaxPendingBytes: o.maxPendBytes,
 		Self:            n.id,
 		SelfIncarnation: n.incarnation,
 		DeliverToSelf:   o.deliverToSelf,
@@ -232,8 +256,27 @@ func (n *Node) Post(ctx context.Context, text string) error {
 	return n.enqueue(ctx, messages.Outbound{Text: text})
 }
 
+// enqueue hands out to the gateway, or returns ErrClosed once Close has
+// begun: never both, so a payload it accepts is covered by Close's drain.
 func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
-	err := n.gateway.Enqueue(ctx, out, !n.opts.nonBlocking)
+	n.sending.RLock()
+	defer n.sending.RUnlock()
+	if n.closed.Load() {
+		return ErrClosed
+	}
+	err := n.gateway.Enqueue(ctx, out, false)
+	if errors.Is(err, chatgateway.ErrQueueFull) && !n.opts.nonBlocking {
+		// Waiting for room holds the read lock, so Close must be able to end
+		// the wait: only this slow path pays for a merged context.
+		wctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(n.closing, cancel)
+		err = n.gateway.Enqueue(wctx, out, true)
+		stop()
+		cancel()
+		if err != nil && ctx.Err() == nil && n.closing.Err() != nil {
+			return ErrClosed
+		}
+	}
 	if errors.Is(err, chatgateway.ErrStopped) && n.closed.Load() {
 		return ErrClosed
 	}
@@ -283,26 +326,142 @@ func (n *Node) WaitConnected(ctx context.Context) error { return n.gateway.WaitC
 func (n *Node) Flush(ctx context.Context) error { return n.gateway.Drain(ctx) }
 
 // Close stops the node. It posts what is queued and lets handlers finish
-// what they have been given, until ctx ends; then it drops what is left
-// (counted as abandoned), cancels the handlers' context, and waits for every
-// goroutine of the node to end, so a handler must return once its context is
-// done. It returns ctx's error if it had to drop anything. Calling it again
-// returns the first call's result.
+// what they have been given until ctx ends; from then on it drops what is
+// left (counted as abandoned for posts, abandoned_inbound for handlers'
+// messages) and cancels the handlers' context. No callback starts after
+// Close returns.
+//
+// Close returns once every goroutine of the node has ended, with nil, or
+// with ctx's error (wrapped) if it had to drop anything. It never waits
+// past ctx's end, nor for the callback that calls it: when it returns
+// before everything has stopped, it returns a *CloseError naming the
+// handler types still running a callback, and the node finishes stopping
+// on its own as soon as they return.
+//
+// From inside a callback, pass Close the callback's ctx (or one derived from
+// it): Close then waits for everything but that callback's handler, returns
+// nil (or the queue's error), and the handler stops once the callback
+// returns, dropping any messages still waiting for it. Close cannot tell
+// which handler calls it otherwise (Go has no goroutine ids), only that its
+// goroutine is running some callback: given a ctx that can never end
+// (context.Background()) there, it waits for everything but the handlers
+// that were running a callback when it was called (one of them is its
+// caller), and returns a *CloseError naming those still running, with
+// ErrNotWaited; given a ctx that can end, it returns by its end. A callback
+// that waits for another goroutine which calls Close(context.Background())
+// hangs both, as Close cannot see that; pass that goroutine the callback's
+// ctx.
+//
+// Calling Close again, concurrently or later, waits with its own ctx for
+// the same shutdown, and returns its result once every goroutine has ended.
 func (n *Node) Close(ctx context.Context) error {
-	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
+	exempt := n.router.Exempt(ctx)
+	first := false
+	n.closeOnce.Do(func() {
+		first = true
+		n.closed.Store(true)
+		n.stopSending()
+		// The shutdown outlives Close when Close returns early (see above);
+		// the caller's ctx may end then, as it should, without failing a
+		// shutdown that Close already reported on.
+		n.aborted, n.abort = context.WithCancelCause(context.Background())
+		go n.shutdown(n.aborted)
+	})
+	select {
+	case <-n.done:
+		return n.closeErr
+	default:
+	}
+	err := waitDone(ctx, n.gatewayDone)
+	if err == nil {
+		err = n.router.WaitStopped(ctx, exempt)
+	}
+	if err != nil {
+		if first {
+			// Halt the handlers here, not only in the shutdown goroutine, so
+			// that no callback starts after Close returns.
+			n.abort(err)
+			n.router.Abort()
+		}
+		return n.unfinished(exempt, err)
+	}
+	if stuck := n.router.Stuck(exempt); len(stuck) > 0 {
+		return &CloseError{Stuck: stuck, Err: ErrNotWaited}
+	}
+	if exempt.Caller() {
+		// Only the caller's handler is left; it stops once the callback
+		// returns.
+		return n.drainErr
+	}
+	// Everything has stopped but goroutines finishing up; no user code runs.
+	<-n.done
 	return n.closeErr
 }
 
-func (n *Node) close(ctx context.Context) error {
-	n.closed.Store(true)
+// unfinished is Close's result when its ctx ended before the node stopped.
+// Once the shutdown has been aborted and no callback other than the
+// caller's is running, nothing can hold the node up any more, and Close
+// waits for it to stop rather than report an unfinished shutdown. A later
+// Close's ctx ending does not abort a shutdown the first Close still waits
+// for.
+func (n *Node) unfinished(exempt exemption, err error) error {
+	if n.aborted.Err() == nil {
+		return &CloseError{Stuck: n.router.Stuck(exempt), Err: err}
+	}
+	n.router.Abort() // the shutdown goroutine may not have got there yet
+	stuck := n.router.Stuck(exempt)
+	if len(stuck) == 0 && !exempt.Caller() {
+		<-n.done
+		return n.closeErr
+	}
+	return &CloseError{Stuck: stuck, Err: err}
+}
+
+// exemption is what Close must not wait for; see actors.Router.Exempt.
+type exemption = actors.Exemption
+
+// cause reports the error of Close's ctx (a deadline, say) rather than the
+// cancellation of the shutdown's ctx that it caused.
+func cause(ctx context.Context, err error) error {
+	if errors.Is(err, context.Canceled) {
+		if c := context.Cause(ctx); c != nil {
+			return c
+		}
+	}
+	return err
+}
+
+func waitDone(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown stops the node's parts in order, on a goroutine of its own. Its
+// ctx ends when the first Close's ctx ends while that Close waits; from then
+// on each step finishes without user code, except the wait for a callback
+// that ignores its context.
+func (n *Node) shutdown(ctx context.Context) {
+	defer close(n.done)
+	defer n.abort(nil)
+	// Wait for Sends past their closed check: what they queued is in the
+	// gateway's mailbox before the Drain below, so the drain covers it.
+	n.sending.Lock()
+	//lint:ignore SA2001 the empty critical section is the point: it waits for the read lockers
+	n.sending.Unlock()
 	drainErr := n.gateway.Drain(ctx)
 	if drainErr != nil {
-		drainErr = fmt.Errorf("socketscience: posting the queue: %w", drainErr)
+		drainErr = fmt.Errorf("socketscience: posting the queue: %w", cause(ctx, drainErr))
 	}
 	n.gateway.Stop()
+	n.drainErr = drainErr
+	close(n.gatewayDone)
 	routerErr := n.router.Stop(ctx)
 	if routerErr != nil {
-		routerErr = fmt.Errorf("socketscience: draining handlers: %w", routerErr)
+		routerErr = fmt.Errorf("socketscience: draining handlers: %w", cause(ctx, routerErr))
 	}
 	n.strategy.Stop()
 	// Every actor has stopped; what is left are their mailbox goroutines
@@ -310,7 +469,7 @@ func (n *Node) close(ctx context.Context) error {
 	_ = n.group.Wait(context.Background())
 	n.system.Shutdown()
 	n.log.Info().Msg("closed")
-	return errors.Join(drainErr, routerErr)
+	n.closeErr = errors.Join(drainErr, routerErr)
 }
 
 // onDeadLetter counts messages sent to actors that had stopped. The node

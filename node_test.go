@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -291,8 +292,8 @@ func TestCloseAbandonsWhenDisconnected(t *testing.T) {
 	assert.Equal(t, map[string]int64{"abandoned": 3}, n.Stats().Dropped)
 }
 
-// A handler blocked past Close's deadline gets its ctx cancelled, and Close
-// waits for it to return.
+// A handler blocked past Close's deadline gets its ctx cancelled; Close
+// returns by then, and a second Close waits for the handler to return.
 func TestCloseCancelsBlockedHandler(t *testing.T) {
 	room := memchat.NewRoom()
 	a := connected(t, room.Member(bot, "a"))
@@ -312,12 +313,320 @@ func TestCloseCancelsBlockedHandler(t *testing.T) {
 	<-entered
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	assert.ErrorIs(t, b.Close(ctx), context.DeadlineExceeded)
+	err = b.Close(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	if ce := (*socketscience.CloseError)(nil); errors.As(err, &ce) {
+		assert.Equal(t, []string{"t"}, ce.Stuck, "the handler had not yet returned")
+	}
+	again, cancelAgain := context.WithTimeout(context.Background(), wait)
+	defer cancelAgain()
+	err = b.Close(again)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "the first Close's result")
+	assert.NotErrorAs(t, err, new(*socketscience.CloseError), "the node has stopped")
 	select {
 	case <-returned:
 	default:
 		t.Fatal("Close returned before the handler did")
 	}
+}
+
+// Delivered counts payload callbacks only: the chat and state handlers'
+// calls are not deliveries of a payload (issue 10, item 18).
+func TestDeliveredCountsPayloadCallbacksOnly(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	chats := make(chan string, 10)
+	states := make(chan socketscience.StateChange, 10)
+	b := connected(t, room.Member(bot, "b"),
+		socketscience.WithChatHandler(func(_ context.Context, m messages.ChatMessage) { chats <- m.Text }),
+		socketscience.WithStateHandler(func(_ context.Context, s socketscience.StateChange) { states <- s }))
+	got := collect[int](t, b, "t")
+	assert.True(t, receive(t, states).Connected)
+	room.Say(chatgateway.Identity{UserID: 2, UserName: "person"}, "hello")
+	assert.Equal(t, "hello", receive(t, chats))
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 1}))
+	assert.Equal(t, 1, receive(t, got))
+	require.NoError(t, b.Close(context.Background()), "Close lets every handler finish")
+	assert.Equal(t, int64(1), b.Stats().Delivered)
+}
+
+// An option with a value the node cannot work with fails New, naming the
+// option, instead of a node that loses every payload (issue 10, item 9: an
+// unset environment variable gave WithSecret an empty secret).
+func TestInvalidOptionsFailNew(t *testing.T) {
+	room := memchat.NewRoom()
+	bad := []struct {
+		name string
+		opt  socketscience.Option
+	}{
+		{"WithSecret", socketscience.WithSecret([]byte{})},
+		{"WithSecret", socketscience.WithSecret(nil)},
+		{"WithQueueSize", socketscience.WithQueueSize(0)},
+		{"WithQueueSize", socketscience.WithQueueSize(-1)},
+		{"WithMaxPending", socketscience.WithMaxPending(0)},
+		{"WithMaxPending", socketscience.WithMaxPending(-5)},
+		{"WithMaxPendingBytes", socketscience.WithMaxPendingBytes(0)},
+		{"WithMaxClockSkew", socketscience.WithMaxClockSkew(0)},
+		{"WithMaxClockSkew", socketscience.WithMaxClockSkew(-time.Second)},
+		{"WithClock", socketscience.WithClock(nil)},
+		{"WithRand", socketscience.WithRand(nil)},
+		{"WithChatHandler", socketscience.WithChatHandler(nil)},
+		{"WithStateHandler", socketscience.WithStateHandler(nil)},
+		{"WithNodeID", socketscience.WithNodeID("")},
+		{"WithNodeID", socketscience.WithNodeID(strings.Repeat("n", 65))},
+		{"WithNodeID", socketscience.WithNodeID("a b")},
+		{"WithNodeID", socketscience.WithNodeID("a\u0002b")},
+		{"WithNodeID", socketscience.WithNodeID("caf\u00e9")},
+		{"WithDecodeLimits", socketscience.WithDecodeLimits(messages.Limits{MaxFrameLen: -1})},
+		{"WithReassemblyLimits", socketscience.WithReassemblyLimits(messages.ReassemblyLimits{Timeout: -time.Second})},
+	}
+	for i, c := range bad {
+		n, err := socketscience.New(room.Member(bot, "a"), c.opt)
+		assert.ErrorIs(t, err, socketscience.ErrInvalidOption, "case %d", i)
+		assert.ErrorContains(t, err, c.name, "case %d", i)
+		assert.Nil(t, n, "case %d", i)
+	}
+
+	n := newNode(t, room.Member(bot, "a"), socketscience.WithNodeID("Node-1.a_b:c/d@e+"+strings.Repeat("n", 47)),
+		socketscience.WithSecret([]byte("s")), socketscience.WithQueueSize(1), socketscience.WithMaxPending(1))
+	assert.Len(t, n.ID(), 64)
+}
+
+// A Send that returns nil while Close runs is posted before Close returns
+// nil; otherwise Send returns ErrClosed or Close an error (issue 10, item
+// 13: such payloads were abandoned while Close returned nil).
+func TestSendRacingCloseIsPostedOrRefused(t *testing.T) {
+	for round := range 20 {
+		room := memchat.NewRoom()
+		n := connected(t, room.Member(bot, "a"), socketscience.WithoutCoalescing(), socketscience.WithQueueSize(2))
+		const senders = 8
+		var accepted sync.WaitGroup
+		var ok, refused [senders]int
+		started := make(chan struct{}, senders)
+		for i := range senders {
+			accepted.Add(1)
+			go func() {
+				defer accepted.Done()
+				for j := 0; ; j++ {
+					if j == 5 {
+						started <- struct{}{}
+					}
+					err := n.Send(context.Background(), socketscience.Payload{"t": j})
+					if errors.Is(err, socketscience.ErrClosed) {
+						refused[i]++
+						return
+					}
+					if !assert.NoError(t, err) {
+						return
+					}
+					ok[i]++
+				}
+			}()
+		}
+		for range senders {
+			<-started
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		closeErr := n.Close(ctx)
+		cancel()
+		accepted.Wait()
+		require.NoError(t, closeErr, "round %d", round)
+		total := 0
+		for _, c := range ok {
+			total += c
+		}
+		posted := 0
+		for _, e := range room.Transcript() {
+			if e.Via == "a" {
+				posted++
+			}
+		}
+		require.Equal(t, total, posted, "round %d: every Send that returned nil is posted (dropped: %v)", round, n.Stats().Dropped)
+		assert.Empty(t, n.Stats().Dropped, "round %d", round)
+	}
+}
+
+// Messages left in a handler's mailbox when Close's ctx ends are counted,
+// as abandoned_inbound (issue 10, item 14: they vanished uncounted).
+func TestCloseCountsAbandonedInbound(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	b := connected(t, room.Member(bot, "b"))
+	entered := make(chan struct{}, 10)
+	_, err := b.Register("t", func(ctx context.Context, m socketscience.Message) error {
+		entered <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	require.NoError(t, err)
+	for i := range 10 {
+		require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": i}))
+	}
+	<-entered
+	require.Eventually(t, func() bool { return b.Stats().Frames == 10 }, wait, time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, b.Close(ctx), context.DeadlineExceeded)
+	require.Eventually(t, func() bool { return b.Stats().HandlerErrors == 1 }, wait, time.Millisecond)
+	require.Eventually(t, func() bool { return b.Stats().Dropped["abandoned_inbound"] == 9 }, wait, time.Millisecond,
+		"dropped: %v", b.Stats().Dropped)
+	assert.Empty(t, entered, "no callback after the first")
+}
+
+// Close called from a callback returns, by its ctx's deadline at the latest,
+// and the node's goroutines end once that callback returns (issue 10, item
+// 12: it never returned, whatever the ctx, and leaked the node).
+func TestCloseFromCallbackReturns(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		state bool // call Close from the state handler, not a type handler
+		ctx   func(cb context.Context) (context.Context, context.CancelFunc)
+		// want is the error Close returns in the callback: nil, or a
+		// *CloseError naming the caller's type and wrapping want.
+		want error
+	}{
+		{"type handler, its ctx", false, func(cb context.Context) (context.Context, context.CancelFunc) { return cb, func() {} }, nil},
+		{"type handler, derived ctx", false, func(cb context.Context) (context.Context, context.CancelFunc) { return context.WithCancel(cb) }, nil},
+		{"type handler, Background", false, func(context.Context) (context.Context, context.CancelFunc) {
+			return context.Background(), func() {}
+		}, socketscience.ErrNotWaited},
+		{"type handler, deadline", false, func(context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, context.DeadlineExceeded},
+		{"state handler, its ctx", true, func(cb context.Context) (context.Context, context.CancelFunc) { return cb, func() {} }, nil},
+		{"state handler, Background", true, func(context.Context) (context.Context, context.CancelFunc) {
+			return context.Background(), func() {}
+		}, socketscience.ErrNotWaited},
+		{"state handler, deadline", true, func(context.Context) (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, context.DeadlineExceeded},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			room := memchat.NewRoom()
+			closed := make(chan error, 1)
+			var n *socketscience.Node
+			made := make(chan struct{}) // n is set
+			closeFrom := func(cb context.Context) {
+				<-made
+				ctx, cancel := c.ctx(cb)
+				defer cancel()
+				closed <- n.Close(ctx)
+			}
+			var opts []socketscience.Option
+			if c.state {
+				opts = append(opts, socketscience.WithStateHandler(func(ctx context.Context, s socketscience.StateChange) {
+					if s.Connected {
+						closeFrom(ctx)
+					}
+				}))
+			}
+			n, err := socketscience.New(room.Member(bot, "b"), opts...)
+			require.NoError(t, err)
+			close(made)
+			if !c.state {
+				_, err = n.Register("t", func(ctx context.Context, _ socketscience.Message) error {
+					closeFrom(ctx)
+					return nil
+				})
+				require.NoError(t, err)
+				a := connected(t, room.Member(bot, "a"))
+				require.NoError(t, n.WaitConnected(context.Background()))
+				require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 1}))
+			}
+			typ := "t"
+			if c.state {
+				typ = "(state)"
+			}
+			select {
+			case err := <-closed:
+				if c.want == nil {
+					assert.NoError(t, err)
+					break
+				}
+				var ce *socketscience.CloseError
+				require.ErrorAs(t, err, &ce)
+				assert.Equal(t, []string{typ}, ce.Stuck, "Close cannot tell the caller from another handler in a callback")
+				assert.ErrorIs(t, err, c.want)
+			case <-time.After(wait):
+				t.Fatal("Close called from a callback did not return")
+			}
+			// Called again from outside, Close waits for what the first call
+			// left running: the calling callback has returned by now.
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			err = n.Close(ctx)
+			var ce *socketscience.CloseError
+			assert.False(t, errors.As(err, &ce), "the node has stopped: %v", err)
+			if c.want == context.DeadlineExceeded {
+				assert.ErrorIs(t, err, c.want, "the first Close's ctx ended before the handlers stopped")
+			} else {
+				assert.NoError(t, err)
+			}
+		})
+	}
+}
+
+// A busy handler's mailbox is bounded by bytes (WithMaxPendingBytes) as well
+// as by count.
+func TestMaxPendingBytes(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	b := connected(t, room.Member(bot, "b"), socketscience.WithMaxPendingBytes(2500))
+	release := make(chan struct{})
+	got := make(chan string, 10)
+	_, err := socketscience.Handle(b, "t", func(ctx context.Context, s string) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		got <- s
+		return nil
+	})
+	require.NoError(t, err)
+	// Each is 1003 bytes of msgpack: two fit in 2500, the others do not.
+	for i := range 5 {
+		require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": strings.Repeat(string(rune('a'+i)), 1000)}))
+	}
+	require.Eventually(t, func() bool { return b.Stats().Dropped["handler_queue_full"] == 3 }, wait, time.Millisecond)
+	close(release)
+	assert.Equal(t, strings.Repeat("a", 1000), receive(t, got))
+	assert.Equal(t, strings.Repeat("b", 1000), receive(t, got))
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": "after"}))
+	assert.Equal(t, "after", receive(t, got), "room again once the handler caught up")
+}
+
+// Close(context.Background()) from outside any callback (main's deferred
+// Close) waits for a handler that is running a callback when it is called:
+// only a Close called from a callback must not wait for callbacks that may
+// be its caller.
+func TestCloseFromOutsideWaitsForBusyHandler(t *testing.T) {
+	room := memchat.NewRoom()
+	a := connected(t, room.Member(bot, "a"))
+	b := connected(t, room.Member(bot, "b"))
+	entered, release := make(chan struct{}), make(chan struct{})
+	var handled atomic.Int64
+	_, err := b.Register("t", func(ctx context.Context, _ socketscience.Message) error {
+		if handled.Load() == 0 {
+			close(entered)
+			<-release
+		}
+		handled.Add(1)
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 1}))
+	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"t": 2}))
+	<-entered
+	require.Eventually(t, func() bool { return b.Stats().Frames == 2 }, wait, time.Millisecond)
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close(context.Background()) }()
+	require.Eventually(t, func() bool { return errors.Is(b.Flush(context.Background()), socketscience.ErrStopped) },
+		wait, time.Millisecond, "the gateway stops first")
+	require.Never(t, func() bool { return len(closed) > 0 }, 100*time.Millisecond, time.Millisecond,
+		"Close returned while a handler was busy")
+	close(release)
+	require.NoError(t, <-closed)
+	assert.Equal(t, int64(2), handled.Load(), "the handler finished what it had been given")
 }
 
 func TestPermanentFailureStops(t *testing.T) {

@@ -2,6 +2,8 @@ package socketscience
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,6 +41,7 @@ type options struct {
 	deliverToSelf   bool
 	chat            func(context.Context, messages.ChatMessage)
 	maxPending      int
+	maxPendBytes    int
 	trusted         []int64
 	trustedAccounts []string
 	noCoalesce      bool
@@ -49,76 +52,178 @@ type options struct {
 	reassembly      messages.ReassemblyLimits
 }
 
-// Option configures a Node.
-type Option func(*options)
+// Option configures a Node. An option given a value outside its valid range
+// (each option's doc states it) makes New fail with an error wrapping
+// ErrInvalidOption that names the option, rather than make a node that
+// quietly misbehaves.
+type Option func(*options) error
+
+// MaxNodeIDLen is the longest node id WithNodeID accepts, in bytes.
+const MaxNodeIDLen = 64
+
+// invalidOption is the error of an option given a value outside its range.
+func invalidOption(name, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidOption, name, fmt.Sprintf(format, args...))
+}
 
 // WithLogger sets where the node logs, protoactor's own warnings included.
 // Defaults to zerolog.Nop(): the node logs nothing.
-func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.log = l } }
+func WithLogger(l zerolog.Logger) Option { return func(o *options) error { o.log = l; return nil } }
 
-// WithNodeID sets the id this node puts in its frames' envelope. Defaults to
-// 16 random hex digits, new for every Node.
-func WithNodeID(id string) Option { return func(o *options) { o.nodeID = id } }
+// WithNodeID sets the id this node puts in its frames' envelope: 1 to
+// MaxNodeIDLen bytes of ASCII letters, digits and ". _ : - / @ +" (a
+// SmokeDetector location such as "Henders/EC2" fits), so that it reads
+// unambiguously in logs and other nodes' stats: no spaces, control or
+// invisible characters. Defaults to 16 random hex digits, new for every Node.
+func WithNodeID(id string) Option {
+	return func(o *options) error {
+		if id == "" || len(id) > MaxNodeIDLen {
+			return invalidOption("WithNodeID", "id is %d bytes; want 1 to %d", len(id), MaxNodeIDLen)
+		}
+		for i := range len(id) {
+			if !nodeIDByte(id[i]) {
+				return invalidOption("WithNodeID", "id %q has byte %#x at %d; want only A-Z a-z 0-9 . _ : - / @ +", id, id[i], i)
+			}
+		}
+		o.nodeID = id
+		return nil
+	}
+}
+
+func nodeIDByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("._:-/@+", c) >= 0
+}
 
 // WithQueueSize sets how many outbound posts may wait while the node is
-// disconnected or rate limited. Defaults to chatgateway.DefaultQueueSize.
-func WithQueueSize(n int) Option { return func(o *options) { o.queueSize = n } }
+// disconnected or rate limited: at least 1. Defaults to
+// chatgateway.DefaultQueueSize.
+func WithQueueSize(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return invalidOption("WithQueueSize", "%d; want at least 1", n)
+		}
+		o.queueSize = n
+		return nil
+	}
+}
 
 // WithQueueBytes sets how many bytes of payload data and text the outbound
-// queue may hold; past it, Send waits (or fails, WithNonBlockingSend) as
-// for a full queue. Defaults to chatgateway.DefaultQueueBytes (16 MiB).
-func WithQueueBytes(n int) Option { return func(o *options) { o.queueBytes = n } }
+// queue may hold: at least messages.DefaultMaxFrameLen, so that the largest
+// payload fits. Past it, Send waits (or fails, WithNonBlockingSend) as for
+// a full queue. Defaults to chatgateway.DefaultQueueBytes (16 MiB).
+func WithQueueBytes(n int) Option {
+	return func(o *options) error {
+		if n < messages.DefaultMaxFrameLen {
+			return invalidOption("WithQueueBytes", "%d; want at least %d", n, messages.DefaultMaxFrameLen)
+		}
+		o.queueBytes = n
+		return nil
+	}
+}
 
 // WithNonBlockingSend makes Send and Post return ErrQueueFull at once when
 // the queue is full. Defaults to waiting for room until their ctx ends.
-func WithNonBlockingSend() Option { return func(o *options) { o.nonBlocking = true } }
+func WithNonBlockingSend() Option { return func(o *options) error { o.nonBlocking = true; return nil } }
 
 // WithReconnectPolicy sets the backoff and restart intensity for the chat
-// connection. Defaults to chatgateway.DefaultReconnectPolicy().
+// connection; every value of supervisor.Policy has a stated meaning.
+// Defaults to chatgateway.DefaultReconnectPolicy().
 func WithReconnectPolicy(p supervisor.Policy) Option {
-	return func(o *options) { o.reconnect = p }
+	return func(o *options) error { o.reconnect = p; return nil }
 }
 
 // WithHandlerPolicy sets the backoff and restart intensity for handler
 // actors that panic. A type whose handler exceeds the intensity stops being
 // handled, which is logged. Defaults to DefaultHandlerPolicy().
 func WithHandlerPolicy(p supervisor.Policy) Option {
-	return func(o *options) { o.handlerPolicy = p }
+	return func(o *options) error { o.handlerPolicy = p; return nil }
 }
 
 // WithClock sets the clock for backoff and envelope times; tests pass a
-// fake one. Defaults to supervisor.SystemClock{}.
-func WithClock(c supervisor.Clock) Option { return func(o *options) { o.clock = c } }
+// fake one. It must not be nil. Defaults to supervisor.SystemClock{}.
+func WithClock(c supervisor.Clock) Option {
+	return func(o *options) error {
+		if c == nil {
+			return invalidOption("WithClock", "nil clock")
+		}
+		o.clock = c
+		return nil
+	}
+}
 
-// WithRand sets the random source in [0,1) for backoff jitter. Defaults to
-// math/rand/v2.Float64.
-func WithRand(f func() float64) Option { return func(o *options) { o.rand = f } }
+// WithRand sets the random source in [0,1) for backoff jitter. It must not
+// be nil. Defaults to math/rand/v2.Float64.
+func WithRand(f func() float64) Option {
+	return func(o *options) error {
+		if f == nil {
+			return invalidOption("WithRand", "nil function")
+		}
+		o.rand = f
+		return nil
+	}
+}
 
 // WithSelfDelivery makes the node handle the payloads it sent itself, as
 // the room echoes them back. Defaults to false. Frames with no node id, such
 // as SmokeDetector's, are always handled.
-func WithSelfDelivery(on bool) Option { return func(o *options) { o.deliverToSelf = on } }
+func WithSelfDelivery(on bool) Option {
+	return func(o *options) error { o.deliverToSelf = on; return nil }
+}
 
 // WithChatHandler sets a callback for every chat message in the room that is
 // not a frame (commands typed by people, say), run on its own actor. The
-// node's own plain posts come back through it too. Defaults to none.
+// node's own plain posts come back through it too. f must not be nil.
+// Defaults to none.
 func WithChatHandler(f func(context.Context, messages.ChatMessage)) Option {
-	return func(o *options) { o.chat = f }
+	return func(o *options) error {
+		if f == nil {
+			return invalidOption("WithChatHandler", "nil function")
+		}
+		o.chat = f
+		return nil
+	}
 }
 
 // WithMaxPending bounds how many messages of one type may wait for a busy
-// handler; past it they are dropped and counted. Defaults to
-// actors.DefaultMaxPending.
-func WithMaxPending(n int) Option { return func(o *options) { o.maxPending = n } }
+// handler: at least 1. Past it they are dropped and counted as
+// handler_queue_full. Defaults to actors.DefaultMaxPending.
+func WithMaxPending(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return invalidOption("WithMaxPending", "%d; want at least 1", n)
+		}
+		o.maxPending = n
+		return nil
+	}
+}
+
+// WithMaxPendingBytes bounds how many bytes of messages may wait for one
+// busy handler (a typed message's msgpack data, a chat message's text): at
+// least 1. Past it they are dropped and counted as handler_queue_full, as is
+// a single message larger than n. Defaults to actors.DefaultMaxPendingBytes
+// (16 MiB) per handler.
+func WithMaxPendingBytes(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return invalidOption("WithMaxPendingBytes", "%d; want at least 1", n)
+		}
+		o.maxPendBytes = n
+		return nil
+	}
+}
 
 // WithTrustedUsers sets the chat accounts (by user id, on servers that
 // number accounts, as Stack Exchange chat does) whose frames the node
 // accepts; frames posted by anyone else are dropped, logged and counted as
 // untrusted. Defaults, with WithTrustedAccounts unset too, to the node's
 // own chat account, as SmokeDetector does, whose instances all run on one
-// account.
+// account; so does an empty list.
 func WithTrustedUsers(userIDs ...int64) Option {
-	return func(o *options) { o.trusted = userIDs }
+	return func(o *options) error { o.trusted = userIDs; return nil }
 }
 
 // WithTrustedAccounts sets the chat accounts, on servers that name accounts
@@ -128,47 +233,99 @@ func WithTrustedUsers(userIDs ...int64) Option {
 // server does). Defaults, with WithTrustedUsers unset too, to the node's
 // own chat account.
 func WithTrustedAccounts(accounts ...string) Option {
-	return func(o *options) { o.trustedAccounts = accounts }
+	return func(o *options) error { o.trustedAccounts = accounts; return nil }
 }
 
 // WithoutCoalescing makes the node post every payload as a frame of its
 // own. By default, payloads waiting in the queue whose types do not collide
 // are merged into one frame, so a burst costs few posts under a server's
 // rate limit; SmokeDetector decodes merged frames as it does any other.
-func WithoutCoalescing() Option { return func(o *options) { o.noCoalesce = true } }
+func WithoutCoalescing() Option { return func(o *options) error { o.noCoalesce = true; return nil } }
 
 // WithStateHandler sets a callback for every change of the node's
 // connection: connected; disconnected, with the reason and when it retries;
 // stopped for good, with the error. It runs on an actor of its own, in
-// order. Defaults to none; Health gives the current state at any time.
+// order. f must not be nil. Defaults to none; Health gives the current
+// state at any time.
 func WithStateHandler(f func(context.Context, StateChange)) Option {
-	return func(o *options) { o.state = f }
+	return func(o *options) error {
+		if f == nil {
+			return invalidOption("WithStateHandler", "nil function")
+		}
+		o.state = f
+		return nil
+	}
 }
 
 // WithSecret makes the node sign every frame it sends with HMAC-SHA256
 // under secret, and accept only frames signed with it and made within the
 // clock skew (WithMaxClockSkew) of now; replays are dropped too. Every Go
-// node of the bot must share the secret. SmokeDetector cannot sign: in a
-// room shared with it, leave signing off and rely on WithTrustedUsers.
-// Defaults to off.
-func WithSecret(secret []byte) Option { return func(o *options) { o.secret = secret } }
+// node of the bot must share the secret. The secret must not be empty (an
+// unset environment variable would otherwise turn signing into a node that
+// drops every peer's frame); 32 random bytes are plenty. SmokeDetector
+// cannot sign: in a room shared with it, leave signing off and rely on
+// WithTrustedUsers. Defaults to off.
+func WithSecret(secret []byte) Option {
+	return func(o *options) error {
+		if len(secret) == 0 {
+			return invalidOption("WithSecret", "empty secret")
+		}
+		o.secret = secret
+		return nil
+	}
+}
 
-// WithMaxClockSkew sets how far from now a signed frame's time may be.
-// Defaults to chatgateway.DefaultMaxClockSkew.
-func WithMaxClockSkew(d time.Duration) Option { return func(o *options) { o.maxClockSkew = d } }
+// WithMaxClockSkew sets how far from now a signed frame's time may be: more
+// than 0. Defaults to chatgateway.DefaultMaxClockSkew.
+func WithMaxClockSkew(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return invalidOption("WithMaxClockSkew", "%v; want more than 0", d)
+		}
+		o.maxClockSkew = d
+		return nil
+	}
+}
 
 // WithDecodeLimits bounds what an inbound frame may hold: its length, the
 // nesting depth, map, array and string sizes, and the memory decoding it
 // would take. A frame over any is dropped, counted as too_large (or
 // bad_msgpack for depth), before anything large is allocated. Zero fields
-// take messages' defaults (messages.DefaultLimits).
-func WithDecodeLimits(l messages.Limits) Option { return func(o *options) { o.limits = l } }
+// take messages' defaults (messages.DefaultLimits); no field may be negative.
+func WithDecodeLimits(l messages.Limits) Option {
+	return func(o *options) error {
+		for _, f := range []struct {
+			name string
+			v    int
+		}{{"MaxFrameLen", l.MaxFrameLen}, {"MaxDepth", l.MaxDepth}, {"MaxMapLen", l.MaxMapLen},
+			{"MaxArrayLen", l.MaxArrayLen}, {"MaxStringLen", l.MaxStringLen}, {"MaxDecodedSize", l.MaxDecodedSize}} {
+			if f.v < 0 {
+				return invalidOption("WithDecodeLimits", "%s is %d; want 0 (the default) or more", f.name, f.v)
+			}
+		}
+		o.limits = l
+		return nil
+	}
+}
 
 // WithReassemblyLimits bounds what incomplete fragmented payloads may hold,
 // per sender and in all, and how long they may take. Zero fields take
-// messages' defaults.
+// messages' defaults; no field may be negative.
 func WithReassemblyLimits(l messages.ReassemblyLimits) Option {
-	return func(o *options) { o.reassembly = l }
+	return func(o *options) error {
+		for _, f := range []struct {
+			name string
+			v    int64
+		}{{"MaxFragments", int64(l.MaxFragments)}, {"MaxBytesPerSender", int64(l.MaxBytesPerSender)},
+			{"MaxBytesTotal", int64(l.MaxBytesTotal)}, {"MaxPendingPerSender", int64(l.MaxPendingPerSender)},
+			{"Timeout", int64(l.Timeout)}} {
+			if f.v < 0 {
+				return invalidOption("WithReassemblyLimits", "%s is %d; want 0 (the default) or more", f.name, f.v)
+			}
+		}
+		o.reassembly = l
+		return nil
+	}
 }
 
 func defaultOptions() options {

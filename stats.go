@@ -66,7 +66,7 @@ type Stats struct {
 	Frames        int64 // valid frames read from the room
 	OwnFrames     int64 // of those, this node's own, skipped
 	Duplicates    int64 // of those, copies of frames handled before, skipped
-	Delivered     int64 // callback calls that returned nil
+	Delivered     int64 // payload callback calls that returned nil (chat and state handler calls are not counted)
 	Unhandled     int64 // types in frames that nothing is registered for
 	HandlerErrors int64 // callback calls that returned an error
 	HandlerPanics int64
@@ -79,7 +79,9 @@ type Stats struct {
 	// Dropped counts what was dropped, by reason: bad_base64, bad_msgpack,
 	// not_map, non_string_key, too_large, bad_envelope, bad_frame, untrusted,
 	// unsigned, bad_signature, stale, bad_fragment, fragment_conflict, fragment_limit,
-	// handler_queue_full, message_too_long, rejected, abandoned.
+	// fragment_timeout, handler_queue_full, message_too_long, rejected,
+	// abandoned (queued posts, at Close), abandoned_inbound (messages
+	// waiting for a handler, at Close).
 	Dropped map[string]int64
 }
 

@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,12 @@ import (
 // DefaultMaxPending is how many messages of one type may wait for its
 // handler before more are dropped (counted as handler_queue_full).
 const DefaultMaxPending = 10_000
+
+// DefaultMaxPendingBytes is how many bytes of messages (a typed message's
+// data, a chat message's text) may wait for one handler before more are
+// dropped (counted as handler_queue_full): with DefaultMaxPending alone, a
+// slow chat handler would let strangers queue gigabytes.
+const DefaultMaxPendingBytes = 16 << 20
 
 // chatType names the chat handler in logs; it cannot clash with a payload
 // type because it is never looked up in the type map.
@@ -40,6 +48,10 @@ type Config struct {
 	Context context.Context
 	// MaxPending bounds each type's mailbox. Defaults to DefaultMaxPending.
 	MaxPending int
+	// MaxPendingBytes bounds the bytes in each handler's mailbox: a typed
+	// message's data, a chat message's text. Defaults to
+	// DefaultMaxPendingBytes.
+	MaxPendingBytes int
 	// Self and SelfIncarnation are this node's id and incarnation. Frames
 	// whose envelope carries both are skipped unless DeliverToSelf is set;
 	// another process that uses the same node id (a copy of the config) is
@@ -68,6 +80,17 @@ type Router struct {
 	live    map[*handler]struct{}               // every handler not yet stopped
 	nextID  uint64
 	stopped bool
+	began   bool // Stop has begun; stopping is closed
+	// poisoned: Stop has poisoned every handler, which may stop any time
+	// from then on, so Abort must stop them while the calling Close waits.
+	poisoned bool
+	aborted  bool
+	// routerStopping: the router actor has seen *actor.Stopping; from then
+	// on a send to it could be a dead letter.
+	routerStopping bool
+
+	stopping  chan struct{}
+	abortOnce sync.Once
 
 	pid        *actor.PID
 	routerDone chan struct{}
@@ -82,6 +105,9 @@ func NewRouter(cfg Config) *Router {
 	if cfg.MaxPending <= 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
+	if cfg.MaxPendingBytes <= 0 {
+		cfg.MaxPendingBytes = DefaultMaxPendingBytes
+	}
 	if cfg.Counters == nil {
 		cfg.Counters = new(metrics.Counters)
 	}
@@ -94,6 +120,7 @@ func NewRouter(cfg Config) *Router {
 		counters:   cfg.Counters,
 		live:       make(map[*handler]struct{}),
 		routerDone: make(chan struct{}),
+		stopping:   make(chan struct{}),
 		dedup:      newDedup(DefaultDedupNodes, DefaultDedupMessages),
 		logDrops:   rate.Sometimes{First: 5, Interval: 10 * time.Second},
 	}
@@ -242,59 +269,185 @@ func (r *Router) Types() []string {
 }
 
 // Stop drains the router and then every handler: what is already in their
-// mailboxes is handled. If ctx ends first, it cancels the handlers' context
-// and stops the actors without draining, then waits for them to stop; a
-// handler that ignores its context keeps Stop waiting.
+// mailboxes is handled. If ctx ends first, it aborts (see Abort) and stops
+// the actors without draining; what was left in a handler's mailbox is
+// counted as abandoned_inbound. It returns ctx's error then, once every
+// actor has stopped: a callback that ignores its context keeps Stop
+// waiting, so a caller that must not wait for that (Node.Close) runs Stop
+// on a goroutine of its own and waits with WaitStopped.
 func (r *Router) Stop(ctx context.Context) error {
 	r.mu.Lock()
 	r.stopped = true
+	if !r.began {
+		r.began = true
+		close(r.stopping)
+	}
 	r.mu.Unlock()
 
-	// Poisoning or stopping an actor that has already stopped (as on a second
-	// Stop) makes a dead letter.
-	unlessDone(r.routerDone, r.cfg.System.Root.Poison, r.pid)
+	r.tellRouter(r.cfg.System.Root.Poison)
 	err := waitCtx(ctx, r.routerDone)
+	if err != nil {
+		r.Abort()
+		r.tellRouter(r.cfg.System.Root.Stop)
+		// The router actor runs no user code, so this wait is short; the
+		// handlers are stopped after it so that it routes nothing to a
+		// stopped handler (a dead letter).
+		<-r.routerDone
+	}
 	r.mu.Lock()
 	live := make([]*handler, 0, len(r.live))
 	for h := range r.live {
 		live = append(live, h)
 	}
-	r.mu.Unlock()
-	if err == nil {
+	aborted := r.aborted
+	if !aborted {
+		r.poisoned = true
 		for _, h := range live {
 			h.poison(r.cfg.System.Root.Poison)
 		}
+	}
+	r.mu.Unlock()
+	if aborted {
+		// Abort came before the handlers were poisoned, so they cannot stop
+		// on their own: stop them (Stop, unlike a PoisonPill, also reaches
+		// an actor waiting to be restarted).
+		err = cmp.Or(err, ctx.Err(), context.Canceled)
+		for _, h := range live {
+			h.tell(r.cfg.System.Root.Stop)
+		}
+	} else {
 		for _, h := range live {
 			if err = waitCtx(ctx, h.stopped); err != nil {
+				r.Abort()
 				break
 			}
 		}
 	}
-	if err != nil {
-		// Stop the actors before cancelling their context: a handler that
-		// returns when it is cancelled could otherwise reach its PoisonPill,
-		// and stop, before the Stop is sent.
-		unlessDone(r.routerDone, r.cfg.System.Root.Stop, r.pid)
-		for _, h := range live {
-			unlessDone(h.stopped, r.cfg.System.Root.Stop, h.pid)
-		}
-		r.cancel()
-		<-r.routerDone
-		for _, h := range live {
-			<-h.stopped
-		}
+	for _, h := range live {
+		<-h.stopped
 	}
 	r.cancel()
 	return err
 }
 
-// unlessDone calls send(pid) unless done is closed.
-func unlessDone(done <-chan struct{}, send func(*actor.PID), pid *actor.PID) {
-	select {
-	case <-done:
-	default:
-		send(pid)
+// tellRouter calls send(r.pid) (a Poison or a Stop) unless the router actor
+// is stopping.
+func (r *Router) tellRouter(send func(*actor.PID)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.routerStopping {
+		send(r.pid)
 	}
+}
+
+// Abort halts every handler, so that none of them starts a callback again
+// (what is left in their mailboxes is dropped, counted as
+// abandoned_inbound), stops the handlers if Stop has poisoned them, and then
+// cancels the handlers' context. It waits for nothing; Stop does that. It is
+// safe to call at any time, more than once; every call returns once the
+// first one has done this.
+func (r *Router) Abort() {
+	r.abortOnce.Do(func() {
+		r.mu.Lock()
+		r.stopped = true // no handler is spawned after this
+		r.aborted = true
+		for h := range r.live {
+			h.halted.Store(true)
+			if r.poisoned {
+				// Before cancelling, and before the Close calling Abort
+				// returns: a handler that then returns from its callback
+				// could reach its PoisonPill and stop first, and the Stop
+				// would be a dead letter.
+				h.tell(r.cfg.System.Root.Stop)
+			}
+		}
+		r.mu.Unlock()
+		r.cancel()
+	})
+}
+
+func (r *Router) liveHandlers() []*handler {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	live := make([]*handler, 0, len(r.live))
+	for h := range r.live {
+		live = append(live, h)
+	}
+	return live
+}
+
+// Exemption is what a wait for the router to stop must not wait for, as
+// the waiter may itself be running a callback. Make it with Exempt.
+type Exemption struct {
+	caller *handler   // the handler whose callback waits, when known
+	busy   []*handler // handlers that might be the caller
+}
+
+// Caller reports whether the exemption names the handler that is waiting.
+func (e Exemption) Caller() bool { return e.caller != nil }
+
+func (e Exemption) exempts(h *handler) bool { return h == e.caller || slices.Contains(e.busy, h) }
+
+// Exempt says which handlers a wait with ctx must not wait for: the handler
+// whose callback was given ctx (or a context derived from it), which it
+// halts as well, so that none of its callbacks starts after this one; and,
+// when ctx can never end (context.Background()) and the caller is running a
+// callback (InCallback), every handler running a callback now, since any of
+// them might be the caller and waiting for it would never end. Without
+// goroutine ids that is the best that can be known.
+func (r *Router) Exempt(ctx context.Context) Exemption {
+	var e Exemption
+	if h, ok := ctx.Value(callerKey{}).(*handler); ok && h.r == r {
+		e.caller = h
+		h.halted.Store(true)
+	}
+	if ctx.Done() == nil && InCallback() {
+		for _, h := range r.liveHandlers() {
+			if h != e.caller && h.busy.Load() {
+				e.busy = append(e.busy, h)
+			}
+		}
+	}
+	return e
+}
+
+// WaitStopped waits until Stop has begun and stopped the router actor and
+// every handler that e does not exempt, or ctx ends. It then halts the
+// exempt handlers that have not stopped: the waiter returns, and none of
+// their callbacks may start after that.
+func (r *Router) WaitStopped(ctx context.Context, e Exemption) error {
+	if err := waitCtx(ctx, r.stopping); err != nil {
+		return err
+	}
+	if err := waitCtx(ctx, r.routerDone); err != nil {
+		return err
+	}
+	for _, h := range r.liveHandlers() {
+		if e.exempts(h) {
+			continue
+		}
+		if err := waitCtx(ctx, h.stopped); err != nil {
+			return err
+		}
+	}
+	for _, h := range e.busy {
+		h.halted.Store(true)
+	}
+	return nil
+}
+
+// Stuck names, sorted, the types of the handlers running a callback now,
+// apart from e's caller. Called after Abort or WaitStopped, it names those
+// whose actors will stop once that callback returns.
+func (r *Router) Stuck(e Exemption) []string {
+	var stuck []string
+	for _, h := range r.liveHandlers() {
+		if h != e.caller && h.busy.Load() {
+			stuck = append(stuck, h.typ)
+		}
+	}
+	slices.Sort(stuck)
+	return stuck
 }
 
 func waitCtx(ctx context.Context, done <-chan struct{}) error {
@@ -315,11 +468,15 @@ func (a routerActor) Receive(c actor.Context) {
 	case *messages.Inbound:
 		r.route(c, m)
 	case *messages.ChatInbound:
-		if r.chat != nil && r.admit(r.chat) {
+		if r.chat != nil && r.admit(r.chat, msgSize(m)) {
 			c.Send(r.chat.pid, m)
 		}
 	case *poisonHandler:
 		m.h.poison(c.Poison)
+	case *actor.Stopping:
+		r.mu.Lock()
+		r.routerStopping = true
+		r.mu.Unlock()
 	case *actor.Stopped:
 		close(r.routerDone)
 	}
@@ -345,24 +502,39 @@ func (r *Router) route(c actor.Context, in *messages.Inbound) {
 			r.counters.Unhandled.Add(1)
 			continue
 		}
-		if !r.admit(h) {
+		if !r.admit(h, int64(len(rt.Data))) {
 			continue
 		}
 		c.Send(h.pid, &messages.Message{Type: rt.Type, Data: rt.Data, Sender: sender, ChatMessageID: in.Chat.ID})
 	}
 }
 
-// admit counts a message into h's mailbox, or drops it when the mailbox is
-// full: protoactor's bounded mailboxes block the sender, which would stall
-// every other type.
-func (r *Router) admit(h *handler) bool {
-	if h.pending.Load() >= int64(r.cfg.MaxPending) {
+// admit counts a message of size bytes into h's mailbox, or drops it when
+// the mailbox is full by count or by bytes: protoactor's bounded mailboxes
+// block the sender, which would stall every other type, and bound the count
+// only. A message larger than MaxPendingBytes is always dropped. Only the
+// router actor admits, so the check and the additions do not race.
+func (r *Router) admit(h *handler, size int64) bool {
+	if h.pending.Load() >= int64(r.cfg.MaxPending) || h.pendingBytes.Load()+size > int64(r.cfg.MaxPendingBytes) {
 		r.counters.Drop(metrics.HandlerQueueFull)
 		r.logDrops.Do(func() {
-			r.log.Warn().Str("type", h.typ).Int("max_pending", r.cfg.MaxPending).Str("reason", metrics.HandlerQueueFull.String()).Msg("dropped message: handler is behind")
+			r.log.Warn().Str("type", h.typ).Int("max_pending", r.cfg.MaxPending).Int("max_pending_bytes", r.cfg.MaxPendingBytes).
+				Int64("pending_bytes", h.pendingBytes.Load()).Int64("size", size).Str("reason", metrics.HandlerQueueFull.String()).Msg("dropped message: handler is behind")
 		})
 		return false
 	}
 	h.pending.Add(1)
+	h.pendingBytes.Add(size)
 	return true
+}
+
+// msgSize is what a message counts against MaxPendingBytes.
+func msgSize(m any) int64 {
+	switch m := m.(type) {
+	case *messages.Message:
+		return int64(len(m.Data))
+	case *messages.ChatInbound:
+		return int64(len(m.Chat.Text))
+	}
+	return 0
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -658,6 +660,90 @@ func TestMaxPendingDropsTheExcess(t *testing.T) {
 	assertNothing(t, handled, "a dropped message was handled")
 	assert.Equal(t, map[string]int64{"handler_queue_full": 5}, f.counters.Dropped())
 	eventuallyEqual(t, 0, f.handlerFor("t").pending.Load, "pending")
+}
+
+// A slow chat handler's mailbox is bounded by bytes, not only by count:
+// 200 strangers' messages of 256 KiB must not queue 50 MiB (issue 10, item
+// 17). DefaultMaxPendingBytes admits 64 of them, the one being handled
+// included.
+func TestChatMailboxIsBoundedByBytes(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	var handled atomic.Int64
+	f := newFixture(t, Config{Chat: func(ctx context.Context, _ messages.ChatMessage) {
+		select {
+		case started <- struct{}{}:
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		default:
+		}
+		handled.Add(1)
+	}})
+	const size, flood = 256 << 10, 200
+	admitted := int64(DefaultMaxPendingBytes / size)
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	// Every text is an allocation of its own, as strangers' messages are.
+	f.sendChat(messages.ChatMessage{ID: 1, Text: strings.Repeat("x", size)})
+	recv(t, started)
+	for i := 1; i < flood; i++ {
+		f.sendChat(messages.ChatMessage{ID: int64(i + 1), Text: strings.Repeat(string(rune('a'+i%26)), size)})
+	}
+	eventuallyEqual(t, flood-admitted, func() int64 { return f.counters.Dropped()["handler_queue_full"] }, "dropped handler_queue_full")
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	assert.Less(t, growth, int64(DefaultMaxPendingBytes+8<<20), "heap growth while the chat handler is stuck")
+
+	close(release)
+	eventuallyEqual(t, admitted, handled.Load, "chat messages handled")
+	assert.Equal(t, map[string]int64{"handler_queue_full": flood - admitted}, f.counters.Dropped())
+}
+
+// Abort before Stop (Close's ctx ended while the gateway was still
+// stopping): no callback starts again, the running one's ctx is cancelled,
+// Stop stops every actor without a dead letter and counts what was left.
+func TestAbortBeforeStop(t *testing.T) {
+	f := newFixture(t, Config{})
+	started := make(chan struct{}, 10)
+	f.register("t", func(ctx context.Context, _ messages.Message) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	for i := range 3 {
+		f.send(frame(t, messages.Payload{"t": i}, nil))
+	}
+	recv(t, started)
+	eventuallyEqual(t, 3, f.handlerFor("t").pending.Load, "pending")
+	e := f.router.Exempt(context.Background())
+	f.router.Abort()
+	f.router.Abort() // idempotent
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	assert.ErrorIs(t, f.stop(ctx), context.Canceled, "Stop reports the abort")
+	require.NoError(t, f.router.WaitStopped(ctx, e))
+	assert.Empty(t, f.router.Stuck(e))
+	assert.Empty(t, started, "no callback after Abort")
+	assert.Equal(t, map[string]int64{"abandoned_inbound": 2}, f.counters.Dropped())
+	f.assertAllRetired()
+}
+
+// InCallback tells a callback's goroutine from any other, as Close needs.
+func TestInCallback(t *testing.T) {
+	f := newFixture(t, Config{})
+	inside := make(chan bool, 1)
+	f.register("t", func(context.Context, messages.Message) error {
+		inside <- InCallback()
+		return nil
+	})
+	f.send(frame(t, messages.Payload{"t": 1}, nil))
+	assert.True(t, recv(t, inside))
+	assert.False(t, InCallback())
 }
 
 // Failing and panicking callbacks release their message's place in the queue.

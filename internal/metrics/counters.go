@@ -28,6 +28,12 @@ const (
 	Rejected        // posts the server refused for good
 	Abandoned       // queued outbound payloads given up on when a node closed
 	FragmentTimeout // incomplete payloads whose next piece never came
+	// AbandonedInbound counts messages left in a handler's mailbox when it
+	// stopped without handling them: the node closed, or the handler was
+	// stopped for good. Apart from Abandoned, as the remedy differs (outbound
+	// needs Flush or a longer Close; inbound, faster handlers), and peers did
+	// get these.
+	AbandonedInbound
 	numReasons
 )
 
@@ -51,6 +57,7 @@ var reasonNames = [numReasons]string{
 	Rejected:         "rejected",
 	Abandoned:        "abandoned",
 	FragmentTimeout:  "fragment_timeout",
+	AbandonedInbound: "abandoned_inbound",
 }
 
 func (r Reason) String() string { return reasonNames[r] }
@@ -64,7 +71,7 @@ type Counters struct {
 	Frames        atomic.Int64 // valid frames read
 	OwnFrames     atomic.Int64 // frames this node sent, skipped
 	Duplicates    atomic.Int64 // frames handled before (edits, replays, reposts), skipped
-	Delivered     atomic.Int64 // messages handed to handlers
+	Delivered     atomic.Int64 // payload callback calls that returned nil
 	Unhandled     atomic.Int64 // types in frames that no handler is registered for
 	HandlerErrors atomic.Int64
 	HandlerPanics atomic.Int64
@@ -76,6 +83,9 @@ type Counters struct {
 
 // Drop counts one drop for reason r.
 func (c *Counters) Drop(r Reason) { c.dropped[r].Add(1) }
+
+// DropN counts n drops for reason r.
+func (c *Counters) DropN(r Reason, n int64) { c.dropped[r].Add(n) }
 
 // Dropped returns the non-zero drop counts by reason name.
 func (c *Counters) Dropped() map[string]int64 {
