@@ -293,26 +293,46 @@ func (g *Gateway) Enqueue(ctx context.Context, out messages.Outbound, wait bool)
 		return fmt.Errorf("%w: %d bytes, the queue holds %d", ErrQueueFull, n, g.cfg.QueueBytes)
 	}
 	for {
-		changed, freed := *g.changed.Load(), *g.freed.Load()
+		changed := *g.changed.Load()
 		if s := g.State(); s.Permanent {
 			return fmt.Errorf("%w: %w", ErrStopped, s.Err)
 		}
-		if g.reserve(n) {
+		// A slot first, then bytes: a slot is handed to one waiter at a
+		// time, and bytes are given back as posts go out, so whoever holds
+		// a slot gets its bytes in turn.
+		select {
+		case g.slots <- struct{}{}:
+		default:
+			if !wait {
+				return ErrQueueFull
+			}
 			select {
 			case g.slots <- struct{}{}:
-				return g.send(&out, n)
-			default:
-				g.unreserve(n)
+			case <-ctx.Done():
+				return fmt.Errorf("chatgateway: waiting for queue room: %w", ctx.Err())
+			case <-changed: // a permanent failure must not leave senders waiting
+				continue
 			}
 		}
-		if !wait {
-			return ErrQueueFull
-		}
-		select {
-		case <-freed:
-		case <-ctx.Done():
-			return fmt.Errorf("chatgateway: waiting for queue room: %w", ctx.Err())
-		case <-changed: // a permanent failure must not leave senders waiting
+		for {
+			freed := *g.freed.Load()
+			if g.reserve(n) {
+				return g.send(&out, n)
+			}
+			if !wait {
+				<-g.slots
+				return ErrQueueFull
+			}
+			select {
+			case <-freed:
+				continue
+			case <-ctx.Done():
+				<-g.slots
+				return fmt.Errorf("chatgateway: waiting for queue room: %w", ctx.Err())
+			case <-changed:
+				<-g.slots
+			}
+			break
 		}
 	}
 }
