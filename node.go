@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/socketscience/socketscience/actors"
 	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/internal/goroutines"
 	"github.com/socketscience/socketscience/internal/metrics"
 	"github.com/socketscience/socketscience/messages"
@@ -47,7 +48,7 @@ type Node struct {
 	counters    metrics.Counters
 	strategy    *supervisor.Strategy
 	router      *actors.Router
-	gateway     *chatgateway.Gateway
+	gateway     *gateway.Gateway
 	closed      atomic.Bool
 
 	// sending is read-locked by Send and Post from their closed check until
@@ -118,7 +119,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Chat:            o.chat,
 		State:           onState,
 	})
-	n.gateway = chatgateway.New(chatgateway.Config{
+	n.gateway = gateway.New(gateway.Config{
 		System:          n.system,
 		Dialer:          dialer,
 		Router:          n.router.PID(),
@@ -265,7 +266,7 @@ func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
 		return ErrClosed
 	}
 	err := n.gateway.Enqueue(ctx, out, false)
-	if errors.Is(err, chatgateway.ErrQueueFull) && !n.opts.nonBlocking {
+	if errors.Is(err, gateway.ErrQueueFull) && !n.opts.nonBlocking {
 		// Waiting for room holds the read lock, so Close must be able to end
 		// the wait: only this slow path pays for a merged context.
 		wctx, cancel := context.WithCancel(ctx)
@@ -277,7 +278,7 @@ func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
 			return ErrClosed
 		}
 	}
-	if errors.Is(err, chatgateway.ErrStopped) && n.closed.Load() {
+	if errors.Is(err, gateway.ErrStopped) && n.closed.Load() {
 		return ErrClosed
 	}
 	return err

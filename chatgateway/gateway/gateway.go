@@ -1,4 +1,4 @@
-package chatgateway
+package gateway
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/internal/goroutines"
 	"github.com/socketscience/socketscience/internal/metrics"
 	"github.com/socketscience/socketscience/messages"
@@ -41,7 +42,7 @@ const (
 	// answers can teach.
 	MaxLearnedInterval = 30 * time.Second
 	// LearnedPaceHalfLife is how fast a learned pace relaxes toward the
-	// connection's own (Limits.PostInterval): the difference halves every
+	// connection's own (chatgateway.Limits.PostInterval): the difference halves every
 	// half-life without a refusal.
 	LearnedPaceHalfLife = time.Minute
 )
@@ -57,7 +58,7 @@ func DefaultReconnectPolicy() supervisor.Policy {
 // Config is what a Gateway needs. System, Dialer and Router are required.
 type Config struct {
 	System *actor.ActorSystem
-	Dialer Dialer
+	Dialer chatgateway.Dialer
 	// Router receives *messages.Inbound and *messages.ChatInbound.
 	Router *actor.PID
 	// Policy is the reconnect policy. Defaults to DefaultReconnectPolicy().
@@ -87,7 +88,7 @@ type Config struct {
 	NoCoalesce bool
 	// TrustedUsers and TrustedAccounts are the chat accounts whose frames
 	// are accepted, by user id on servers that number accounts, by account
-	// string on servers that name them (Identity.Account: IRC, Matrix);
+	// string on servers that name them (chatgateway.Identity.Account: IRC, Matrix);
 	// frames from anyone else are dropped as untrusted. Both empty means
 	// the connection's own account, as SmokeDetector does: its instances
 	// share one account.
@@ -137,14 +138,14 @@ type Gateway struct {
 	stopped  chan struct{}
 	state    atomic.Pointer[State]
 	changed  atomic.Pointer[chan struct{}] // closed and replaced on every state change
-	limits   atomic.Pointer[Limits]
+	limits   atomic.Pointer[chatgateway.Limits]
 
 	mu     sync.Mutex // orders the last Outbound and dial result before the PoisonPill
 	closed bool
 
 	// Owned by the actor.
 	self     *actor.PID // g.pid as the actor sees it: g.pid is set after Started may run
-	conn     Conn
+	conn     chatgateway.Conn
 	gen      int // bumped per dial; results from older generations are stale
 	writer   chan string
 	connStop context.CancelFunc
@@ -276,11 +277,11 @@ func (g *Gateway) MaxMessageLen() int { return g.Limits().MaxMessageLen }
 
 // Limits are the connected server's limits; zero before the first
 // connection.
-func (g *Gateway) Limits() Limits {
+func (g *Gateway) Limits() chatgateway.Limits {
 	if l := g.limits.Load(); l != nil {
 		return *l
 	}
-	return Limits{}
+	return chatgateway.Limits{}
 }
 
 // Enqueue queues out for posting. When the queue is full, by count or by
@@ -419,7 +420,7 @@ func (g *Gateway) Stop() {
 type (
 	dialed struct {
 		gen  int
-		conn Conn
+		conn chatgateway.Conn
 		err  error
 	}
 	readFailed struct {
@@ -516,7 +517,7 @@ func (g *Gateway) dial() {
 	})
 }
 
-func (g *Gateway) up(conn Conn) {
+func (g *Gateway) up(conn chatgateway.Conn) {
 	g.conn = conn
 	lim, id := conn.Limits(), conn.Identity()
 	g.out.room = id.Room
@@ -550,7 +551,7 @@ func (g *Gateway) down(err error) {
 	g.teardown()
 	g.gen++ // results of the dead connection are stale from now on
 	delay, giveUp := g.tracker.Failed()
-	if errors.Is(err, ErrPermanent) || giveUp {
+	if errors.Is(err, chatgateway.ErrPermanent) || giveUp {
 		g.setState(State{Err: err, Permanent: true})
 		g.log.Error().Err(err).Bool("gave_up", giveUp).Int("queued", g.out.len()).Msg("connection failed for good; not reconnecting")
 		if g.cfg.OnState != nil {
@@ -583,15 +584,15 @@ func (g *Gateway) teardown() {
 
 func (g *Gateway) posted(err error) {
 	g.inflight = false
-	var retry *RetryAfterError
+	var retry *chatgateway.RetryAfterError
 	switch {
 	case err == nil:
 		g.counters.Posted.Add(1)
 		g.throttles = 0
 		g.release(g.out.posted(g.cfg.Clock.Now()))
-	case errors.Is(err, ErrMessageTooLong), errors.Is(err, ErrRejected):
+	case errors.Is(err, chatgateway.ErrMessageTooLong), errors.Is(err, chatgateway.ErrRejected):
 		reason := metrics.Rejected
-		if errors.Is(err, ErrMessageTooLong) {
+		if errors.Is(err, chatgateway.ErrMessageTooLong) {
 			reason = metrics.MessageTooLong
 		}
 		size := len(g.out.pending.text())
@@ -758,7 +759,7 @@ func (g *Gateway) setState(s State) {
 
 // read is the connection's only reader. It checks and decodes frames here,
 // off the actors, and never runs user code.
-func (g *Gateway) read(gen int, conn Conn) {
+func (g *Gateway) read(gen int, conn chatgateway.Conn) {
 	root := g.cfg.System.Root
 	id := conn.Identity()
 	trusted := trustFor(g.cfg.TrustedUsers, g.cfg.TrustedAccounts, id)
@@ -787,7 +788,7 @@ func (g *Gateway) read(gen int, conn Conn) {
 }
 
 // write is the connection's only writer.
-func (g *Gateway) write(ctx context.Context, gen int, conn Conn, texts <-chan string) {
+func (g *Gateway) write(ctx context.Context, gen int, conn chatgateway.Conn, texts <-chan string) {
 	for text := range texts {
 		_, err := conn.Post(ctx, text)
 		g.tell(&posted{gen: gen, err: err})

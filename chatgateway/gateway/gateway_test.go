@@ -1,4 +1,4 @@
-package chatgateway_test
+package gateway_test
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/internal/metrics"
 	"github.com/socketscience/socketscience/messages"
@@ -45,7 +46,7 @@ var errBoom = errors.New("boom")
 // delay is the reconnect policy's un-jittered delay for attempt n, which is
 // what the gateway schedules with Rand returning 0.
 func delay(n int) time.Duration {
-	return chatgateway.DefaultReconnectPolicy().Backoff.Delay(n, 0)
+	return gateway.DefaultReconnectPolicy().Backoff.Delay(n, 0)
 }
 
 // ---------------------------------------------------------------------------
@@ -148,7 +149,7 @@ type harness struct {
 	attempts atomic.Int64
 	// wrap, if set before start, wraps every Conn the member dials.
 	wrap func(chatgateway.Conn) chatgateway.Conn
-	gw   *chatgateway.Gateway
+	gw   *gateway.Gateway
 }
 
 func newHarness(t *testing.T, roomOpts ...memchat.RoomOption) *harness {
@@ -194,8 +195,8 @@ func (h *harness) memberDialer() chatgateway.Dialer {
 	})
 }
 
-func (h *harness) config() chatgateway.Config {
-	return chatgateway.Config{
+func (h *harness) config() gateway.Config {
+	return gateway.Config{
 		System:   h.sys,
 		Dialer:   h.memberDialer(),
 		Router:   h.col.pid,
@@ -209,12 +210,12 @@ func (h *harness) config() chatgateway.Config {
 }
 
 // start creates the gateway from h.config(), modified by mod if not nil.
-func (h *harness) start(mod func(*chatgateway.Config)) *chatgateway.Gateway {
+func (h *harness) start(mod func(*gateway.Config)) *gateway.Gateway {
 	cfg := h.config()
 	if mod != nil {
 		mod(&cfg)
 	}
-	h.gw = chatgateway.New(cfg)
+	h.gw = gateway.New(cfg)
 	return h.gw
 }
 
@@ -238,9 +239,9 @@ func (h *harness) drainDropped(want map[string]int) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	err := h.gw.Drain(ctx)
-	var dropped *chatgateway.DroppedError
+	var dropped *gateway.DroppedError
 	require.ErrorAs(h.t, err, &dropped)
-	assert.ErrorIs(h.t, err, chatgateway.ErrDropped)
+	assert.ErrorIs(h.t, err, gateway.ErrDropped)
 	assert.Equal(h.t, want, dropped.Reasons)
 	h.drain() // reported once
 }
@@ -344,7 +345,7 @@ func waitBlockedIn(t *testing.T, fn string) {
 func isStopped(t *testing.T, err error) {
 	t.Helper()
 	require.Error(t, err)
-	require.ErrorIs(t, err, chatgateway.ErrStopped)
+	require.ErrorIs(t, err, gateway.ErrStopped)
 }
 
 // ---------------------------------------------------------------------------
@@ -352,7 +353,7 @@ func isStopped(t *testing.T, err error) {
 
 func TestRoutesFramesChatAndDropsMalformed(t *testing.T) {
 	h := newHarness(t)
-	h.start(func(c *chatgateway.Config) { c.Limits = messages.Limits{MaxFrameLen: 512} })
+	h.start(func(c *gateway.Config) { c.Limits = messages.Limits{MaxFrameLen: 512} })
 	h.waitConnected()
 
 	up := h.nextUp()
@@ -549,8 +550,8 @@ func TestReconnectsWithExponentialBackoff(t *testing.T) {
 func TestReconnectDelayIsJittered(t *testing.T) {
 	h := newHarness(t)
 	h.member.FailDials(2, errBoom)
-	h.start(func(c *chatgateway.Config) { c.Rand = func() float64 { return 0.75 } })
-	b := chatgateway.DefaultReconnectPolicy().Backoff
+	h.start(func(c *gateway.Config) { c.Rand = func() float64 { return 0.75 } })
+	b := gateway.DefaultReconnectPolicy().Backoff
 	for n := range 2 {
 		d := h.nextTimer()
 		require.Equal(t, b.Delay(n, 0.75), d)
@@ -566,9 +567,9 @@ func TestReconnectDelayIsJittered(t *testing.T) {
 func TestGivesUpAfterMaxFailures(t *testing.T) {
 	h := newHarness(t)
 	h.member.FailDials(100, errBoom)
-	policy := chatgateway.DefaultReconnectPolicy()
+	policy := gateway.DefaultReconnectPolicy()
 	policy.MaxFailures, policy.Window = 2, 0
-	h.start(func(c *chatgateway.Config) { c.Policy = &policy })
+	h.start(func(c *gateway.Config) { c.Policy = &policy })
 	h.clock.Advance(h.nextTimer())
 	h.clock.Advance(h.nextTimer())
 
@@ -737,7 +738,7 @@ func TestPermanentPostFailureStops(t *testing.T) {
 func TestQueueBound(t *testing.T) {
 	h := newHarness(t)
 	h.member.FailDials(1, errBoom)
-	h.start(func(c *chatgateway.Config) { c.QueueSize = 3 })
+	h.start(func(c *gateway.Config) { c.QueueSize = 3 })
 	d := h.nextTimer() // the first dial failed; nothing dials until Advance
 
 	ctx := context.Background()
@@ -745,13 +746,13 @@ func TestQueueBound(t *testing.T) {
 		require.NoError(t, h.gw.Enqueue(ctx, messages.Outbound{Text: s}, false))
 	}
 	assert.Equal(t, 3, h.gw.Queued())
-	require.ErrorIs(t, h.gw.Enqueue(ctx, messages.Outbound{Text: "full"}, false), chatgateway.ErrQueueFull)
+	require.ErrorIs(t, h.gw.Enqueue(ctx, messages.Outbound{Text: "full"}, false), gateway.ErrQueueFull)
 
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	err := h.gw.Enqueue(short, messages.Outbound{Text: "late"}, true)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.NotErrorIs(t, err, chatgateway.ErrQueueFull)
+	assert.NotErrorIs(t, err, gateway.ErrQueueFull)
 	assert.Equal(t, 3, h.gw.Queued())
 
 	// A waiting Enqueue gets in once the queue moves.
@@ -773,7 +774,7 @@ func TestQueueBound(t *testing.T) {
 
 func TestQueueBoundUnderConcurrentWaiters(t *testing.T) {
 	h := newHarness(t)
-	h.start(func(c *chatgateway.Config) { c.QueueSize = 4 })
+	h.start(func(c *gateway.Config) { c.QueueSize = 4 })
 	h.waitConnected()
 
 	const senders, each = 8, 50
@@ -872,10 +873,10 @@ func TestDrainReturnsWhenOnlyTooLongPostsWereQueued(t *testing.T) {
 	}()
 	// The Drain must reach the gateway before the connection comes up (it
 	// cannot finish before then, as the text waits in the queue).
-	waitBlockedIn(t, "chatgateway.(*Gateway).Drain(")
+	waitBlockedIn(t, "gateway.(*Gateway).Drain(")
 	h.clock.Advance(d)
 	h.waitConnected()
-	var dropped *chatgateway.DroppedError
+	var dropped *gateway.DroppedError
 	require.ErrorAs(t, <-drained, &dropped, "the drop is reported")
 	assert.Equal(t, map[string]int{"message_too_long": 1}, dropped.Reasons)
 	assert.Equal(t, map[string]int64{"message_too_long": 1}, h.counters.Dropped())
@@ -900,7 +901,7 @@ func TestStopAbandonsQueue(t *testing.T) {
 		defer cancel()
 		drained <- h.gw.Drain(ctx)
 	}()
-	waitBlockedIn(t, "chatgateway.(*Gateway).Drain(")
+	waitBlockedIn(t, "gateway.(*Gateway).Drain(")
 
 	h.gw.Stop()
 	assert.Equal(t, map[string]int64{"abandoned": 7}, h.counters.Dropped())
@@ -1084,7 +1085,7 @@ func TestDialReturningAfterStopIsClosed(t *testing.T) {
 	dialing := make(chan struct{})
 	release := make(chan struct{})
 	var returned atomic.Pointer[recConn]
-	h.start(func(c *chatgateway.Config) {
+	h.start(func(c *gateway.Config) {
 		c.Dialer = chatgateway.DialerFunc(func(context.Context) (chatgateway.Conn, error) {
 			close(dialing)
 			<-release // deliberately ignores ctx, as a slow dialer might
@@ -1131,7 +1132,7 @@ func TestDialReturningAfterStopIsClosed(t *testing.T) {
 // By default only the connection's own account is trusted.
 func TestUntrustedFramesAreDropped(t *testing.T) {
 	h := newHarness(t)
-	h.start(func(c *chatgateway.Config) { c.TrustedUsers = nil })
+	h.start(func(c *gateway.Config) { c.TrustedUsers = nil })
 	h.waitConnected()
 	text, err := messages.Encode(messages.Payload{"t": 1})
 	require.NoError(t, err)
@@ -1158,7 +1159,7 @@ func TestRetryAfterHoldsAndPaces(t *testing.T) {
 	require.Empty(t, h.posted(), "nothing posts while held")
 	h.clock.Advance(3 * time.Second)
 	// The learned pace has relaxed for the 3 s that passed.
-	relaxed := time.Duration(float64(3*time.Second) * math.Exp2(-float64(3*time.Second)/float64(chatgateway.LearnedPaceHalfLife)))
+	relaxed := time.Duration(float64(3*time.Second) * math.Exp2(-float64(3*time.Second)/float64(gateway.LearnedPaceHalfLife)))
 	require.InDelta(t, relaxed, h.nextTimer(), float64(time.Millisecond), "the second post waits its turn at the learned rate")
 	require.Equal(t, []string{"first"}, h.posted())
 	h.clock.Advance(relaxed)
