@@ -21,7 +21,6 @@ import (
 	"github.com/socketscience/socketscience/internal/goroutines"
 	"github.com/socketscience/socketscience/internal/metrics"
 	"github.com/socketscience/socketscience/messages"
-	"github.com/socketscience/socketscience/supervisor"
 )
 
 // Payload is what Send posts: each top-level key is a message type, holding
@@ -46,7 +45,7 @@ type Node struct {
 	system      *actor.ActorSystem
 	group       goroutines.Group // every goroutine the node's actors run on
 	counters    metrics.Counters
-	strategy    *supervisor.Strategy
+	strategy    *actors.Strategy
 	router      *actors.Router
 	gateway     *gateway.Gateway
 	closed      atomic.Bool
@@ -98,8 +97,8 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		return protoactorLogger(n.log)
 	}))
 	n.system.EventStream.Subscribe(n.onDeadLetter)
-	n.strategy = supervisor.NewStrategy(o.handlerPolicy,
-		supervisor.WithClock(o.clock), supervisor.WithRand(o.rand), supervisor.WithEventHook(n.onHandlerFailure))
+	n.strategy = actors.NewStrategy(o.handlerPolicy,
+		actors.WithStrategyClock(o.clock), actors.WithStrategyRand(o.rand), actors.WithFailureHook(n.onHandlerFailure))
 	dispatcher := n.group.Dispatcher()
 	var onState func(context.Context, any)
 	if o.state != nil {
@@ -483,7 +482,7 @@ func (n *Node) onDeadLetter(evt any) {
 	}
 }
 
-func (n *Node) onHandlerFailure(e supervisor.Event) {
+func (n *Node) onHandlerFailure(e actors.Failure) {
 	if e.GaveUp {
 		typ, _ := n.router.Forget(e.Child)
 		n.log.Error().Str("actor", e.Child.Id).Str("type", typ).Interface("reason", e.Reason).Msg("handler stopped for good after too many failures; its type is no longer handled")

@@ -36,7 +36,7 @@ const (
 type Config struct {
 	System *actor.ActorSystem
 	// Strategy supervises the handler actors. Defaults to protoactor's
-	// default strategy; socketscience passes a supervisor.Strategy.
+	// default strategy; socketscience passes a Strategy.
 	Strategy actor.SupervisorStrategy
 	// Dispatcher runs the mailboxes. Defaults to protoactor's.
 	Dispatcher actor.Dispatcher

@@ -41,15 +41,15 @@ func fastPolicy() supervisor.Policy {
 }
 
 // fixture is a Router on a silent ActorSystem whose mailboxes run on a
-// goroutines.Group, supervised by a supervisor.Strategy.
+// goroutines.Group, supervised by a Strategy.
 type fixture struct {
 	tb       testing.TB
 	system   *actor.ActorSystem
 	group    *goroutines.Group
-	strategy *supervisor.Strategy
+	strategy *Strategy
 	counters *metrics.Counters
 	router   *Router
-	events   chan supervisor.Event // the strategy's decisions, unless a test hooks them itself
+	events   chan Failure // the strategy's decisions, unless a test hooks them itself
 	stopped  bool
 	// deadLetters counts messages sent to stopped actors. The router must
 	// not make any: each one makes protoactor start a goroutine that lives
@@ -66,7 +66,7 @@ func newFixture(tb testing.TB, cfg Config) *fixture {
 // newFixtureWith fills in cfg's System, Dispatcher, Counters and (unless set)
 // Strategy, and starts the Router. When the test ends, it stops the Router
 // (unless the test did) and waits for every mailbox goroutine.
-func newFixtureWith(tb testing.TB, p supervisor.Policy, cfg Config, opts ...supervisor.StrategyOption) *fixture {
+func newFixtureWith(tb testing.TB, p supervisor.Policy, cfg Config, opts ...StrategyOption) *fixture {
 	tb.Helper()
 	f := &fixture{
 		tb: tb,
@@ -78,15 +78,15 @@ func newFixtureWith(tb testing.TB, p supervisor.Policy, cfg Config, opts ...supe
 		),
 		group:    new(goroutines.Group),
 		counters: new(metrics.Counters),
-		events:   make(chan supervisor.Event, 1000),
+		events:   make(chan Failure, 1000),
 	}
-	hook := supervisor.WithEventHook(func(e supervisor.Event) {
+	hook := WithFailureHook(func(e Failure) {
 		select {
 		case f.events <- e:
 		default:
 		}
 	})
-	f.strategy = supervisor.NewStrategy(p, append([]supervisor.StrategyOption{hook}, opts...)...)
+	f.strategy = NewStrategy(p, append([]StrategyOption{hook}, opts...)...)
 	f.deadLog = make(chan string, 100)
 	f.system.EventStream.Subscribe(func(evt any) {
 		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
@@ -531,7 +531,7 @@ func TestSeveralPanicsInOneMessageRestartOnce(t *testing.T) {
 func TestRestartWaitsForBackoff(t *testing.T) {
 	clk := fakeclock.New(epoch)
 	p := supervisor.Policy{Backoff: supervisor.Backoff{Initial: time.Second, Multiplier: 2, Max: time.Minute}}
-	f := newFixtureWith(t, p, Config{}, supervisor.WithClock(clk), supervisor.WithRand(func() float64 { return 0 }))
+	f := newFixtureWith(t, p, Config{}, WithStrategyClock(clk), WithStrategyRand(func() float64 { return 0 }))
 	tCalls := make(chan string, 100)
 	oCalls := make(chan string, 100)
 	f.register("t", func(_ context.Context, m messages.Message) error {
@@ -1013,7 +1013,7 @@ func TestForgetAfterTheStrategyGivesUp(t *testing.T) {
 	p := fastPolicy()
 	p.MaxFailures = 1
 	p.Window = time.Minute
-	f := newFixtureWith(t, p, Config{}, supervisor.WithEventHook(func(e supervisor.Event) {
+	f := newFixtureWith(t, p, Config{}, WithFailureHook(func(e Failure) {
 		if r := router.Load(); r != nil && e.GaveUp {
 			typ, ok := r.Forget(e.Child)
 			forgot <- forgotten{typ, ok}
