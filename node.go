@@ -20,6 +20,7 @@ import (
 	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/internal/goroutines"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 )
 
@@ -197,7 +198,7 @@ func (n *Node) Send(ctx context.Context, p Payload) error {
 	if err := n.checkSize(types); err != nil {
 		return err
 	}
-	if err := n.enqueue(ctx, messages.Outbound{Types: types}); err != nil {
+	if err := n.enqueue(ctx, protocol.Outbound{Types: types}); err != nil {
 		return err
 	}
 	n.counters.Sent.Add(1)
@@ -253,12 +254,12 @@ func (n *Node) Post(ctx context.Context, text string) error {
 	if messages.Classify(text) != messages.KindChat {
 		return fmt.Errorf("%w: receivers would read the text as a frame or a fragment", ErrInvalidPayload)
 	}
-	return n.enqueue(ctx, messages.Outbound{Text: text})
+	return n.enqueue(ctx, protocol.Outbound{Text: text})
 }
 
 // enqueue hands out to the gateway, or returns ErrClosed once Close has
 // begun: never both, so a payload it accepts is covered by Close's drain.
-func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
+func (n *Node) enqueue(ctx context.Context, out protocol.Outbound) error {
 	n.sending.RLock()
 	defer n.sending.RUnlock()
 	if n.closed.Load() {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/socketscience/socketscience/internal/goroutines"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
@@ -136,11 +137,11 @@ func (f *fixture) send(fr messages.Frame) {
 }
 
 func (f *fixture) sendFrom(fr messages.Frame, chat messages.ChatMessage) {
-	f.system.Root.Send(f.router.PID(), &messages.Inbound{Frame: fr, Chat: chat})
+	f.system.Root.Send(f.router.PID(), &protocol.Inbound{Frame: fr, Chat: chat})
 }
 
 func (f *fixture) sendChat(chat messages.ChatMessage) {
-	f.system.Root.Send(f.router.PID(), &messages.ChatInbound{Chat: chat})
+	f.system.Root.Send(f.router.PID(), &protocol.ChatInbound{Chat: chat})
 }
 
 func (f *fixture) register(typ string, fn messages.HandlerFunc) func() {
@@ -1106,7 +1107,7 @@ func TestConcurrentRegistration(t *testing.T) {
 // and that message must not reach the handler after it stopped.
 func TestUnregisterUnderTraffic(t *testing.T) {
 	f := newFixture(t, Config{})
-	in := &messages.Inbound{Frame: frame(t, messages.Payload{"t": 1}, nil)}
+	in := &protocol.Inbound{Frame: frame(t, messages.Payload{"t": 1}, nil)}
 	stopSending := make(chan struct{})
 	var sender sync.WaitGroup
 	for range 2 {
@@ -1144,9 +1145,9 @@ func BenchmarkRoute(b *testing.B) {
 	})
 	data, err := msgpack.Marshal(map[string]any{"message_id": 1, "beverage_type": "coffee"})
 	require.NoError(b, err)
-	ins := make([]messages.Inbound, b.N)
+	ins := make([]protocol.Inbound, b.N)
 	for i := range ins {
-		ins[i] = messages.Inbound{
+		ins[i] = protocol.Inbound{
 			Frame: messages.Frame{
 				Types:    []messages.RawType{{Type: "ping", Data: data}},
 				Envelope: &messages.Envelope{Node: "peer", Seq: uint64(i + 1)},

@@ -15,6 +15,7 @@ import (
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/internal/goroutines"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 	"golang.org/x/time/rate"
@@ -59,7 +60,7 @@ func DefaultReconnectPolicy() supervisor.Policy {
 type Config struct {
 	System *actor.ActorSystem
 	Dialer chatgateway.Dialer
-	// Router receives *messages.Inbound and *messages.ChatInbound.
+	// Router receives *protocol.Inbound and *protocol.ChatInbound.
 	Router *actor.PID
 	// Policy is the reconnect policy. Defaults to DefaultReconnectPolicy().
 	Policy *supervisor.Policy
@@ -109,7 +110,7 @@ type Config struct {
 	// Defaults to protoactor's default strategy.
 	Guardian actor.SupervisorStrategy
 	// OnState, if set, is called on the gateway actor with each
-	// *messages.ConnectionUp and *messages.ConnectionDown. It must not block.
+	// *protocol.ConnectionUp and *protocol.ConnectionDown. It must not block.
 	OnState func(any)
 }
 
@@ -164,7 +165,7 @@ type Gateway struct {
 	learned   time.Duration
 	learnedAt time.Time
 	base      time.Duration // the connection's own PostInterval
-	drains    []*messages.Drain
+	drains    []*protocol.Drain
 	// unreported counts outbound posts dropped since a Drain last
 	// reported them.
 	unreported map[string]int
@@ -288,7 +289,7 @@ func (g *Gateway) Limits() chatgateway.Limits {
 // bytes, it waits for room until ctx ends, or returns ErrQueueFull at once
 // if wait is false. An item larger than the whole byte bound is
 // ErrQueueFull at once.
-func (g *Gateway) Enqueue(ctx context.Context, out messages.Outbound, wait bool) error {
+func (g *Gateway) Enqueue(ctx context.Context, out protocol.Outbound, wait bool) error {
 	n := int64(size(&out))
 	if n > int64(g.cfg.QueueBytes) {
 		return fmt.Errorf("%w: %d bytes, the queue holds %d", ErrQueueFull, n, g.cfg.QueueBytes)
@@ -379,7 +380,7 @@ func (g *Gateway) send(msg any, bytes int64) error {
 // long for the server, refused by it) since a Drain last said so, it
 // returns a *DroppedError saying how many and why.
 func (g *Gateway) Drain(ctx context.Context) error {
-	d := &messages.Drain{Done: make(chan struct{})}
+	d := &protocol.Drain{Done: make(chan struct{})}
 	if err := g.send(d, -1); err != nil {
 		return err
 	}
@@ -447,10 +448,10 @@ func (g *Gateway) Receive(c actor.Context) {
 		g.dial()
 	case *actor.Restarting:
 		g.teardown()
-	case *messages.Outbound:
+	case *protocol.Outbound:
 		g.out.push(*m)
 		g.pump()
-	case *messages.Drain:
+	case *protocol.Drain:
 		g.drains = append(g.drains, m)
 		g.checkDrained()
 	case *dialed:
@@ -540,7 +541,7 @@ func (g *Gateway) up(conn chatgateway.Conn) {
 	g.setState(State{Connected: true})
 	g.log.Info().Int64("user_id", id.UserID).Str("user", id.UserName).Int("max_message_len", lim.MaxMessageLen).Msg("connected")
 	if g.cfg.OnState != nil {
-		g.cfg.OnState(&messages.ConnectionUp{UserID: id.UserID, UserName: id.UserName, MaxMessageLen: lim.MaxMessageLen})
+		g.cfg.OnState(&protocol.ConnectionUp{UserID: id.UserID, UserName: id.UserName, MaxMessageLen: lim.MaxMessageLen})
 	}
 	g.pump()
 }
@@ -555,7 +556,7 @@ func (g *Gateway) down(err error) {
 		g.setState(State{Err: err, Permanent: true})
 		g.log.Error().Err(err).Bool("gave_up", giveUp).Int("queued", g.out.len()).Msg("connection failed for good; not reconnecting")
 		if g.cfg.OnState != nil {
-			g.cfg.OnState(&messages.ConnectionDown{Err: err, Permanent: true})
+			g.cfg.OnState(&protocol.ConnectionDown{Err: err, Permanent: true})
 		}
 		g.checkDrained()
 		return
@@ -563,7 +564,7 @@ func (g *Gateway) down(err error) {
 	g.setState(State{Err: err})
 	g.log.Warn().Err(err).Dur("retry_in", delay).Int("attempt", g.tracker.Attempt()).Int("queued", g.out.len()).Msg("disconnected")
 	if g.cfg.OnState != nil {
-		g.cfg.OnState(&messages.ConnectionDown{Err: err, RetryIn: delay})
+		g.cfg.OnState(&protocol.ConnectionDown{Err: err, RetryIn: delay})
 	}
 	gen := g.gen
 	g.retry = g.cfg.Clock.AfterFunc(delay, func() { g.tell(&redial{gen: gen}) })
@@ -773,9 +774,9 @@ func (g *Gateway) read(gen int, conn chatgateway.Conn) {
 		switch {
 		case err == nil:
 			g.counters.Frames.Add(1)
-			root.Send(g.cfg.Router, &messages.Inbound{Frame: frame, Chat: msg})
+			root.Send(g.cfg.Router, &protocol.Inbound{Frame: frame, Chat: msg})
 		case errors.Is(err, messages.ErrNotFrame):
-			root.Send(g.cfg.Router, &messages.ChatInbound{Chat: msg})
+			root.Send(g.cfg.Router, &protocol.ChatInbound{Chat: msg})
 		case errors.Is(err, errIncomplete):
 		default:
 			r := dropReason(err)

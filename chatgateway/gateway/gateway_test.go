@@ -24,6 +24,7 @@ import (
 	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
@@ -56,13 +57,13 @@ type collector struct {
 	pid *actor.PID
 
 	mu      sync.Mutex
-	msgs    []any // *messages.Inbound and *messages.ChatInbound, in arrival order
+	msgs    []any // *protocol.Inbound and *protocol.ChatInbound, in arrival order
 	changed chan struct{}
 }
 
 func (c *collector) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *messages.Inbound, *messages.ChatInbound:
+	case *protocol.Inbound, *protocol.ChatInbound:
 		c.mu.Lock()
 		c.msgs = append(c.msgs, m)
 		close(c.changed)
@@ -101,7 +102,7 @@ func (c *collector) waitFor(t *testing.T, what string, cond func([]any) bool) []
 func chatFrom(msgs []any, user int64) []string {
 	var out []string
 	for _, m := range msgs {
-		if ci, ok := m.(*messages.ChatInbound); ok && ci.Chat.UserID == user {
+		if ci, ok := m.(*protocol.ChatInbound); ok && ci.Chat.UserID == user {
 			out = append(out, ci.Chat.Text)
 		}
 	}
@@ -112,7 +113,7 @@ func chatFrom(msgs []any, user int64) []string {
 func hasChat(text string) func([]any) bool {
 	return func(msgs []any) bool {
 		for _, m := range msgs {
-			if ci, ok := m.(*messages.ChatInbound); ok && ci.Chat.Text == text {
+			if ci, ok := m.(*protocol.ChatInbound); ok && ci.Chat.Text == text {
 				return true
 			}
 		}
@@ -249,7 +250,7 @@ func (h *harness) drainDropped(want map[string]int) {
 func (h *harness) enqueue(texts ...string) {
 	h.t.Helper()
 	for _, s := range texts {
-		require.NoError(h.t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: s}, false))
+		require.NoError(h.t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: s}, false))
 	}
 }
 
@@ -279,19 +280,19 @@ func (h *harness) nextState() any {
 	}
 }
 
-func (h *harness) nextDown() *messages.ConnectionDown {
+func (h *harness) nextDown() *protocol.ConnectionDown {
 	h.t.Helper()
 	s := h.nextState()
-	d, ok := s.(*messages.ConnectionDown)
-	require.Truef(h.t, ok, "want *messages.ConnectionDown, got %T", s)
+	d, ok := s.(*protocol.ConnectionDown)
+	require.Truef(h.t, ok, "want *protocol.ConnectionDown, got %T", s)
 	return d
 }
 
-func (h *harness) nextUp() *messages.ConnectionUp {
+func (h *harness) nextUp() *protocol.ConnectionUp {
 	h.t.Helper()
 	s := h.nextState()
-	u, ok := s.(*messages.ConnectionUp)
-	require.Truef(h.t, ok, "want *messages.ConnectionUp, got %T", s)
+	u, ok := s.(*protocol.ConnectionUp)
+	require.Truef(h.t, ok, "want *protocol.ConnectionUp, got %T", s)
 	return u
 }
 
@@ -357,7 +358,7 @@ func TestRoutesFramesChatAndDropsMalformed(t *testing.T) {
 	h.waitConnected()
 
 	up := h.nextUp()
-	assert.Equal(t, &messages.ConnectionUp{UserID: smokey.UserID, UserName: smokey.UserName, MaxMessageLen: memchat.DefaultMaxMessageLen}, up)
+	assert.Equal(t, &protocol.ConnectionUp{UserID: smokey.UserID, UserName: smokey.UserName, MaxMessageLen: memchat.DefaultMaxMessageLen}, up)
 	assert.Equal(t, memchat.DefaultMaxMessageLen, h.gw.MaxMessageLen())
 	st := h.gw.State()
 	assert.True(t, st.Connected)
@@ -380,8 +381,8 @@ func TestRoutesFramesChatAndDropsMalformed(t *testing.T) {
 
 	msgs := h.col.waitFor(t, "the frame", func(m []any) bool { return len(m) >= 1 })
 	require.Len(t, msgs, 1)
-	in, ok := msgs[0].(*messages.Inbound)
-	require.Truef(t, ok, "want *messages.Inbound, got %T", msgs[0])
+	in, ok := msgs[0].(*protocol.Inbound)
+	require.Truef(t, ok, "want *protocol.Inbound, got %T", msgs[0])
 	assert.Equal(t, frameID, in.Chat.ID)
 	assert.Equal(t, alice.UserID, in.Chat.UserID)
 	assert.Equal(t, alice.UserName, in.Chat.UserName)
@@ -407,14 +408,14 @@ func TestRoutesFramesChatAndDropsMalformed(t *testing.T) {
 	h.room.Say(alice, notFrame)
 	msgs = h.col.waitFor(t, "two chat lines", func(m []any) bool { return len(m) >= 3 })
 	require.Len(t, msgs, 3)
-	ci, ok := msgs[1].(*messages.ChatInbound)
-	require.Truef(t, ok, "want *messages.ChatInbound, got %T", msgs[1])
+	ci, ok := msgs[1].(*protocol.ChatInbound)
+	require.Truef(t, ok, "want *protocol.ChatInbound, got %T", msgs[1])
 	assert.Equal(t, messages.ChatMessage{
 		ID: plainID, UserID: alice.UserID, UserName: alice.UserName, Text: "!!/coffee", Time: ci.Chat.Time,
 	}, ci.Chat)
 	assert.False(t, ci.Chat.Time.IsZero())
-	ci, ok = msgs[2].(*messages.ChatInbound)
-	require.Truef(t, ok, "want *messages.ChatInbound, got %T", msgs[2])
+	ci, ok = msgs[2].(*protocol.ChatInbound)
+	require.Truef(t, ok, "want *protocol.ChatInbound, got %T", msgs[2])
 	assert.Equal(t, notFrame, ci.Chat.Text)
 
 	// Malformed frames: each dropped and counted by reason.
@@ -582,7 +583,7 @@ func TestGivesUpAfterMaxFailures(t *testing.T) {
 	assert.EqualValues(t, 3, h.attempts.Load())
 	assert.Zero(t, h.clock.Pending())
 	assert.Empty(t, h.clock.scheduled)
-	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "x"}, false))
+	isStopped(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "x"}, false))
 }
 
 // ---------------------------------------------------------------------------
@@ -690,7 +691,7 @@ func TestPermanentDialFailureStops(t *testing.T) {
 
 	assert.Zero(t, h.clock.Pending(), "no retry after a permanent failure")
 	assert.Empty(t, h.clock.scheduled)
-	err = h.gw.Enqueue(context.Background(), messages.Outbound{Text: "x"}, false)
+	err = h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "x"}, false)
 	isStopped(t, err)
 	assert.ErrorIs(t, err, cause)
 	assert.Zero(t, h.gw.Queued())
@@ -724,7 +725,7 @@ func TestPermanentPostFailureStops(t *testing.T) {
 	err = h.gw.Drain(ctx)
 	isStopped(t, err)
 	assert.ErrorIs(t, err, cause)
-	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "b"}, false))
+	isStopped(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "b"}, false))
 
 	h.gw.Stop()
 	assert.Equal(t, map[string]int64{"abandoned": 1}, h.counters.Dropped())
@@ -743,14 +744,14 @@ func TestQueueBound(t *testing.T) {
 
 	ctx := context.Background()
 	for _, s := range []string{"a", "b", "c"} {
-		require.NoError(t, h.gw.Enqueue(ctx, messages.Outbound{Text: s}, false))
+		require.NoError(t, h.gw.Enqueue(ctx, protocol.Outbound{Text: s}, false))
 	}
 	assert.Equal(t, 3, h.gw.Queued())
-	require.ErrorIs(t, h.gw.Enqueue(ctx, messages.Outbound{Text: "full"}, false), gateway.ErrQueueFull)
+	require.ErrorIs(t, h.gw.Enqueue(ctx, protocol.Outbound{Text: "full"}, false), gateway.ErrQueueFull)
 
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	err := h.gw.Enqueue(short, messages.Outbound{Text: "late"}, true)
+	err := h.gw.Enqueue(short, protocol.Outbound{Text: "late"}, true)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.NotErrorIs(t, err, gateway.ErrQueueFull)
 	assert.Equal(t, 3, h.gw.Queued())
@@ -759,7 +760,7 @@ func TestQueueBound(t *testing.T) {
 	long, cancelLong := context.WithTimeout(ctx, waitLimit)
 	defer cancelLong()
 	waited := make(chan error, 1)
-	go func() { waited <- h.gw.Enqueue(long, messages.Outbound{Text: "d"}, true) }()
+	go func() { waited <- h.gw.Enqueue(long, protocol.Outbound{Text: "d"}, true) }()
 	h.clock.Advance(d)
 	select {
 	case err := <-waited:
@@ -783,7 +784,7 @@ func TestQueueBoundUnderConcurrentWaiters(t *testing.T) {
 	for g := range senders {
 		wg.Go(func() {
 			for _, s := range texts(fmt.Sprintf("s%d", g), each) {
-				if err := h.gw.Enqueue(context.Background(), messages.Outbound{Text: s}, true); err != nil {
+				if err := h.gw.Enqueue(context.Background(), protocol.Outbound{Text: s}, true); err != nil {
 					errs <- err
 				}
 			}
@@ -916,8 +917,8 @@ func TestStopAbandonsQueue(t *testing.T) {
 		t.Fatal("Drain did not return after Stop")
 	}
 
-	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "after stop"}, false))
-	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "after stop"}, true))
+	isStopped(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "after stop"}, false))
+	isStopped(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "after stop"}, true))
 	assert.Zero(t, h.gw.Queued())
 	h.gw.Stop() // idempotent
 }
@@ -1028,7 +1029,7 @@ func TestOneReaderOneWriter(t *testing.T) {
 	for g := range enqueuers {
 		wg.Go(func() {
 			for _, s := range texts(fmt.Sprintf("out%d", g), each) {
-				assert.NoError(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: s}, true))
+				assert.NoError(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: s}, true))
 			}
 		})
 	}
@@ -1140,7 +1141,7 @@ func TestUntrustedFramesAreDropped(t *testing.T) {
 	h.room.Say(smokey, text)
 	msgs := h.col.waitFor(t, "the own account's frame", func(msgs []any) bool { return len(msgs) > 0 })
 	require.Len(t, msgs, 1)
-	require.Equal(t, smokey.UserID, msgs[0].(*messages.Inbound).Chat.UserID)
+	require.Equal(t, smokey.UserID, msgs[0].(*protocol.Inbound).Chat.UserID)
 	require.Equal(t, int64(1), h.counters.Dropped()["untrusted"])
 }
 
