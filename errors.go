@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/socketscience/socketscience/actors"
-	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 )
 
 var (
@@ -22,16 +22,16 @@ var (
 	ErrPayloadTooLarge = errors.New("socketscience: payload too large")
 	// ErrQueueFull is returned by Send and Post when the outbound queue is
 	// full and the node was made WithNonBlockingSend.
-	ErrQueueFull = chatgateway.ErrQueueFull
+	ErrQueueFull = gateway.ErrQueueFull
 	// ErrStopped is returned by Send and Post once the connection has failed
 	// for good (bad credentials, a banned account); it wraps the cause.
-	ErrStopped = chatgateway.ErrStopped
+	ErrStopped = gateway.ErrStopped
 	// ErrDropped is matched by the error Flush (and Close) return when
 	// queued posts were dropped instead of posted since the last Flush
 	// said so: too long for the server, more fragments than receivers
 	// reassemble, or refused by the server for good. It is a
-	// *chatgateway.DroppedError, which counts them by reason.
-	ErrDropped = chatgateway.ErrDropped
+	// *gateway.DroppedError, which counts them by reason.
+	ErrDropped = gateway.ErrDropped
 	// ErrInvalidOption is returned by New for an option whose value the node
 	// cannot work with; the error names the option and says why.
 	ErrInvalidOption = errors.New("socketscience: invalid option")

@@ -17,10 +17,11 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/socketscience/socketscience/actors"
 	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/internal/goroutines"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
-	"github.com/socketscience/socketscience/supervisor"
 )
 
 // Payload is what Send posts: each top-level key is a message type, holding
@@ -45,9 +46,9 @@ type Node struct {
 	system      *actor.ActorSystem
 	group       goroutines.Group // every goroutine the node's actors run on
 	counters    metrics.Counters
-	strategy    *supervisor.Strategy
+	strategy    *actors.Strategy
 	router      *actors.Router
-	gateway     *chatgateway.Gateway
+	gateway     *gateway.Gateway
 	closed      atomic.Bool
 
 	// sending is read-locked by Send and Post from their closed check until
@@ -97,8 +98,8 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		return protoactorLogger(n.log)
 	}))
 	n.system.EventStream.Subscribe(n.onDeadLetter)
-	n.strategy = supervisor.NewStrategy(o.handlerPolicy,
-		supervisor.WithClock(o.clock), supervisor.WithRand(o.rand), supervisor.WithEventHook(n.onHandlerFailure))
+	n.strategy = actors.NewStrategy(o.handlerPolicy,
+		actors.WithStrategyClock(o.clock), actors.WithStrategyRand(o.rand), actors.WithFailureHook(n.onHandlerFailure))
 	dispatcher := n.group.Dispatcher()
 	var onState func(context.Context, any)
 	if o.state != nil {
@@ -118,7 +119,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Chat:            o.chat,
 		State:           onState,
 	})
-	n.gateway = chatgateway.New(chatgateway.Config{
+	n.gateway = gateway.New(gateway.Config{
 		System:          n.system,
 		Dialer:          dialer,
 		Router:          n.router.PID(),
@@ -197,7 +198,7 @@ func (n *Node) Send(ctx context.Context, p Payload) error {
 	if err := n.checkSize(types); err != nil {
 		return err
 	}
-	if err := n.enqueue(ctx, messages.Outbound{Types: types}); err != nil {
+	if err := n.enqueue(ctx, protocol.Outbound{Types: types}); err != nil {
 		return err
 	}
 	n.counters.Sent.Add(1)
@@ -253,19 +254,19 @@ func (n *Node) Post(ctx context.Context, text string) error {
 	if messages.Classify(text) != messages.KindChat {
 		return fmt.Errorf("%w: receivers would read the text as a frame or a fragment", ErrInvalidPayload)
 	}
-	return n.enqueue(ctx, messages.Outbound{Text: text})
+	return n.enqueue(ctx, protocol.Outbound{Text: text})
 }
 
 // enqueue hands out to the gateway, or returns ErrClosed once Close has
 // begun: never both, so a payload it accepts is covered by Close's drain.
-func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
+func (n *Node) enqueue(ctx context.Context, out protocol.Outbound) error {
 	n.sending.RLock()
 	defer n.sending.RUnlock()
 	if n.closed.Load() {
 		return ErrClosed
 	}
 	err := n.gateway.Enqueue(ctx, out, false)
-	if errors.Is(err, chatgateway.ErrQueueFull) && !n.opts.nonBlocking {
+	if errors.Is(err, gateway.ErrQueueFull) && !n.opts.nonBlocking {
 		// Waiting for room holds the read lock, so Close must be able to end
 		// the wait: only this slow path pays for a merged context.
 		wctx, cancel := context.WithCancel(ctx)
@@ -277,7 +278,7 @@ func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
 			return ErrClosed
 		}
 	}
-	if errors.Is(err, chatgateway.ErrStopped) && n.closed.Load() {
+	if errors.Is(err, gateway.ErrStopped) && n.closed.Load() {
 		return ErrClosed
 	}
 	return err
@@ -482,7 +483,7 @@ func (n *Node) onDeadLetter(evt any) {
 	}
 }
 
-func (n *Node) onHandlerFailure(e supervisor.Event) {
+func (n *Node) onHandlerFailure(e actors.Failure) {
 	if e.GaveUp {
 		typ, _ := n.router.Forget(e.Child)
 		n.log.Error().Str("actor", e.Child.Id).Str("type", typ).Interface("reason", e.Reason).Msg("handler stopped for good after too many failures; its type is no longer handled")

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
@@ -217,7 +218,7 @@ func TestClosedNode(t *testing.T) {
 // posted, in order, after the node reconnects; Close posts what is left.
 func TestQueueSurvivesReconnectAndCloseDrains(t *testing.T) {
 	room := memchat.NewRoom()
-	fast := chatgateway.DefaultReconnectPolicy()
+	fast := gateway.DefaultReconnectPolicy()
 	fast.Backoff.Initial, fast.Backoff.Max = time.Millisecond, time.Millisecond
 	member := room.Member(bot, "a")
 	a := connected(t, member, socketscience.WithReconnectPolicy(fast))
@@ -719,7 +720,7 @@ func TestStateHandler(t *testing.T) {
 	down := receive(t, changes)
 	assert.False(t, down.Connected)
 	assert.ErrorIs(t, down.Err, memchat.ErrBroken)
-	assert.Equal(t, chatgateway.DefaultReconnectPolicy().Backoff.Delay(0, 0), down.RetryIn)
+	assert.Equal(t, gateway.DefaultReconnectPolicy().Backoff.Delay(0, 0), down.RetryIn)
 	require.Eventually(t, func() bool { return clock.Pending() == 1 }, wait, time.Millisecond)
 	clock.Advance(down.RetryIn)
 	stopped := receive(t, changes)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 )
@@ -100,7 +100,7 @@ func nodeIDByte(c byte) bool {
 
 // WithQueueSize sets how many outbound posts may wait while the node is
 // disconnected or rate limited: at least 1. Defaults to
-// chatgateway.DefaultQueueSize.
+// gateway.DefaultQueueSize.
 func WithQueueSize(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
@@ -114,7 +114,7 @@ func WithQueueSize(n int) Option {
 // WithQueueBytes sets how many bytes of payload data and text the outbound
 // queue may hold: at least messages.DefaultMaxFrameLen, so that the largest
 // payload fits. Past it, Send waits (or fails, WithNonBlockingSend) as for
-// a full queue. Defaults to chatgateway.DefaultQueueBytes (16 MiB).
+// a full queue. Defaults to gateway.DefaultQueueBytes (16 MiB).
 func WithQueueBytes(n int) Option {
 	return func(o *options) error {
 		if n < messages.DefaultMaxFrameLen {
@@ -131,7 +131,7 @@ func WithNonBlockingSend() Option { return func(o *options) error { o.nonBlockin
 
 // WithReconnectPolicy sets the backoff and restart intensity for the chat
 // connection; every value of supervisor.Policy has a stated meaning.
-// Defaults to chatgateway.DefaultReconnectPolicy().
+// Defaults to gateway.DefaultReconnectPolicy().
 func WithReconnectPolicy(p supervisor.Policy) Option {
 	return func(o *options) error { o.reconnect = p; return nil }
 }
@@ -276,7 +276,7 @@ func WithSecret(secret []byte) Option {
 }
 
 // WithMaxClockSkew sets how far from now a signed frame's time may be: more
-// than 0. Defaults to chatgateway.DefaultMaxClockSkew.
+// than 0. Defaults to gateway.DefaultMaxClockSkew.
 func WithMaxClockSkew(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
@@ -331,8 +331,8 @@ func WithReassemblyLimits(l messages.ReassemblyLimits) Option {
 func defaultOptions() options {
 	return options{
 		log:           zerolog.Nop(),
-		queueSize:     chatgateway.DefaultQueueSize,
-		reconnect:     chatgateway.DefaultReconnectPolicy(),
+		queueSize:     gateway.DefaultQueueSize,
+		reconnect:     gateway.DefaultReconnectPolicy(),
 		handlerPolicy: DefaultHandlerPolicy(),
 		clock:         supervisor.SystemClock{},
 	}

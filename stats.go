@@ -3,7 +3,7 @@ package socketscience
 import (
 	"time"
 
-	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/internal/protocol"
 )
 
 // Health is the node's connection as of now.
@@ -37,9 +37,9 @@ type StateChange struct {
 
 func stateChange(ev any) StateChange {
 	switch e := ev.(type) {
-	case *messages.ConnectionUp:
+	case *protocol.ConnectionUp:
 		return StateChange{Connected: true, UserID: e.UserID, UserName: e.UserName}
-	case *messages.ConnectionDown:
+	case *protocol.ConnectionDown:
 		return StateChange{Err: e.Err, RetryIn: e.RetryIn, Stopped: e.Permanent}
 	}
 	return StateChange{}

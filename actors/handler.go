@@ -11,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 	"golang.org/x/time/rate"
 )
@@ -49,7 +50,7 @@ type callback struct {
 	id uint64
 	fn messages.HandlerFunc
 	// event takes what the chat and state handlers get: a
-	// messages.ChatMessage, *messages.ConnectionUp or *messages.ConnectionDown.
+	// messages.ChatMessage, *protocol.ConnectionUp or *protocol.ConnectionDown.
 	event func(context.Context, any)
 }
 
@@ -72,9 +73,9 @@ func (h *handler) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *messages.Message:
 		h.handle(func(cb callback) error { return cb.fn(h.ctx, *m) }, true, msgSize(m))
-	case *messages.ChatInbound:
+	case *protocol.ChatInbound:
 		h.handle(func(cb callback) error { cb.event(h.ctx, m.Chat); return nil }, false, msgSize(m))
-	case *messages.ConnectionUp, *messages.ConnectionDown:
+	case *protocol.ConnectionUp, *protocol.ConnectionDown:
 		h.handle(func(cb callback) error { cb.event(h.ctx, m); return nil }, false, 0)
 	case *actor.Restarting:
 		h.r.counters.Restarts.Add(1)

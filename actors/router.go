@@ -11,6 +11,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 	"golang.org/x/time/rate"
 )
@@ -36,7 +37,7 @@ const (
 type Config struct {
 	System *actor.ActorSystem
 	// Strategy supervises the handler actors. Defaults to protoactor's
-	// default strategy; socketscience passes a supervisor.Strategy.
+	// default strategy; socketscience passes a Strategy.
 	Strategy actor.SupervisorStrategy
 	// Dispatcher runs the mailboxes. Defaults to protoactor's.
 	Dispatcher actor.Dispatcher
@@ -61,8 +62,8 @@ type Config struct {
 	DeliverToSelf   bool
 	// Chat, if set, receives every chat message that is not a frame.
 	Chat func(context.Context, messages.ChatMessage)
-	// State, if set, receives each *messages.ConnectionUp and
-	// *messages.ConnectionDown passed to NotifyState, in order.
+	// State, if set, receives each *protocol.ConnectionUp and
+	// *protocol.ConnectionDown passed to NotifyState, in order.
 	State func(context.Context, any)
 }
 
@@ -465,9 +466,9 @@ type routerActor struct{ r *Router }
 func (a routerActor) Receive(c actor.Context) {
 	r := a.r
 	switch m := c.Message().(type) {
-	case *messages.Inbound:
+	case *protocol.Inbound:
 		r.route(c, m)
-	case *messages.ChatInbound:
+	case *protocol.ChatInbound:
 		if r.chat != nil && r.admit(r.chat, msgSize(m)) {
 			c.Send(r.chat.pid, m)
 		}
@@ -482,7 +483,7 @@ func (a routerActor) Receive(c actor.Context) {
 	}
 }
 
-func (r *Router) route(c actor.Context, in *messages.Inbound) {
+func (r *Router) route(c actor.Context, in *protocol.Inbound) {
 	sender := messages.Sender{UserID: in.Chat.UserID, UserName: in.Chat.UserName}
 	if env := in.Frame.Envelope; env != nil {
 		if env.Node == r.cfg.Self && env.Incarnation == r.cfg.SelfIncarnation && !r.cfg.DeliverToSelf {
@@ -533,7 +534,7 @@ func msgSize(m any) int64 {
 	switch m := m.(type) {
 	case *messages.Message:
 		return int64(len(m.Data))
-	case *messages.ChatInbound:
+	case *protocol.ChatInbound:
 		return int64(len(m.Chat.Text))
 	}
 	return 0

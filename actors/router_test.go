@@ -21,6 +21,7 @@ import (
 
 	"github.com/socketscience/socketscience/internal/goroutines"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
@@ -41,15 +42,15 @@ func fastPolicy() supervisor.Policy {
 }
 
 // fixture is a Router on a silent ActorSystem whose mailboxes run on a
-// goroutines.Group, supervised by a supervisor.Strategy.
+// goroutines.Group, supervised by a Strategy.
 type fixture struct {
 	tb       testing.TB
 	system   *actor.ActorSystem
 	group    *goroutines.Group
-	strategy *supervisor.Strategy
+	strategy *Strategy
 	counters *metrics.Counters
 	router   *Router
-	events   chan supervisor.Event // the strategy's decisions, unless a test hooks them itself
+	events   chan Failure // the strategy's decisions, unless a test hooks them itself
 	stopped  bool
 	// deadLetters counts messages sent to stopped actors. The router must
 	// not make any: each one makes protoactor start a goroutine that lives
@@ -66,7 +67,7 @@ func newFixture(tb testing.TB, cfg Config) *fixture {
 // newFixtureWith fills in cfg's System, Dispatcher, Counters and (unless set)
 // Strategy, and starts the Router. When the test ends, it stops the Router
 // (unless the test did) and waits for every mailbox goroutine.
-func newFixtureWith(tb testing.TB, p supervisor.Policy, cfg Config, opts ...supervisor.StrategyOption) *fixture {
+func newFixtureWith(tb testing.TB, p supervisor.Policy, cfg Config, opts ...StrategyOption) *fixture {
 	tb.Helper()
 	f := &fixture{
 		tb: tb,
@@ -78,15 +79,15 @@ func newFixtureWith(tb testing.TB, p supervisor.Policy, cfg Config, opts ...supe
 		),
 		group:    new(goroutines.Group),
 		counters: new(metrics.Counters),
-		events:   make(chan supervisor.Event, 1000),
+		events:   make(chan Failure, 1000),
 	}
-	hook := supervisor.WithEventHook(func(e supervisor.Event) {
+	hook := WithFailureHook(func(e Failure) {
 		select {
 		case f.events <- e:
 		default:
 		}
 	})
-	f.strategy = supervisor.NewStrategy(p, append([]supervisor.StrategyOption{hook}, opts...)...)
+	f.strategy = NewStrategy(p, append([]StrategyOption{hook}, opts...)...)
 	f.deadLog = make(chan string, 100)
 	f.system.EventStream.Subscribe(func(evt any) {
 		if dl, ok := evt.(*actor.DeadLetterEvent); ok {
@@ -136,11 +137,11 @@ func (f *fixture) send(fr messages.Frame) {
 }
 
 func (f *fixture) sendFrom(fr messages.Frame, chat messages.ChatMessage) {
-	f.system.Root.Send(f.router.PID(), &messages.Inbound{Frame: fr, Chat: chat})
+	f.system.Root.Send(f.router.PID(), &protocol.Inbound{Frame: fr, Chat: chat})
 }
 
 func (f *fixture) sendChat(chat messages.ChatMessage) {
-	f.system.Root.Send(f.router.PID(), &messages.ChatInbound{Chat: chat})
+	f.system.Root.Send(f.router.PID(), &protocol.ChatInbound{Chat: chat})
 }
 
 func (f *fixture) register(typ string, fn messages.HandlerFunc) func() {
@@ -531,7 +532,7 @@ func TestSeveralPanicsInOneMessageRestartOnce(t *testing.T) {
 func TestRestartWaitsForBackoff(t *testing.T) {
 	clk := fakeclock.New(epoch)
 	p := supervisor.Policy{Backoff: supervisor.Backoff{Initial: time.Second, Multiplier: 2, Max: time.Minute}}
-	f := newFixtureWith(t, p, Config{}, supervisor.WithClock(clk), supervisor.WithRand(func() float64 { return 0 }))
+	f := newFixtureWith(t, p, Config{}, WithStrategyClock(clk), WithStrategyRand(func() float64 { return 0 }))
 	tCalls := make(chan string, 100)
 	oCalls := make(chan string, 100)
 	f.register("t", func(_ context.Context, m messages.Message) error {
@@ -1013,7 +1014,7 @@ func TestForgetAfterTheStrategyGivesUp(t *testing.T) {
 	p := fastPolicy()
 	p.MaxFailures = 1
 	p.Window = time.Minute
-	f := newFixtureWith(t, p, Config{}, supervisor.WithEventHook(func(e supervisor.Event) {
+	f := newFixtureWith(t, p, Config{}, WithFailureHook(func(e Failure) {
 		if r := router.Load(); r != nil && e.GaveUp {
 			typ, ok := r.Forget(e.Child)
 			forgot <- forgotten{typ, ok}
@@ -1106,7 +1107,7 @@ func TestConcurrentRegistration(t *testing.T) {
 // and that message must not reach the handler after it stopped.
 func TestUnregisterUnderTraffic(t *testing.T) {
 	f := newFixture(t, Config{})
-	in := &messages.Inbound{Frame: frame(t, messages.Payload{"t": 1}, nil)}
+	in := &protocol.Inbound{Frame: frame(t, messages.Payload{"t": 1}, nil)}
 	stopSending := make(chan struct{})
 	var sender sync.WaitGroup
 	for range 2 {
@@ -1144,9 +1145,9 @@ func BenchmarkRoute(b *testing.B) {
 	})
 	data, err := msgpack.Marshal(map[string]any{"message_id": 1, "beverage_type": "coffee"})
 	require.NoError(b, err)
-	ins := make([]messages.Inbound, b.N)
+	ins := make([]protocol.Inbound, b.N)
 	for i := range ins {
-		ins[i] = messages.Inbound{
+		ins[i] = protocol.Inbound{
 			Frame: messages.Frame{
 				Types:    []messages.RawType{{Type: "ping", Data: data}},
 				Envelope: &messages.Envelope{Node: "peer", Seq: uint64(i + 1)},

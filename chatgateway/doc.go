@@ -1,10 +1,8 @@
-// Package chatgateway connects a node to its chat room. The gateway actor
-// owns one Conn at a time: one reader goroutine turns chat messages into
-// frames for the router, one writer goroutine posts what the outbound queue
-// holds, and when the connection fails the gateway dials again with
-// exponential backoff and jitter, keeping the queue. Adapters for chat
-// servers implement Dialer and Conn in sub-packages (memchat: an in-process
-// room).
-//
-// It never calls user handlers.
+// Package chatgateway is the contract between a node and a chat server: what
+// an adapter implements (Dialer and Conn, written on the interfaces), what it
+// reports (Identity, Limits) and how it marks its errors for the gateway
+// (Permanent, Rejected, RetryAfter). It is a leaf: it imports no actor
+// runtime, so an adapter (memchat, sechat, ircws, in sub-packages) imports
+// only this, messages, and its own protocol's libraries. The machinery that
+// drives a Conn is in chatgateway/gateway.
 package chatgateway

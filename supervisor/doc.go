@@ -10,9 +10,9 @@
 //     thejerf/suture. More than MaxFailures failures within Window means the thing is
 //     broken rather than unlucky, and the tracker gives up. A failure after ResetAfter
 //     of quiet starts the backoff again from the beginning.
-//   - [Strategy]: an actor.SupervisorStrategy that applies a Policy to each child of a
-//     protoactor parent, delaying restarts on a timer instead of restarting at once.
 //
 // Time comes from a [Clock], so tests can drive it with package fakeclock instead of
-// sleeping.
+// sleeping. The package is a leaf: it imports no actor runtime. The protoactor
+// SupervisorStrategy that applies a Policy to actors is actors.Strategy; the gateway
+// applies one to its connection.
 package supervisor

@@ -15,10 +15,3 @@ func (t *Tracker) StoredCap() int {
 	defer t.mu.Unlock()
 	return cap(t.failures)
 }
-
-// Tracked returns how many children the strategy holds state for.
-func (s *Strategy) Tracked() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.children)
-}

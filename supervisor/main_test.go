@@ -6,6 +6,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-// The strategy tests run a real protoactor ActorSystem; goleak checks that stopping the
-// actors leaves no goroutine behind.
+// Trackers and clocks start no goroutines, and fakeclock's timers run on the caller's;
+// goleak checks that it stays so.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -90,13 +90,13 @@ func (p Policy) NewTracker(c Clock, rnd func() float64) *Tracker {
 // given up, further failures keep giving up until enough failures age out of Window or
 // Reset is called.
 func (t *Tracker) Failed() (delay time.Duration, giveUp bool) {
-	delay, giveUp, _ = t.failed()
+	delay, giveUp, _ = t.FailedAttempt()
 	return delay, giveUp
 }
 
-// failed is Failed that also returns Attempt() as of this failure, read under the same
-// lock so that callers (Strategy) report a consistent value.
-func (t *Tracker) failed() (delay time.Duration, giveUp bool, attempt int) {
+// FailedAttempt is Failed that also returns Attempt() as of this failure, read under
+// the same lock so that callers (a supervising Strategy) report a consistent value.
+func (t *Tracker) FailedAttempt() (delay time.Duration, giveUp bool, attempt int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
@@ -143,10 +143,10 @@ func (t *Tracker) Reset() {
 	t.failures = t.failures[:0]
 }
 
-// idle reports whether the tracker is, as of now, indistinguishable from a new one: no
-// failure would count towards either backoff or intensity. Strategy uses it to drop the
+// Idle reports whether the tracker is, as of now, indistinguishable from a new one: no
+// failure would count towards either backoff or intensity. A supervising Strategy uses it to drop the
 // trackers of children that have stopped failing (or stopped existing).
-func (t *Tracker) idle(now time.Time) bool {
+func (t *Tracker) Idle(now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.attempt > 0 && !t.quietSince(now) {

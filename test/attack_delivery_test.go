@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/socketscience/socketscience"
-	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
 	"github.com/stretchr/testify/assert"
@@ -25,7 +25,7 @@ func TestAttackSignedPostOutlivesOutage(t *testing.T) {
 	receiver := connect(t, room, "receiver", secret, socketscience.WithClock(clock))
 	got := collectInts(t, receiver, "n")
 	member := room.Member(bot, "sender")
-	policy := chatgateway.DefaultReconnectPolicy()
+	policy := gateway.DefaultReconnectPolicy()
 	policy.Backoff.Initial, policy.Backoff.Max, policy.Backoff.Jitter = time.Minute, time.Minute, 0
 	sender, err := socketscience.New(member, secret, socketscience.WithClock(clock), socketscience.WithReconnectPolicy(policy))
 	require.NoError(t, err)

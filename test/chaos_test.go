@@ -17,7 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/socketscience/socketscience"
-	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/sechat"
 	"github.com/socketscience/socketscience/chatgateway/sechat/sechattest"
 	"github.com/stretchr/testify/assert"
@@ -391,7 +391,7 @@ func TestChaos(t *testing.T) {
 
 	r := newSERoom(t, sechattest.WithKeepAlive(chaosKeepAlive))
 	logger := zerolog.New(zerolog.SyncWriter(logs)).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	policy := chatgateway.DefaultReconnectPolicy()
+	policy := gateway.DefaultReconnectPolicy()
 	policy.Backoff.Initial, policy.Backoff.Max = 5*time.Millisecond, 100*time.Millisecond
 
 	nodes := make([]*socketscience.Node, chaosNodes)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
@@ -22,7 +23,7 @@ import (
 const wait = 10 * time.Second
 
 func fastReconnect() socketscience.Option {
-	p := chatgateway.DefaultReconnectPolicy()
+	p := gateway.DefaultReconnectPolicy()
 	p.Backoff.Initial, p.Backoff.Max = time.Millisecond, time.Millisecond
 	return socketscience.WithReconnectPolicy(p)
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/socketscience/socketscience"
-	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/ircws"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/stretchr/testify/assert"
@@ -202,7 +202,7 @@ func TestIRCThreeNodesAndForger(t *testing.T) {
 func TestIRCServerRestart(t *testing.T) {
 	srv := startIRCd(t)
 	nicks := []string{"irc-a", "irc-b", "irc-c"}
-	p := chatgateway.DefaultReconnectPolicy()
+	p := gateway.DefaultReconnectPolicy()
 	p.Backoff.Initial, p.Backoff.Max = 50*time.Millisecond, 500*time.Millisecond
 	opts := []socketscience.Option{socketscience.WithTrustedAccounts(ircws.TrustedAccounts(1, nicks...)...),
 		socketscience.WithReconnectPolicy(p)}

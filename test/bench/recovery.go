@@ -9,6 +9,7 @@ import (
 
 	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/sechat"
 	"github.com/socketscience/socketscience/chatgateway/sechat/sechattest"
 	"github.com/socketscience/socketscience/supervisor"
@@ -148,8 +149,8 @@ func runRecovery(_ context.Context, cfg config, _ *machine) (*section, error) {
 	if cfg.quick {
 		k, down = 10, 50*time.Millisecond
 	}
-	def := chatgateway.DefaultReconnectPolicy()
-	fast := chatgateway.DefaultReconnectPolicy()
+	def := gateway.DefaultReconnectPolicy()
+	fast := gateway.DefaultReconnectPolicy()
 	fast.Backoff.Initial, fast.Backoff.Max = 10*time.Millisecond, 100*time.Millisecond
 	if _, err := recovery(fast, 5, 10*time.Millisecond); err != nil { // warm-up
 		return nil, err

@@ -1,4 +1,4 @@
-package supervisor_test
+package actors_test
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/socketscience/socketscience/actors"
 	"github.com/socketscience/socketscience/supervisor"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
 )
@@ -45,21 +46,21 @@ func pid(id string) *actor.PID { return actor.NewPID("nonhost", id) }
 
 func TestStrategyZeroDelayRestartsAtOnce(t *testing.T) {
 	clk := fakeclock.New(epoch)
-	var events []supervisor.Event
-	s := supervisor.NewStrategy(supervisor.Policy{}, supervisor.WithClock(clk),
-		supervisor.WithEventHook(func(e supervisor.Event) { events = append(events, e) }))
+	var events []actors.Failure
+	s := actors.NewStrategy(supervisor.Policy{}, actors.WithStrategyClock(clk),
+		actors.WithFailureHook(func(e actors.Failure) { events = append(events, e) }))
 	sup := &recordingSupervisor{}
 	s.HandleFailure(nil, sup, pid("c"), nil, "boom", nil)
 	assert.Equal(t, []string{"c"}, sup.restarted)
 	assert.Zero(t, clk.Pending())
 	assert.Zero(t, s.Pending())
 	require.Len(t, events, 1)
-	assert.Equal(t, supervisor.Event{Child: pid("c"), Reason: "boom", Attempt: 1}, events[0])
+	assert.Equal(t, actors.Failure{Child: pid("c"), Reason: "boom", Attempt: 1}, events[0])
 }
 
 func TestStrategyDelaysAndTracksChildrenSeparately(t *testing.T) {
 	clk := fakeclock.New(epoch)
-	s := supervisor.NewStrategy(supervisor.Policy{Backoff: noJitter()}, supervisor.WithClock(clk), supervisor.WithRand(zero))
+	s := actors.NewStrategy(supervisor.Policy{Backoff: noJitter()}, actors.WithStrategyClock(clk), actors.WithStrategyRand(zero))
 	sup := &recordingSupervisor{}
 	s.HandleFailure(nil, sup, pid("a"), nil, "x", nil)
 	clk.Advance(500 * time.Millisecond)
@@ -74,9 +75,9 @@ func TestStrategyDelaysAndTracksChildrenSeparately(t *testing.T) {
 
 func TestStrategyStopCancelsAndStopsWaitingChildren(t *testing.T) {
 	clk := fakeclock.New(epoch)
-	var events []supervisor.Event
-	s := supervisor.NewStrategy(supervisor.Policy{Backoff: noJitter()}, supervisor.WithClock(clk),
-		supervisor.WithEventHook(func(e supervisor.Event) { events = append(events, e) }))
+	var events []actors.Failure
+	s := actors.NewStrategy(supervisor.Policy{Backoff: noJitter()}, actors.WithStrategyClock(clk),
+		actors.WithFailureHook(func(e actors.Failure) { events = append(events, e) }))
 	sup := &recordingSupervisor{}
 	s.HandleFailure(nil, sup, pid("a"), nil, "x", nil)
 	s.HandleFailure(nil, sup, pid("b"), nil, "y", nil)
@@ -97,15 +98,15 @@ func TestStrategyStopCancelsAndStopsWaitingChildren(t *testing.T) {
 
 	s.HandleFailure(nil, sup, pid("c"), nil, "z", nil)
 	assert.Equal(t, []string{"c"}, sup.stopped[2:], "after Stop a failure stops the child at once")
-	assert.Equal(t, supervisor.Event{Child: pid("c"), Reason: "z", GaveUp: true}, events[4])
+	assert.Equal(t, actors.Failure{Child: pid("c"), Reason: "z", GaveUp: true}, events[4])
 	s.Stop() // idempotent
 }
 
 func TestStrategyForgetsQuietChildren(t *testing.T) {
 	clk := fakeclock.New(epoch)
-	s := supervisor.NewStrategy(supervisor.Policy{
+	s := actors.NewStrategy(supervisor.Policy{
 		Backoff: noJitter(), MaxFailures: 3, Window: time.Minute, ResetAfter: time.Minute,
-	}, supervisor.WithClock(clk))
+	}, actors.WithStrategyClock(clk))
 	sup := &recordingSupervisor{}
 	// Many short-lived children each fail once, then are never heard of again.
 	for i := range 100 {
@@ -124,7 +125,7 @@ func TestStrategyForgetsQuietChildren(t *testing.T) {
 
 func TestStrategyConcurrentFailuresAndStop(t *testing.T) {
 	clk := fakeclock.New(epoch)
-	s := supervisor.NewStrategy(supervisor.DefaultPolicy(), supervisor.WithClock(clk))
+	s := actors.NewStrategy(supervisor.DefaultPolicy(), actors.WithStrategyClock(clk))
 	sup := &recordingSupervisor{}
 	var wg sync.WaitGroup
 	for g := range 4 {

@@ -1,4 +1,4 @@
-package chatgateway_test
+package gateway_test
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package chatgateway_test
+package gateway_test
 
 import (
 	"context"
@@ -21,8 +21,10 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
@@ -45,7 +47,7 @@ var errBoom = errors.New("boom")
 // delay is the reconnect policy's un-jittered delay for attempt n, which is
 // what the gateway schedules with Rand returning 0.
 func delay(n int) time.Duration {
-	return chatgateway.DefaultReconnectPolicy().Backoff.Delay(n, 0)
+	return gateway.DefaultReconnectPolicy().Backoff.Delay(n, 0)
 }
 
 // ---------------------------------------------------------------------------
@@ -55,13 +57,13 @@ type collector struct {
 	pid *actor.PID
 
 	mu      sync.Mutex
-	msgs    []any // *messages.Inbound and *messages.ChatInbound, in arrival order
+	msgs    []any // *protocol.Inbound and *protocol.ChatInbound, in arrival order
 	changed chan struct{}
 }
 
 func (c *collector) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *messages.Inbound, *messages.ChatInbound:
+	case *protocol.Inbound, *protocol.ChatInbound:
 		c.mu.Lock()
 		c.msgs = append(c.msgs, m)
 		close(c.changed)
@@ -100,7 +102,7 @@ func (c *collector) waitFor(t *testing.T, what string, cond func([]any) bool) []
 func chatFrom(msgs []any, user int64) []string {
 	var out []string
 	for _, m := range msgs {
-		if ci, ok := m.(*messages.ChatInbound); ok && ci.Chat.UserID == user {
+		if ci, ok := m.(*protocol.ChatInbound); ok && ci.Chat.UserID == user {
 			out = append(out, ci.Chat.Text)
 		}
 	}
@@ -111,7 +113,7 @@ func chatFrom(msgs []any, user int64) []string {
 func hasChat(text string) func([]any) bool {
 	return func(msgs []any) bool {
 		for _, m := range msgs {
-			if ci, ok := m.(*messages.ChatInbound); ok && ci.Chat.Text == text {
+			if ci, ok := m.(*protocol.ChatInbound); ok && ci.Chat.Text == text {
 				return true
 			}
 		}
@@ -148,7 +150,7 @@ type harness struct {
 	attempts atomic.Int64
 	// wrap, if set before start, wraps every Conn the member dials.
 	wrap func(chatgateway.Conn) chatgateway.Conn
-	gw   *chatgateway.Gateway
+	gw   *gateway.Gateway
 }
 
 func newHarness(t *testing.T, roomOpts ...memchat.RoomOption) *harness {
@@ -194,8 +196,8 @@ func (h *harness) memberDialer() chatgateway.Dialer {
 	})
 }
 
-func (h *harness) config() chatgateway.Config {
-	return chatgateway.Config{
+func (h *harness) config() gateway.Config {
+	return gateway.Config{
 		System:   h.sys,
 		Dialer:   h.memberDialer(),
 		Router:   h.col.pid,
@@ -209,12 +211,12 @@ func (h *harness) config() chatgateway.Config {
 }
 
 // start creates the gateway from h.config(), modified by mod if not nil.
-func (h *harness) start(mod func(*chatgateway.Config)) *chatgateway.Gateway {
+func (h *harness) start(mod func(*gateway.Config)) *gateway.Gateway {
 	cfg := h.config()
 	if mod != nil {
 		mod(&cfg)
 	}
-	h.gw = chatgateway.New(cfg)
+	h.gw = gateway.New(cfg)
 	return h.gw
 }
 
@@ -238,9 +240,9 @@ func (h *harness) drainDropped(want map[string]int) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	err := h.gw.Drain(ctx)
-	var dropped *chatgateway.DroppedError
+	var dropped *gateway.DroppedError
 	require.ErrorAs(h.t, err, &dropped)
-	assert.ErrorIs(h.t, err, chatgateway.ErrDropped)
+	assert.ErrorIs(h.t, err, gateway.ErrDropped)
 	assert.Equal(h.t, want, dropped.Reasons)
 	h.drain() // reported once
 }
@@ -248,7 +250,7 @@ func (h *harness) drainDropped(want map[string]int) {
 func (h *harness) enqueue(texts ...string) {
 	h.t.Helper()
 	for _, s := range texts {
-		require.NoError(h.t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: s}, false))
+		require.NoError(h.t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: s}, false))
 	}
 }
 
@@ -278,19 +280,19 @@ func (h *harness) nextState() any {
 	}
 }
 
-func (h *harness) nextDown() *messages.ConnectionDown {
+func (h *harness) nextDown() *protocol.ConnectionDown {
 	h.t.Helper()
 	s := h.nextState()
-	d, ok := s.(*messages.ConnectionDown)
-	require.Truef(h.t, ok, "want *messages.ConnectionDown, got %T", s)
+	d, ok := s.(*protocol.ConnectionDown)
+	require.Truef(h.t, ok, "want *protocol.ConnectionDown, got %T", s)
 	return d
 }
 
-func (h *harness) nextUp() *messages.ConnectionUp {
+func (h *harness) nextUp() *protocol.ConnectionUp {
 	h.t.Helper()
 	s := h.nextState()
-	u, ok := s.(*messages.ConnectionUp)
-	require.Truef(h.t, ok, "want *messages.ConnectionUp, got %T", s)
+	u, ok := s.(*protocol.ConnectionUp)
+	require.Truef(h.t, ok, "want *protocol.ConnectionUp, got %T", s)
 	return u
 }
 
@@ -344,7 +346,7 @@ func waitBlockedIn(t *testing.T, fn string) {
 func isStopped(t *testing.T, err error) {
 	t.Helper()
 	require.Error(t, err)
-	require.ErrorIs(t, err, chatgateway.ErrStopped)
+	require.ErrorIs(t, err, gateway.ErrStopped)
 }
 
 // ---------------------------------------------------------------------------
@@ -352,11 +354,11 @@ func isStopped(t *testing.T, err error) {
 
 func TestRoutesFramesChatAndDropsMalformed(t *testing.T) {
 	h := newHarness(t)
-	h.start(func(c *chatgateway.Config) { c.Limits = messages.Limits{MaxFrameLen: 512} })
+	h.start(func(c *gateway.Config) { c.Limits = messages.Limits{MaxFrameLen: 512} })
 	h.waitConnected()
 
 	up := h.nextUp()
-	assert.Equal(t, &messages.ConnectionUp{UserID: smokey.UserID, UserName: smokey.UserName, MaxMessageLen: memchat.DefaultMaxMessageLen}, up)
+	assert.Equal(t, &protocol.ConnectionUp{UserID: smokey.UserID, UserName: smokey.UserName, MaxMessageLen: memchat.DefaultMaxMessageLen}, up)
 	assert.Equal(t, memchat.DefaultMaxMessageLen, h.gw.MaxMessageLen())
 	st := h.gw.State()
 	assert.True(t, st.Connected)
@@ -379,8 +381,8 @@ func TestRoutesFramesChatAndDropsMalformed(t *testing.T) {
 
 	msgs := h.col.waitFor(t, "the frame", func(m []any) bool { return len(m) >= 1 })
 	require.Len(t, msgs, 1)
-	in, ok := msgs[0].(*messages.Inbound)
-	require.Truef(t, ok, "want *messages.Inbound, got %T", msgs[0])
+	in, ok := msgs[0].(*protocol.Inbound)
+	require.Truef(t, ok, "want *protocol.Inbound, got %T", msgs[0])
 	assert.Equal(t, frameID, in.Chat.ID)
 	assert.Equal(t, alice.UserID, in.Chat.UserID)
 	assert.Equal(t, alice.UserName, in.Chat.UserName)
@@ -406,14 +408,14 @@ func TestRoutesFramesChatAndDropsMalformed(t *testing.T) {
 	h.room.Say(alice, notFrame)
 	msgs = h.col.waitFor(t, "two chat lines", func(m []any) bool { return len(m) >= 3 })
 	require.Len(t, msgs, 3)
-	ci, ok := msgs[1].(*messages.ChatInbound)
-	require.Truef(t, ok, "want *messages.ChatInbound, got %T", msgs[1])
+	ci, ok := msgs[1].(*protocol.ChatInbound)
+	require.Truef(t, ok, "want *protocol.ChatInbound, got %T", msgs[1])
 	assert.Equal(t, messages.ChatMessage{
 		ID: plainID, UserID: alice.UserID, UserName: alice.UserName, Text: "!!/coffee", Time: ci.Chat.Time,
 	}, ci.Chat)
 	assert.False(t, ci.Chat.Time.IsZero())
-	ci, ok = msgs[2].(*messages.ChatInbound)
-	require.Truef(t, ok, "want *messages.ChatInbound, got %T", msgs[2])
+	ci, ok = msgs[2].(*protocol.ChatInbound)
+	require.Truef(t, ok, "want *protocol.ChatInbound, got %T", msgs[2])
 	assert.Equal(t, notFrame, ci.Chat.Text)
 
 	// Malformed frames: each dropped and counted by reason.
@@ -549,8 +551,8 @@ func TestReconnectsWithExponentialBackoff(t *testing.T) {
 func TestReconnectDelayIsJittered(t *testing.T) {
 	h := newHarness(t)
 	h.member.FailDials(2, errBoom)
-	h.start(func(c *chatgateway.Config) { c.Rand = func() float64 { return 0.75 } })
-	b := chatgateway.DefaultReconnectPolicy().Backoff
+	h.start(func(c *gateway.Config) { c.Rand = func() float64 { return 0.75 } })
+	b := gateway.DefaultReconnectPolicy().Backoff
 	for n := range 2 {
 		d := h.nextTimer()
 		require.Equal(t, b.Delay(n, 0.75), d)
@@ -566,9 +568,9 @@ func TestReconnectDelayIsJittered(t *testing.T) {
 func TestGivesUpAfterMaxFailures(t *testing.T) {
 	h := newHarness(t)
 	h.member.FailDials(100, errBoom)
-	policy := chatgateway.DefaultReconnectPolicy()
+	policy := gateway.DefaultReconnectPolicy()
 	policy.MaxFailures, policy.Window = 2, 0
-	h.start(func(c *chatgateway.Config) { c.Policy = &policy })
+	h.start(func(c *gateway.Config) { c.Policy = &policy })
 	h.clock.Advance(h.nextTimer())
 	h.clock.Advance(h.nextTimer())
 
@@ -581,7 +583,7 @@ func TestGivesUpAfterMaxFailures(t *testing.T) {
 	assert.EqualValues(t, 3, h.attempts.Load())
 	assert.Zero(t, h.clock.Pending())
 	assert.Empty(t, h.clock.scheduled)
-	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "x"}, false))
+	isStopped(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "x"}, false))
 }
 
 // ---------------------------------------------------------------------------
@@ -689,7 +691,7 @@ func TestPermanentDialFailureStops(t *testing.T) {
 
 	assert.Zero(t, h.clock.Pending(), "no retry after a permanent failure")
 	assert.Empty(t, h.clock.scheduled)
-	err = h.gw.Enqueue(context.Background(), messages.Outbound{Text: "x"}, false)
+	err = h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "x"}, false)
 	isStopped(t, err)
 	assert.ErrorIs(t, err, cause)
 	assert.Zero(t, h.gw.Queued())
@@ -723,7 +725,7 @@ func TestPermanentPostFailureStops(t *testing.T) {
 	err = h.gw.Drain(ctx)
 	isStopped(t, err)
 	assert.ErrorIs(t, err, cause)
-	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "b"}, false))
+	isStopped(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "b"}, false))
 
 	h.gw.Stop()
 	assert.Equal(t, map[string]int64{"abandoned": 1}, h.counters.Dropped())
@@ -737,28 +739,28 @@ func TestPermanentPostFailureStops(t *testing.T) {
 func TestQueueBound(t *testing.T) {
 	h := newHarness(t)
 	h.member.FailDials(1, errBoom)
-	h.start(func(c *chatgateway.Config) { c.QueueSize = 3 })
+	h.start(func(c *gateway.Config) { c.QueueSize = 3 })
 	d := h.nextTimer() // the first dial failed; nothing dials until Advance
 
 	ctx := context.Background()
 	for _, s := range []string{"a", "b", "c"} {
-		require.NoError(t, h.gw.Enqueue(ctx, messages.Outbound{Text: s}, false))
+		require.NoError(t, h.gw.Enqueue(ctx, protocol.Outbound{Text: s}, false))
 	}
 	assert.Equal(t, 3, h.gw.Queued())
-	require.ErrorIs(t, h.gw.Enqueue(ctx, messages.Outbound{Text: "full"}, false), chatgateway.ErrQueueFull)
+	require.ErrorIs(t, h.gw.Enqueue(ctx, protocol.Outbound{Text: "full"}, false), gateway.ErrQueueFull)
 
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	err := h.gw.Enqueue(short, messages.Outbound{Text: "late"}, true)
+	err := h.gw.Enqueue(short, protocol.Outbound{Text: "late"}, true)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.NotErrorIs(t, err, chatgateway.ErrQueueFull)
+	assert.NotErrorIs(t, err, gateway.ErrQueueFull)
 	assert.Equal(t, 3, h.gw.Queued())
 
 	// A waiting Enqueue gets in once the queue moves.
 	long, cancelLong := context.WithTimeout(ctx, waitLimit)
 	defer cancelLong()
 	waited := make(chan error, 1)
-	go func() { waited <- h.gw.Enqueue(long, messages.Outbound{Text: "d"}, true) }()
+	go func() { waited <- h.gw.Enqueue(long, protocol.Outbound{Text: "d"}, true) }()
 	h.clock.Advance(d)
 	select {
 	case err := <-waited:
@@ -773,7 +775,7 @@ func TestQueueBound(t *testing.T) {
 
 func TestQueueBoundUnderConcurrentWaiters(t *testing.T) {
 	h := newHarness(t)
-	h.start(func(c *chatgateway.Config) { c.QueueSize = 4 })
+	h.start(func(c *gateway.Config) { c.QueueSize = 4 })
 	h.waitConnected()
 
 	const senders, each = 8, 50
@@ -782,7 +784,7 @@ func TestQueueBoundUnderConcurrentWaiters(t *testing.T) {
 	for g := range senders {
 		wg.Go(func() {
 			for _, s := range texts(fmt.Sprintf("s%d", g), each) {
-				if err := h.gw.Enqueue(context.Background(), messages.Outbound{Text: s}, true); err != nil {
+				if err := h.gw.Enqueue(context.Background(), protocol.Outbound{Text: s}, true); err != nil {
 					errs <- err
 				}
 			}
@@ -872,10 +874,10 @@ func TestDrainReturnsWhenOnlyTooLongPostsWereQueued(t *testing.T) {
 	}()
 	// The Drain must reach the gateway before the connection comes up (it
 	// cannot finish before then, as the text waits in the queue).
-	waitBlockedIn(t, "chatgateway.(*Gateway).Drain(")
+	waitBlockedIn(t, "gateway.(*Gateway).Drain(")
 	h.clock.Advance(d)
 	h.waitConnected()
-	var dropped *chatgateway.DroppedError
+	var dropped *gateway.DroppedError
 	require.ErrorAs(t, <-drained, &dropped, "the drop is reported")
 	assert.Equal(t, map[string]int{"message_too_long": 1}, dropped.Reasons)
 	assert.Equal(t, map[string]int64{"message_too_long": 1}, h.counters.Dropped())
@@ -900,7 +902,7 @@ func TestStopAbandonsQueue(t *testing.T) {
 		defer cancel()
 		drained <- h.gw.Drain(ctx)
 	}()
-	waitBlockedIn(t, "chatgateway.(*Gateway).Drain(")
+	waitBlockedIn(t, "gateway.(*Gateway).Drain(")
 
 	h.gw.Stop()
 	assert.Equal(t, map[string]int64{"abandoned": 7}, h.counters.Dropped())
@@ -915,8 +917,8 @@ func TestStopAbandonsQueue(t *testing.T) {
 		t.Fatal("Drain did not return after Stop")
 	}
 
-	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "after stop"}, false))
-	isStopped(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: "after stop"}, true))
+	isStopped(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "after stop"}, false))
+	isStopped(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: "after stop"}, true))
 	assert.Zero(t, h.gw.Queued())
 	h.gw.Stop() // idempotent
 }
@@ -1027,7 +1029,7 @@ func TestOneReaderOneWriter(t *testing.T) {
 	for g := range enqueuers {
 		wg.Go(func() {
 			for _, s := range texts(fmt.Sprintf("out%d", g), each) {
-				assert.NoError(t, h.gw.Enqueue(context.Background(), messages.Outbound{Text: s}, true))
+				assert.NoError(t, h.gw.Enqueue(context.Background(), protocol.Outbound{Text: s}, true))
 			}
 		})
 	}
@@ -1084,7 +1086,7 @@ func TestDialReturningAfterStopIsClosed(t *testing.T) {
 	dialing := make(chan struct{})
 	release := make(chan struct{})
 	var returned atomic.Pointer[recConn]
-	h.start(func(c *chatgateway.Config) {
+	h.start(func(c *gateway.Config) {
 		c.Dialer = chatgateway.DialerFunc(func(context.Context) (chatgateway.Conn, error) {
 			close(dialing)
 			<-release // deliberately ignores ctx, as a slow dialer might
@@ -1131,7 +1133,7 @@ func TestDialReturningAfterStopIsClosed(t *testing.T) {
 // By default only the connection's own account is trusted.
 func TestUntrustedFramesAreDropped(t *testing.T) {
 	h := newHarness(t)
-	h.start(func(c *chatgateway.Config) { c.TrustedUsers = nil })
+	h.start(func(c *gateway.Config) { c.TrustedUsers = nil })
 	h.waitConnected()
 	text, err := messages.Encode(messages.Payload{"t": 1})
 	require.NoError(t, err)
@@ -1139,7 +1141,7 @@ func TestUntrustedFramesAreDropped(t *testing.T) {
 	h.room.Say(smokey, text)
 	msgs := h.col.waitFor(t, "the own account's frame", func(msgs []any) bool { return len(msgs) > 0 })
 	require.Len(t, msgs, 1)
-	require.Equal(t, smokey.UserID, msgs[0].(*messages.Inbound).Chat.UserID)
+	require.Equal(t, smokey.UserID, msgs[0].(*protocol.Inbound).Chat.UserID)
 	require.Equal(t, int64(1), h.counters.Dropped()["untrusted"])
 }
 
@@ -1158,7 +1160,7 @@ func TestRetryAfterHoldsAndPaces(t *testing.T) {
 	require.Empty(t, h.posted(), "nothing posts while held")
 	h.clock.Advance(3 * time.Second)
 	// The learned pace has relaxed for the 3 s that passed.
-	relaxed := time.Duration(float64(3*time.Second) * math.Exp2(-float64(3*time.Second)/float64(chatgateway.LearnedPaceHalfLife)))
+	relaxed := time.Duration(float64(3*time.Second) * math.Exp2(-float64(3*time.Second)/float64(gateway.LearnedPaceHalfLife)))
 	require.InDelta(t, relaxed, h.nextTimer(), float64(time.Millisecond), "the second post waits its turn at the learned rate")
 	require.Equal(t, []string{"first"}, h.posted())
 	h.clock.Advance(relaxed)

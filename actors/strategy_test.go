@@ -1,4 +1,4 @@
-package supervisor_test
+package actors_test
 
 import (
 	"fmt"
@@ -12,9 +12,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/socketscience/socketscience/actors"
 	"github.com/socketscience/socketscience/supervisor"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
 )
+
+// epoch is the fake clocks' start.
+var epoch = time.Date(2024, 8, 22, 20, 23, 45, 0, time.UTC)
+
+func zero() float64 { return 0 }
+
+// noJitter is the default backoff without jitter, so delays are exact.
+func noJitter() supervisor.Backoff {
+	b := supervisor.DefaultBackoff()
+	b.Jitter = 0
+	return b
+}
 
 // waitFor bounds every wait for an asynchronous effect; it is a deadline, not a sleep.
 const waitFor = 5 * time.Second
@@ -26,10 +39,10 @@ type family struct {
 	t          *testing.T
 	system     *actor.ActorSystem
 	clock      *fakeclock.Clock
-	strategy   *supervisor.Strategy
+	strategy   *actors.Strategy
 	parent     *actor.PID
 	a, b       *actor.PID
-	events     chan supervisor.Event
+	events     chan actors.Failure
 	started    chan string // child name, on every start and restart
 	processed  chan string // "name:message"
 	terminated chan string // child id, as seen by the parent
@@ -45,15 +58,15 @@ func newFamily(t *testing.T, p supervisor.Policy, rnd float64) *family {
 		t:          t,
 		system:     actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) })),
 		clock:      fakeclock.New(epoch),
-		events:     make(chan supervisor.Event, 100),
+		events:     make(chan actors.Failure, 100),
 		started:    make(chan string, 100),
 		processed:  make(chan string, 100),
 		terminated: make(chan string, 100),
 	}
-	f.strategy = supervisor.NewStrategy(p,
-		supervisor.WithClock(f.clock),
-		supervisor.WithRand(func() float64 { return rnd }),
-		supervisor.WithEventHook(func(e supervisor.Event) { f.events <- e }),
+	f.strategy = actors.NewStrategy(p,
+		actors.WithStrategyClock(f.clock),
+		actors.WithStrategyRand(func() float64 { return rnd }),
+		actors.WithFailureHook(func(e actors.Failure) { f.events <- e }),
 	)
 
 	childProps := func(name string) *actor.Props {
@@ -133,7 +146,7 @@ func assertNothing[T any](t *testing.T, ch <-chan T, msg string) {
 }
 
 // fail makes child panic and returns the strategy's decision.
-func (f *family) fail(child *actor.PID, then ...string) supervisor.Event {
+func (f *family) fail(child *actor.PID, then ...string) actors.Failure {
 	f.t.Helper()
 	f.system.Root.Send(child, "boom")
 	for _, m := range then {
@@ -159,7 +172,7 @@ func TestStrategyRestartsAfterTheDelayKeepingQueuedMessages(t *testing.T) {
 	f := newFamily(t, testPolicy(), 0.5)
 
 	e := f.fail(f.a, "m1", "m2", "m3")
-	assert.Equal(t, supervisor.Event{Child: e.Child, Reason: e.Reason, Attempt: 1, Delay: 375 * time.Millisecond}, e)
+	assert.Equal(t, actors.Failure{Child: e.Child, Reason: e.Reason, Attempt: 1, Delay: 375 * time.Millisecond}, e)
 	assert.Equal(t, []time.Duration{375 * time.Millisecond}, f.clock.Timers())
 	assert.Equal(t, 1, f.strategy.Pending())
 
@@ -325,11 +338,11 @@ func TestStrategySharedBetweenParents(t *testing.T) {
 // make the output predictable; in production use NewStrategy(DefaultPolicy()).
 func Example() {
 	clock := fakeclock.New(time.Time{})
-	events := make(chan supervisor.Event, 10)
-	strategy := supervisor.NewStrategy(supervisor.DefaultPolicy(),
-		supervisor.WithClock(clock),
-		supervisor.WithRand(func() float64 { return 0 }),
-		supervisor.WithEventHook(func(e supervisor.Event) { events <- e }), // e.g. log and count
+	events := make(chan actors.Failure, 10)
+	strategy := actors.NewStrategy(supervisor.DefaultPolicy(),
+		actors.WithStrategyClock(clock),
+		actors.WithStrategyRand(func() float64 { return 0 }),
+		actors.WithFailureHook(func(e actors.Failure) { events <- e }), // e.g. log and count
 	)
 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))

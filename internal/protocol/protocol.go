@@ -1,30 +1,34 @@
-package messages
+// Package protocol holds the messages a node's actors send each other: the
+// wiring between the root package, the gateway and the router, which users
+// never see. Each is sent as a pointer.
+package protocol
 
-import "time"
+import (
+	"time"
 
-// The structs below are the messages actors send each other. Each is sent
-// as a pointer.
+	"github.com/socketscience/socketscience/messages"
+)
 
-// Outbound asks the gateway to post a payload, as EncodeTypes gives it, or
+// Outbound asks the gateway to post a payload, as messages.EncodeTypes gives it, or
 // plain chat Text when Types is nil. The gateway stamps payloads with the
 // node's envelope and may merge several into one frame. The sender holds a
 // queue slot that the gateway releases once it is posted or given up on.
 type Outbound struct {
-	Types []RawType
+	Types []messages.RawType
 	Text  string
 }
 
 // Inbound carries one valid frame, read from the room, to the router.
 type Inbound struct {
-	Frame Frame
+	Frame messages.Frame
 	// Chat is the chat message that carried the frame.
-	Chat ChatMessage
+	Chat messages.ChatMessage
 }
 
 // ChatInbound carries a chat message that is not a frame to the node's chat
 // handler, if it has one.
 type ChatInbound struct {
-	Chat ChatMessage
+	Chat messages.ChatMessage
 }
 
 // Drain asks the gateway to close Done once nothing is left to post. Before

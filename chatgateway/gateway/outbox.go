@@ -1,10 +1,11 @@
-package chatgateway
+package gateway
 
 import (
 	"crypto/sha256"
 	"time"
 
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 )
 
@@ -38,12 +39,12 @@ type outbox struct {
 
 // queued is one Outbound and the queue bytes it holds.
 type queued struct {
-	messages.Outbound
+	protocol.Outbound
 	size int
 }
 
 // size is what out counts against the queue's byte bound.
-func size(out *messages.Outbound) int {
+func size(out *protocol.Outbound) int {
 	n := len(out.Text)
 	for _, t := range out.Types {
 		n += len(t.Type) + len(t.Data)
@@ -68,7 +69,7 @@ type post struct {
 
 func (p *post) text() string { return p.texts[p.sent] }
 
-func (o *outbox) push(out messages.Outbound) {
+func (o *outbox) push(out protocol.Outbound) {
 	o.items = append(o.items, queued{out, size(&out)})
 }
 

@@ -1,4 +1,4 @@
-package chatgateway
+package gateway
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/internal/metrics"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
@@ -55,7 +56,7 @@ type trust struct {
 
 // trustFor is cfg's trust, or, if it names nobody, the connection's own
 // account.
-func trustFor(ids []int64, accounts []string, self Identity) trust {
+func trustFor(ids []int64, accounts []string, self chatgateway.Identity) trust {
 	switch {
 	case len(ids) > 0 || len(accounts) > 0:
 		return trust{ids, accounts}

@@ -1,4 +1,4 @@
-package chatgateway
+package gateway
 
 import (
 	"context"
@@ -12,8 +12,10 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/internal/goroutines"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 	"golang.org/x/time/rate"
@@ -41,7 +43,7 @@ const (
 	// answers can teach.
 	MaxLearnedInterval = 30 * time.Second
 	// LearnedPaceHalfLife is how fast a learned pace relaxes toward the
-	// connection's own (Limits.PostInterval): the difference halves every
+	// connection's own (chatgateway.Limits.PostInterval): the difference halves every
 	// half-life without a refusal.
 	LearnedPaceHalfLife = time.Minute
 )
@@ -57,8 +59,8 @@ func DefaultReconnectPolicy() supervisor.Policy {
 // Config is what a Gateway needs. System, Dialer and Router are required.
 type Config struct {
 	System *actor.ActorSystem
-	Dialer Dialer
-	// Router receives *messages.Inbound and *messages.ChatInbound.
+	Dialer chatgateway.Dialer
+	// Router receives *protocol.Inbound and *protocol.ChatInbound.
 	Router *actor.PID
 	// Policy is the reconnect policy. Defaults to DefaultReconnectPolicy().
 	Policy *supervisor.Policy
@@ -87,7 +89,7 @@ type Config struct {
 	NoCoalesce bool
 	// TrustedUsers and TrustedAccounts are the chat accounts whose frames
 	// are accepted, by user id on servers that number accounts, by account
-	// string on servers that name them (Identity.Account: IRC, Matrix);
+	// string on servers that name them (chatgateway.Identity.Account: IRC, Matrix);
 	// frames from anyone else are dropped as untrusted. Both empty means
 	// the connection's own account, as SmokeDetector does: its instances
 	// share one account.
@@ -108,7 +110,7 @@ type Config struct {
 	// Defaults to protoactor's default strategy.
 	Guardian actor.SupervisorStrategy
 	// OnState, if set, is called on the gateway actor with each
-	// *messages.ConnectionUp and *messages.ConnectionDown. It must not block.
+	// *protocol.ConnectionUp and *protocol.ConnectionDown. It must not block.
 	OnState func(any)
 }
 
@@ -137,14 +139,14 @@ type Gateway struct {
 	stopped  chan struct{}
 	state    atomic.Pointer[State]
 	changed  atomic.Pointer[chan struct{}] // closed and replaced on every state change
-	limits   atomic.Pointer[Limits]
+	limits   atomic.Pointer[chatgateway.Limits]
 
 	mu     sync.Mutex // orders the last Outbound and dial result before the PoisonPill
 	closed bool
 
 	// Owned by the actor.
 	self     *actor.PID // g.pid as the actor sees it: g.pid is set after Started may run
-	conn     Conn
+	conn     chatgateway.Conn
 	gen      int // bumped per dial; results from older generations are stale
 	writer   chan string
 	connStop context.CancelFunc
@@ -163,7 +165,7 @@ type Gateway struct {
 	learned   time.Duration
 	learnedAt time.Time
 	base      time.Duration // the connection's own PostInterval
-	drains    []*messages.Drain
+	drains    []*protocol.Drain
 	// unreported counts outbound posts dropped since a Drain last
 	// reported them.
 	unreported map[string]int
@@ -276,18 +278,18 @@ func (g *Gateway) MaxMessageLen() int { return g.Limits().MaxMessageLen }
 
 // Limits are the connected server's limits; zero before the first
 // connection.
-func (g *Gateway) Limits() Limits {
+func (g *Gateway) Limits() chatgateway.Limits {
 	if l := g.limits.Load(); l != nil {
 		return *l
 	}
-	return Limits{}
+	return chatgateway.Limits{}
 }
 
 // Enqueue queues out for posting. When the queue is full, by count or by
 // bytes, it waits for room until ctx ends, or returns ErrQueueFull at once
 // if wait is false. An item larger than the whole byte bound is
 // ErrQueueFull at once.
-func (g *Gateway) Enqueue(ctx context.Context, out messages.Outbound, wait bool) error {
+func (g *Gateway) Enqueue(ctx context.Context, out protocol.Outbound, wait bool) error {
 	n := int64(size(&out))
 	if n > int64(g.cfg.QueueBytes) {
 		return fmt.Errorf("%w: %d bytes, the queue holds %d", ErrQueueFull, n, g.cfg.QueueBytes)
@@ -378,7 +380,7 @@ func (g *Gateway) send(msg any, bytes int64) error {
 // long for the server, refused by it) since a Drain last said so, it
 // returns a *DroppedError saying how many and why.
 func (g *Gateway) Drain(ctx context.Context) error {
-	d := &messages.Drain{Done: make(chan struct{})}
+	d := &protocol.Drain{Done: make(chan struct{})}
 	if err := g.send(d, -1); err != nil {
 		return err
 	}
@@ -419,7 +421,7 @@ func (g *Gateway) Stop() {
 type (
 	dialed struct {
 		gen  int
-		conn Conn
+		conn chatgateway.Conn
 		err  error
 	}
 	readFailed struct {
@@ -446,10 +448,10 @@ func (g *Gateway) Receive(c actor.Context) {
 		g.dial()
 	case *actor.Restarting:
 		g.teardown()
-	case *messages.Outbound:
+	case *protocol.Outbound:
 		g.out.push(*m)
 		g.pump()
-	case *messages.Drain:
+	case *protocol.Drain:
 		g.drains = append(g.drains, m)
 		g.checkDrained()
 	case *dialed:
@@ -516,7 +518,7 @@ func (g *Gateway) dial() {
 	})
 }
 
-func (g *Gateway) up(conn Conn) {
+func (g *Gateway) up(conn chatgateway.Conn) {
 	g.conn = conn
 	lim, id := conn.Limits(), conn.Identity()
 	g.out.room = id.Room
@@ -539,7 +541,7 @@ func (g *Gateway) up(conn Conn) {
 	g.setState(State{Connected: true})
 	g.log.Info().Int64("user_id", id.UserID).Str("user", id.UserName).Int("max_message_len", lim.MaxMessageLen).Msg("connected")
 	if g.cfg.OnState != nil {
-		g.cfg.OnState(&messages.ConnectionUp{UserID: id.UserID, UserName: id.UserName, MaxMessageLen: lim.MaxMessageLen})
+		g.cfg.OnState(&protocol.ConnectionUp{UserID: id.UserID, UserName: id.UserName, MaxMessageLen: lim.MaxMessageLen})
 	}
 	g.pump()
 }
@@ -550,11 +552,11 @@ func (g *Gateway) down(err error) {
 	g.teardown()
 	g.gen++ // results of the dead connection are stale from now on
 	delay, giveUp := g.tracker.Failed()
-	if errors.Is(err, ErrPermanent) || giveUp {
+	if errors.Is(err, chatgateway.ErrPermanent) || giveUp {
 		g.setState(State{Err: err, Permanent: true})
 		g.log.Error().Err(err).Bool("gave_up", giveUp).Int("queued", g.out.len()).Msg("connection failed for good; not reconnecting")
 		if g.cfg.OnState != nil {
-			g.cfg.OnState(&messages.ConnectionDown{Err: err, Permanent: true})
+			g.cfg.OnState(&protocol.ConnectionDown{Err: err, Permanent: true})
 		}
 		g.checkDrained()
 		return
@@ -562,7 +564,7 @@ func (g *Gateway) down(err error) {
 	g.setState(State{Err: err})
 	g.log.Warn().Err(err).Dur("retry_in", delay).Int("attempt", g.tracker.Attempt()).Int("queued", g.out.len()).Msg("disconnected")
 	if g.cfg.OnState != nil {
-		g.cfg.OnState(&messages.ConnectionDown{Err: err, RetryIn: delay})
+		g.cfg.OnState(&protocol.ConnectionDown{Err: err, RetryIn: delay})
 	}
 	gen := g.gen
 	g.retry = g.cfg.Clock.AfterFunc(delay, func() { g.tell(&redial{gen: gen}) })
@@ -583,15 +585,15 @@ func (g *Gateway) teardown() {
 
 func (g *Gateway) posted(err error) {
 	g.inflight = false
-	var retry *RetryAfterError
+	var retry *chatgateway.RetryAfterError
 	switch {
 	case err == nil:
 		g.counters.Posted.Add(1)
 		g.throttles = 0
 		g.release(g.out.posted(g.cfg.Clock.Now()))
-	case errors.Is(err, ErrMessageTooLong), errors.Is(err, ErrRejected):
+	case errors.Is(err, chatgateway.ErrMessageTooLong), errors.Is(err, chatgateway.ErrRejected):
 		reason := metrics.Rejected
-		if errors.Is(err, ErrMessageTooLong) {
+		if errors.Is(err, chatgateway.ErrMessageTooLong) {
 			reason = metrics.MessageTooLong
 		}
 		size := len(g.out.pending.text())
@@ -758,7 +760,7 @@ func (g *Gateway) setState(s State) {
 
 // read is the connection's only reader. It checks and decodes frames here,
 // off the actors, and never runs user code.
-func (g *Gateway) read(gen int, conn Conn) {
+func (g *Gateway) read(gen int, conn chatgateway.Conn) {
 	root := g.cfg.System.Root
 	id := conn.Identity()
 	trusted := trustFor(g.cfg.TrustedUsers, g.cfg.TrustedAccounts, id)
@@ -772,9 +774,9 @@ func (g *Gateway) read(gen int, conn Conn) {
 		switch {
 		case err == nil:
 			g.counters.Frames.Add(1)
-			root.Send(g.cfg.Router, &messages.Inbound{Frame: frame, Chat: msg})
+			root.Send(g.cfg.Router, &protocol.Inbound{Frame: frame, Chat: msg})
 		case errors.Is(err, messages.ErrNotFrame):
-			root.Send(g.cfg.Router, &messages.ChatInbound{Chat: msg})
+			root.Send(g.cfg.Router, &protocol.ChatInbound{Chat: msg})
 		case errors.Is(err, errIncomplete):
 		default:
 			r := dropReason(err)
@@ -787,7 +789,7 @@ func (g *Gateway) read(gen int, conn Conn) {
 }
 
 // write is the connection's only writer.
-func (g *Gateway) write(ctx context.Context, gen int, conn Conn, texts <-chan string) {
+func (g *Gateway) write(ctx context.Context, gen int, conn chatgateway.Conn, texts <-chan string) {
 	for text := range texts {
 		_, err := conn.Post(ctx, text)
 		g.tell(&posted{gen: gen, err: err})

@@ -1,13 +1,14 @@
-package chatgateway_test
+package gateway_test
 
 import (
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/socketscience/socketscience/chatgateway"
 )
 
 // A server that answers "retry after 0" to every post does not make the

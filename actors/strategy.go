@@ -1,4 +1,4 @@
-package supervisor
+package actors
 
 import (
 	"math/rand/v2"
@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/socketscience/socketscience/supervisor"
 )
 
-// Event describes one failure decision made by a Strategy.
-type Event struct {
+// Failure describes one failure decision made by a Strategy.
+type Failure struct {
 	// Child is the actor that failed.
 	Child *actor.PID
 	// Reason is the recovered panic value.
@@ -27,9 +29,9 @@ type Event struct {
 // StrategyOption configures a Strategy.
 type StrategyOption func(*Strategy)
 
-// WithClock sets the clock for failure times and restart timers. Defaults to
-// SystemClock{}.
-func WithClock(c Clock) StrategyOption {
+// WithStrategyClock sets the clock for failure times and restart timers. Defaults to
+// supervisor.SystemClock{}.
+func WithStrategyClock(c supervisor.Clock) StrategyOption {
 	return func(s *Strategy) {
 		if c != nil {
 			s.clock = c
@@ -37,9 +39,9 @@ func WithClock(c Clock) StrategyOption {
 	}
 }
 
-// WithRand sets the source of random numbers in [0,1) for jitter; a constant makes
+// WithStrategyRand sets the source of random numbers in [0,1) for jitter; a constant makes
 // delays predictable in tests. Defaults to math/rand/v2.Float64.
-func WithRand(rnd func() float64) StrategyOption {
+func WithStrategyRand(rnd func() float64) StrategyOption {
 	return func(s *Strategy) {
 		if rnd != nil {
 			s.rnd = rnd
@@ -47,17 +49,18 @@ func WithRand(rnd func() float64) StrategyOption {
 	}
 }
 
-// WithEventHook sets a function called with every failure decision, for logging and
+// WithFailureHook sets a function called with every failure decision, for logging and
 // counting. It is called synchronously on the supervising actor's goroutine (or the one
 // calling Stop) without any Strategy lock held, so it must be cheap and must not block.
 // Defaults to none.
-func WithEventHook(f func(Event)) StrategyOption {
+func WithFailureHook(f func(Failure)) StrategyOption {
 	return func(s *Strategy) { s.hook = f }
 }
 
 // Strategy is an actor.SupervisorStrategy that restarts each failed child after a
-// backoff delay and stops it once it exceeds the Policy's restart intensity. Pass it to
-// actor.WithSupervisor on the parent's props. It is safe to share between parents.
+// backoff delay and stops it once it exceeds the supervisor.Policy's restart intensity.
+// Pass it to actor.WithGuardian on the props of actors spawned from the root context,
+// which it then supervises. It is safe to share between them.
 //
 // While a child waits for its restart, protoactor keeps its mailbox suspended, so
 // messages sent to it queue up and are processed after the restart (only the message
@@ -65,10 +68,10 @@ func WithEventHook(f func(Event)) StrategyOption {
 //
 // protoactor's ActorSystem.Shutdown cancels nothing, so call Stop when shutting down.
 type Strategy struct {
-	policy Policy
-	clock  Clock
+	policy supervisor.Policy
+	clock  supervisor.Clock
 	rnd    func() float64
-	hook   func(Event)
+	hook   func(Failure)
 
 	mu       sync.Mutex
 	stopped  bool
@@ -88,9 +91,9 @@ type childKey struct{ address, id string }
 
 // child is the supervision state of one child actor.
 type child struct {
-	tracker *Tracker
+	tracker *supervisor.Tracker
 	// While a restart waits: the timer, and what fire and Stop need to act on the child.
-	timer Timer
+	timer supervisor.Timer
 	// gen numbers the scheduled restarts, so a stale timer callback can tell it is stale.
 	gen    uint64
 	system *actor.ActorSystem
@@ -100,10 +103,10 @@ type child struct {
 }
 
 // NewStrategy returns a Strategy applying p to each child separately.
-func NewStrategy(p Policy, opts ...StrategyOption) *Strategy {
+func NewStrategy(p supervisor.Policy, opts ...StrategyOption) *Strategy {
 	s := &Strategy{
 		policy:   p,
-		clock:    SystemClock{},
+		clock:    supervisor.SystemClock{},
 		rnd:      rand.Float64,
 		children: make(map[childKey]*child),
 		sweepAt:  minSweep,
@@ -130,8 +133,8 @@ func (s *Strategy) HandleFailure(system *actor.ActorSystem, sup actor.Supervisor
 }
 
 // decide records the failure and, for a delayed restart, schedules it.
-func (s *Strategy) decide(system *actor.ActorSystem, sup actor.Supervisor, pid *actor.PID, reason any) Event {
-	ev := Event{Child: pid, Reason: reason}
+func (s *Strategy) decide(system *actor.ActorSystem, sup actor.Supervisor, pid *actor.PID, reason any) Failure {
+	ev := Failure{Child: pid, Reason: reason}
 	key := childKey{pid.Address, pid.Id}
 
 	s.mu.Lock()
@@ -155,7 +158,7 @@ func (s *Strategy) decide(system *actor.ActorSystem, sup actor.Supervisor, pid *
 		c.timer = nil
 	}
 
-	ev.Delay, ev.GaveUp, ev.Attempt = c.tracker.failed()
+	ev.Delay, ev.GaveUp, ev.Attempt = c.tracker.FailedAttempt()
 	if ev.GaveUp {
 		delete(s.children, key)
 		return ev
@@ -208,7 +211,7 @@ func (s *Strategy) maybeSweep() {
 	}
 	now := s.clock.Now()
 	for k, c := range s.children {
-		if c.timer == nil && c.tracker.idle(now) {
+		if c.timer == nil && c.tracker.Idle(now) {
 			delete(s.children, k)
 		}
 	}
@@ -245,7 +248,7 @@ func (s *Strategy) Stop() {
 		}
 		c.sup.StopChildren(c.pid)
 		if s.hook != nil {
-			s.hook(Event{Child: c.pid, Reason: c.reason, Attempt: c.tracker.Attempt(), GaveUp: true})
+			s.hook(Failure{Child: c.pid, Reason: c.reason, Attempt: c.tracker.Attempt(), GaveUp: true})
 		}
 	}
 }
