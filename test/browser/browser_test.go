@@ -1,12 +1,14 @@
-package main
+package browser
 
 import (
+	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,13 +36,7 @@ func chromium(t *testing.T) string {
 // instance serve one.
 func TestBrowserRoomPage(t *testing.T) {
 	exe := chromium(t)
-	in, typing := io.Pipe()
-	defer typing.Close()
-	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, testConfig(3, false), in, out) }()
+	out, stop := startDemo(t)
 	roomURL := regexp.MustCompile(`Room: (\S+)`)
 	require.Eventually(t, func() bool { return roomURL.MatchString(out.String()) }, 20*time.Second, 10*time.Millisecond, out.String())
 	url := roomURL.FindStringSubmatch(out.String())[1]
@@ -53,7 +49,7 @@ func TestBrowserRoomPage(t *testing.T) {
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	defer cancelBrowser()
@@ -94,6 +90,69 @@ func TestBrowserRoomPage(t *testing.T) {
 	}
 	require.Contains(t, text, "browser person")
 
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
+}
+
+// startDemo builds cmd/demo from this repository (with -race when this test
+// is) and runs it as a person would (go run ./cmd/demo): three instances in a
+// room on the local chat server, its output gathered in out. stop interrupts
+// it, as Ctrl-C does, and returns how it ended.
+func startDemo(t *testing.T) (out *syncBuffer, stop func() error) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "demo")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "./cmd/demo")...)
+	build.Dir = filepath.Join("..", "..") // the repository's root, from test/browser
+	msg, err := build.CombinedOutput()
+	require.NoError(t, err, "building the demo: %s", msg)
+
+	out = &syncBuffer{}
+	demo := exec.Command(bin, "-nodes", "3")
+	demo.Stdout, demo.Stderr = out, out // stdin is empty: it is only typed into in the browser
+	require.NoError(t, demo.Start())
+	done := make(chan error, 1)
+	go func() { done <- demo.Wait() }()
+	exited := false
+	stop = func() error {
+		if err := demo.Process.Signal(os.Interrupt); err != nil {
+			return err
+		}
+		select {
+		case err := <-done:
+			exited = true
+			return err
+		case <-time.After(20 * time.Second):
+			return context.DeadlineExceeded
+		}
+	}
+	t.Cleanup(func() {
+		if !exited {
+			_ = demo.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("demo's output:\n%s", out.String())
+		}
+	})
+	return out, stop
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
