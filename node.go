@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -43,6 +42,7 @@ type Node struct {
 	// incarnation tells this run of the node from others with its id.
 	incarnation uint64
 	log         zerolog.Logger
+	rt          *Runtime
 	system      *actor.ActorSystem
 	group       goroutines.Group // every goroutine the node's actors run on
 	counters    metrics.Counters
@@ -72,32 +72,49 @@ type Node struct {
 	closeErr    error
 }
 
-// New starts a node that joins the room through dialer. It returns at once
-// and connects in the background, retrying with backoff; Health tells how
-// that goes.
+// New starts a node that joins the room through dialer, on a Runtime of
+// its own that Close releases (NewRuntime and Runtime.NewNode share one
+// between nodes). It returns at once and connects in the background,
+// retrying with backoff; Health tells how that goes.
 func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
+	o, err := resolveOptions(dialer, opts)
+	if err != nil {
+		return nil, err
+	}
+	// The node's own logger takes protoactor's warnings and dead letters.
+	rt := &Runtime{log: o.log, nodes: make(map[*Node]struct{}), private: true}
+	rt.start()
+	n := newNode(rt, dialer, o)
+	rt.nodes[n] = struct{}{}
+	return n, nil
+}
+
+// resolveOptions applies opts to the defaults.
+func resolveOptions(dialer chatgateway.Dialer, opts []Option) (options, error) {
 	if dialer == nil {
-		return nil, errors.New("socketscience: New needs a chatgateway.Dialer")
+		return options{}, errors.New("socketscience: a node needs a chatgateway.Dialer")
 	}
 	o := defaultOptions()
 	for _, opt := range opts {
 		if opt == nil {
-			return nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+			return options{}, fmt.Errorf("%w: nil Option", ErrInvalidOption)
 		}
 		if err := opt(&o); err != nil {
-			return nil, err
+			return options{}, err
 		}
 	}
 	if o.nodeID == "" {
 		o.nodeID = randomID()
 	}
-	n := &Node{opts: o, id: o.nodeID, incarnation: randomIncarnation(), gatewayDone: make(chan struct{}), done: make(chan struct{})}
+	return o, nil
+}
+
+// newNode spawns a node's actors on rt's system.
+func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
+	n := &Node{opts: o, id: o.nodeID, incarnation: randomIncarnation(), rt: rt, system: rt.system,
+		gatewayDone: make(chan struct{}), done: make(chan struct{})}
 	n.closing, n.stopSending = context.WithCancel(context.Background())
 	n.log = o.log.With().Str("node", n.id).Logger()
-	n.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return protoactorLogger(n.log)
-	}))
-	n.system.EventStream.Subscribe(n.onDeadLetter)
 	n.strategy = actors.NewStrategy(o.handlerPolicy,
 		actors.WithStrategyClock(o.clock), actors.WithStrategyRand(o.rand), actors.WithFailureHook(n.onHandlerFailure))
 	dispatcher := n.group.Dispatcher()
@@ -129,6 +146,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Logger:          &n.log,
 		Counters:        &n.counters,
 		QueueSize:       o.queueSize,
+		QueueBytes:      o.queueBytes,
 		Dispatcher:      dispatcher,
 		Guardian:        n.strategy,
 		TrustedUsers:    o.trusted,
@@ -142,18 +160,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Limits:          o.limits,
 		Reassembly:      o.reassembly,
 	})
-	return n, nil
-}
-
-// protoactorLogger routes protoactor's slog output into l at warning level
-// and above: below that it logs every panic and dead letter, which the node
-// reports itself.
-func protoactorLogger(l zerolog.Logger) *slog.Logger {
-	if l.GetLevel() == zerolog.Disabled {
-		return slog.New(slog.DiscardHandler)
-	}
-	level := max(l.GetLevel(), zerolog.WarnLevel)
-	return slog.New(zerolog.NewSlogHandler(l.Level(level).With().Str("lib", "protoactor").Logger()))
+	return n
 }
 
 // randomIncarnation is a random non-zero incarnation: zero marks version 1
@@ -468,19 +475,9 @@ func (n *Node) shutdown(ctx context.Context) {
 	// Every actor has stopped; what is left are their mailbox goroutines
 	// finishing up.
 	_ = n.group.Wait(context.Background())
-	n.system.Shutdown()
+	n.rt.release(n)
 	n.log.Info().Msg("closed")
 	n.closeErr = errors.Join(drainErr, routerErr)
-}
-
-// onDeadLetter counts messages sent to actors that had stopped. The node
-// avoids sending them, as each one makes protoactor start a goroutine for a
-// second; one that slips through is counted, not lost silently.
-func (n *Node) onDeadLetter(evt any) {
-	if dl, ok := evt.(*actor.DeadLetterEvent); ok {
-		n.counters.DeadLetters.Add(1)
-		n.log.Debug().Str("pid", dl.PID.GetId()).Str("message", fmt.Sprintf("%T", dl.Message)).Msg("dead letter")
-	}
 }
 
 func (n *Node) onHandlerFailure(e actors.Failure) {

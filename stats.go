@@ -72,7 +72,7 @@ type Stats struct {
 	HandlerPanics int64
 	Restarts      int64 // handler actor restarts
 	Reconnects    int64
-	DeadLetters   int64 // actor messages that reached an actor after it stopped
+	DeadLetters   int64 // actor messages that reached an actor after it stopped, on the node's Runtime
 	// FragmentBytes is what incomplete fragmented payloads hold now,
 	// within WithReassemblyLimits.
 	FragmentBytes int64
@@ -104,7 +104,7 @@ func (n *Node) Stats() Stats {
 		HandlerPanics: c.HandlerPanics.Load(),
 		Restarts:      c.Restarts.Load(),
 		Reconnects:    c.Reconnects.Load(),
-		DeadLetters:   c.DeadLetters.Load(),
+		DeadLetters:   n.rt.deadLetters.Load(),
 		Dropped:       c.Dropped(),
 	}
 }

@@ -77,7 +77,6 @@ type Counters struct {
 	HandlerPanics atomic.Int64
 	Restarts      atomic.Int64 // handler actor restarts
 	Reconnects    atomic.Int64
-	DeadLetters   atomic.Int64 // actor messages sent to stopped actors
 	dropped       [numReasons]atomic.Int64
 }
 

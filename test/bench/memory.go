@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 )
 
@@ -22,7 +23,9 @@ func heapNow() (heap uint64, goroutines int) {
 type memResult struct {
 	perType, goroutinesPerType float64
 	perNode, goroutinesPerNode float64
-	baseNode                   float64 // heap of the node the types were registered on
+	// perShared: idle nodes on one socketscience.Runtime
+	perShared, goroutinesPerShared float64
+	baseNode                       float64 // heap of the node the types were registered on
 }
 
 func measureMemory(types, nodes int) (memResult, error) {
@@ -51,13 +54,24 @@ func measureMemory(types, nodes int) (memResult, error) {
 	res.perType = (float64(h2) - float64(h1)) / float64(types)
 	res.goroutinesPerType = float64(g2-g1) / float64(types)
 
-	h3, g3 := heapNow()
-	idle := make([]*socketscience.Node, nodes)
-	for i := range idle {
-		if idle[i], err = socketscience.New(room.Member(bot, fmt.Sprintf("idle%d", i))); err != nil {
-			return res, err
-		}
+	if res.perNode, res.goroutinesPerNode, err = idleNodes(ctx, room, "idle", nodes, socketscience.New); err != nil {
+		return res, err
 	}
+	rt, err := socketscience.NewRuntime()
+	if err != nil {
+		return res, err
+	}
+	defer rt.Close(context.Background())
+	res.perShared, res.goroutinesPerShared, err = idleNodes(ctx, room, "shared", nodes, rt.NewNode)
+	return res, err
+}
+
+// idleNodes connects count idle nodes made by newNode and returns the heap
+// and goroutines each adds.
+func idleNodes(ctx context.Context, room *memchat.Room, name string, count int,
+	newNode func(chatgateway.Dialer, ...socketscience.Option) (*socketscience.Node, error)) (heap, goroutines float64, err error) {
+	h0, g0 := heapNow()
+	idle := make([]*socketscience.Node, count)
 	defer func() {
 		for _, x := range idle {
 			if x != nil {
@@ -65,15 +79,18 @@ func measureMemory(types, nodes int) (memResult, error) {
 			}
 		}
 	}()
-	for _, x := range idle {
-		if err := x.WaitConnected(ctx); err != nil {
-			return res, err
+	for i := range idle {
+		if idle[i], err = newNode(room.Member(bot, fmt.Sprintf("%s%d", name, i))); err != nil {
+			return 0, 0, err
 		}
 	}
-	h4, g4 := heapNow()
-	res.perNode = (float64(h4) - float64(h3)) / float64(nodes)
-	res.goroutinesPerNode = float64(g4-g3) / float64(nodes)
-	return res, nil
+	for _, x := range idle {
+		if err := x.WaitConnected(ctx); err != nil {
+			return 0, 0, err
+		}
+	}
+	h1, g1 := heapNow()
+	return (float64(h1) - float64(h0)) / float64(count), float64(g1-g0) / float64(count), nil
 }
 
 func runMemory(_ context.Context, cfg config, _ *machine) (*section, error) {
@@ -84,30 +101,34 @@ func runMemory(_ context.Context, cfg config, _ *machine) (*section, error) {
 	if _, err := measureMemory(100, 2); err != nil { // warm-up
 		return nil, err
 	}
-	var pt, gt, pn, gn []float64
+	var pt, gt, pn, gn, ps, gs []float64
 	for range cfg.rounds {
 		r, err := measureMemory(types, nodes)
 		if err != nil {
 			return nil, err
 		}
 		pt, gt, pn, gn = append(pt, r.perType), append(gt, r.goroutinesPerType), append(pn, r.perNode), append(gn, r.goroutinesPerNode)
+		ps, gs = append(ps, r.perShared), append(gs, r.goroutinesPerShared)
 	}
 	pts := spreadOf(pt)
 	s := &section{
 		Title: "5. Memory",
 		What: fmt.Sprintf("Live heap (runtime.MemStats.HeapAlloc after GC) and goroutines added by registering %d types (a no-op callback each) "+
-			"on one connected node, and by %d idle nodes connected to a memchat room, divided by the count. One number per round, no compared side.", types, nodes),
+			"on one connected node, and by %d idle nodes connected to a memchat room, each on its own runtime (New) or all on one "+
+			"(Runtime.NewNode), divided by the count. One number per round, no compared side.", types, nodes),
 		Target: "< 2 KB heap per idle registered type",
 		Header: []string{"", "heap", "goroutines"},
 		Rows: [][]string{
 			{"per registered type", fmtSpread(pts, fmtBytes), fmtSpread(spreadOf(gt), fmtNum)},
-			{"per idle node", fmtSpread(spreadOf(pn), fmtBytes), fmtSpread(spreadOf(gn), fmtNum)},
+			{"per idle node, New (a runtime each)", fmtSpread(spreadOf(pn), fmtBytes), fmtSpread(spreadOf(gn), fmtNum)},
+			{"per idle node, on one shared Runtime", fmtSpread(spreadOf(ps), fmtBytes), fmtSpread(spreadOf(gs), fmtNum)},
 		},
 	}
-	s.Notes = append(s.Notes, "An idle node's heap is almost all protoactor's: each Node makes its own ActorSystem, whose ProcessRegistry "+
-		"preallocates a sharded map (actor.newSliceMap → 1024 × orcaman/concurrent-map.New), about 2.7 MiB, measured with a heap profile of "+
-		"10 idle nodes (97% of their in-use heap). The router's dedup rings are the next largest (~50 KiB). "+
-		"A process that runs one node per room pays this per room; sharing one ActorSystem between nodes would remove it.")
+	s.Notes = append(s.Notes, "A node made with New has an ActorSystem of its own, whose ProcessRegistry preallocates a sharded map "+
+		"(actor.newSliceMap → 1024 × orcaman/concurrent-map.New), about 2.7 MiB. Nodes made with one Runtime's NewNode share it: "+
+		"what is left per node is its actors, connection and the router's dedup rings (~50 KiB). The two goroutines are the "+
+		"connection's reader and writer. TestIdleNodeCost checks the shared figure (≤ 256 KiB, ≤ 2 goroutines) for 100 nodes; "+
+		"IDLE_FIGURES=1 go test -run TestIdleNodeCost -v . prints it for 1, 10, 100 and 1000 nodes.")
 	s.Met = yes(pts.Med < 2000)
 	if !*s.Met {
 		s.Notes = append(s.Notes, "Not met: each registered type costs a protoactor actor (its PID, process registry entry, mailbox "+
