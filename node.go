@@ -101,9 +101,9 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 	n.strategy = actors.NewStrategy(o.handlerPolicy,
 		actors.WithStrategyClock(o.clock), actors.WithStrategyRand(o.rand), actors.WithFailureHook(n.onHandlerFailure))
 	dispatcher := n.group.Dispatcher()
-	var onState func(context.Context, any)
+	var onState func(context.Context, protocol.StateEvent)
 	if o.state != nil {
-		onState = func(ctx context.Context, ev any) { o.state(ctx, stateChange(ev)) }
+		onState = func(ctx context.Context, ev protocol.StateEvent) { o.state(ctx, stateChange(ev)) }
 	}
 	n.router = actors.NewRouter(actors.Config{
 		System:          n.system,

@@ -62,9 +62,8 @@ type Config struct {
 	DeliverToSelf   bool
 	// Chat, if set, receives every chat message that is not a frame.
 	Chat func(context.Context, messages.ChatMessage)
-	// State, if set, receives each *protocol.ConnectionUp and
-	// *protocol.ConnectionDown passed to NotifyState, in order.
-	State func(context.Context, any)
+	// State, if set, receives each event passed to NotifyState, in order.
+	State func(context.Context, protocol.StateEvent)
 }
 
 // Router owns the type-to-handler map and the router actor that reads it.
@@ -142,7 +141,7 @@ func NewRouter(cfg Config) *Router {
 	}
 	if cfg.State != nil {
 		r.state = r.spawn(stateType)
-		r.state.add(callback{event: cfg.State})
+		r.state.add(callback{event: func(ctx context.Context, m any) { cfg.State(ctx, m.(protocol.StateEvent)) }})
 	}
 	r.pid = cfg.System.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return routerActor{r} }, r.props...), "router")
 	return r
@@ -246,7 +245,7 @@ func (r *Router) retire(h *handler) {
 // NotifyState hands a connection state change to the State handler, on its
 // own actor, so the gateway never runs user code. Changes are not dropped:
 // there are few, and each matters.
-func (r *Router) NotifyState(change any) {
+func (r *Router) NotifyState(change protocol.StateEvent) {
 	if r.state == nil {
 		return
 	}

@@ -109,9 +109,9 @@ type Config struct {
 	// Guardian supervises the gateway actor itself, should it panic.
 	// Defaults to protoactor's default strategy.
 	Guardian actor.SupervisorStrategy
-	// OnState, if set, is called on the gateway actor with each
-	// *protocol.ConnectionUp and *protocol.ConnectionDown. It must not block.
-	OnState func(any)
+	// OnState, if set, is called on the gateway actor with each change of
+	// the connection's state. It must not block.
+	OnState func(protocol.StateEvent)
 }
 
 // State is the connection's state as of its last change.
@@ -361,7 +361,7 @@ func (g *Gateway) unreserve(n int64) {
 // send delivers msg to the gateway actor unless it is stopping. An
 // Outbound holds a slot and bytes, given back then; a Drain holds none
 // (bytes < 0).
-func (g *Gateway) send(msg any, bytes int64) error {
+func (g *Gateway) send(msg protocol.Message, bytes int64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
