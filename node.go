@@ -46,7 +46,7 @@ type Node struct {
 	system      *actor.ActorSystem
 	group       goroutines.Group // every goroutine the node's actors run on
 	counters    metrics.Counters
-	strategy    *actors.Strategy
+	strategies  []*actors.Strategy // one per kind of actor; see supervise
 	router      *actors.Router
 	gateway     *gateway.Gateway
 	closed      atomic.Bool
@@ -98,8 +98,6 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		return protoactorLogger(n.log)
 	}))
 	n.system.EventStream.Subscribe(n.onDeadLetter)
-	n.strategy = actors.NewStrategy(o.handlerPolicy,
-		actors.WithStrategyClock(o.clock), actors.WithStrategyRand(o.rand), actors.WithFailureHook(n.onHandlerFailure))
 	dispatcher := n.group.Dispatcher()
 	var onState func(context.Context, protocol.StateEvent)
 	if o.state != nil {
@@ -107,7 +105,8 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 	}
 	n.router = actors.NewRouter(actors.Config{
 		System:          n.system,
-		Strategy:        n.strategy,
+		Strategy:        n.supervise(handlerKind, o.handlerPolicy),
+		RouterStrategy:  n.supervise(routerKind, machineryPolicy()),
 		Dispatcher:      dispatcher,
 		Logger:          &n.log,
 		Counters:        &n.counters,
@@ -130,7 +129,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		Counters:        &n.counters,
 		QueueSize:       o.queueSize,
 		Dispatcher:      dispatcher,
-		Guardian:        n.strategy,
+		Guardian:        n.supervise(gatewayKind, machineryPolicy()),
 		TrustedUsers:    o.trusted,
 		TrustedAccounts: o.trustedAccounts,
 		NodeID:          n.id,
@@ -464,7 +463,9 @@ func (n *Node) shutdown(ctx context.Context) {
 	if routerErr != nil {
 		routerErr = fmt.Errorf("socketscience: draining handlers: %w", cause(ctx, routerErr))
 	}
-	n.strategy.Stop()
+	for _, s := range n.strategies {
+		s.Stop()
+	}
 	// Every actor has stopped; what is left are their mailbox goroutines
 	// finishing up.
 	_ = n.group.Wait(context.Background())
@@ -481,13 +482,4 @@ func (n *Node) onDeadLetter(evt any) {
 		n.counters.DeadLetters.Add(1)
 		n.log.Debug().Str("pid", dl.PID.GetId()).Str("message", fmt.Sprintf("%T", dl.Message)).Msg("dead letter")
 	}
-}
-
-func (n *Node) onHandlerFailure(e actors.Failure) {
-	if e.GaveUp {
-		typ, _ := n.router.Forget(e.Child)
-		n.log.Error().Str("actor", e.Child.Id).Str("type", typ).Interface("reason", e.Reason).Msg("handler stopped for good after too many failures; its type is no longer handled")
-		return
-	}
-	n.log.Debug().Str("actor", e.Child.Id).Int("attempt", e.Attempt).Dur("restart_in", e.Delay).Msg("restarting handler")
 }

@@ -36,9 +36,12 @@ const (
 // Config is what a Router needs. System and Strategy are required.
 type Config struct {
 	System *actor.ActorSystem
-	// Strategy supervises the handler actors. Defaults to protoactor's
-	// default strategy; socketscience passes a Strategy.
-	Strategy actor.SupervisorStrategy
+	// Strategy supervises the handler actors, RouterStrategy the router
+	// actor: they fail for different reasons (user code, a bug here), so
+	// each has a policy and a log of its own. Both default to protoactor's
+	// default strategy; socketscience passes a Strategy for each.
+	Strategy       actor.SupervisorStrategy
+	RouterStrategy actor.SupervisorStrategy
 	// Dispatcher runs the mailboxes. Defaults to protoactor's.
 	Dispatcher actor.Dispatcher
 	// Logger defaults to zerolog.Nop().
@@ -73,7 +76,7 @@ type Router struct {
 	counters *metrics.Counters
 	ctx      context.Context
 	cancel   context.CancelFunc
-	props    []actor.PropsOption
+	props    []actor.PropsOption // the handler actors'
 
 	mu      sync.Mutex
 	types   atomic.Pointer[map[string]*handler] // copy-on-write under mu
@@ -128,11 +131,16 @@ func NewRouter(cfg Config) *Router {
 		r.log = *cfg.Logger
 	}
 	r.ctx, r.cancel = context.WithCancel(cfg.Context)
+	var routerProps []actor.PropsOption
 	if cfg.Strategy != nil {
 		r.props = append(r.props, actor.WithGuardian(cfg.Strategy))
 	}
+	if cfg.RouterStrategy != nil {
+		routerProps = append(routerProps, actor.WithGuardian(cfg.RouterStrategy))
+	}
 	if cfg.Dispatcher != nil {
 		r.props = append(r.props, actor.WithDispatcher(cfg.Dispatcher))
+		routerProps = append(routerProps, actor.WithDispatcher(cfg.Dispatcher))
 	}
 	r.types.Store(&map[string]*handler{})
 	if cfg.Chat != nil {
@@ -143,7 +151,7 @@ func NewRouter(cfg Config) *Router {
 		r.state = r.spawn(stateType)
 		r.state.add(callback{event: func(ctx context.Context, m any) { cfg.State(ctx, m.(protocol.StateEvent)) }})
 	}
-	r.pid = cfg.System.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return routerActor{r} }, r.props...), "router")
+	r.pid = cfg.System.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return routerActor{r} }, routerProps...), "router")
 	return r
 }
 

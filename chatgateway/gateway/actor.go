@@ -96,8 +96,12 @@ func (g *Gateway) dial() {
 }
 
 func (g *Gateway) up(conn chatgateway.Conn) {
+	// The session is whole before anything here can panic (a Conn's
+	// Limits, say): a restart's teardown then closes conn, and ends the
+	// session.
 	s := g.sess
-	s.conn = conn
+	ctx, cancel := context.WithCancel(g.life)
+	s.conn, s.writer, s.cancel = conn, make(chan string, 1), cancel
 	lim, id := conn.Limits(), conn.Identity()
 	g.out.room = id.Room
 	g.limits.Store(&lim)
@@ -110,9 +114,6 @@ func (g *Gateway) up(conn chatgateway.Conn) {
 		g.counters.Reconnects.Add(1)
 	}
 	g.ups++
-	ctx, cancel := context.WithCancel(g.life)
-	s.cancel = cancel
-	s.writer = make(chan string, 1)
 	g.io.Go(func() { g.read(s) })
 	g.io.Go(func() { g.write(ctx, s) })
 	g.setState(State{Connected: true})

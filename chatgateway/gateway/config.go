@@ -97,8 +97,9 @@ type Config struct {
 	Reassembly messages.ReassemblyLimits
 	// Dispatcher runs the gateway's mailbox. Defaults to protoactor's.
 	Dispatcher actor.Dispatcher
-	// Guardian supervises the gateway actor itself, should it panic.
-	// Defaults to protoactor's default strategy.
+	// Guardian supervises the gateway actor itself, should it panic: a bug
+	// here, not a failed connection (Policy covers those). A restart keeps
+	// the queue and dials again. Defaults to protoactor's default strategy.
 	Guardian actor.SupervisorStrategy
 	// OnState, if set, is called on the gateway actor with each change of
 	// the connection's state. It must not block.
