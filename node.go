@@ -46,7 +46,7 @@ type Node struct {
 	system      *actor.ActorSystem
 	group       goroutines.Group // every goroutine the node's actors run on
 	counters    metrics.Counters
-	strategy    *actors.Strategy
+	strategies  []*actors.Strategy // one per kind of actor; see supervise
 	router      *actors.Router
 	gateway     *gateway.Gateway
 	closed      atomic.Bool
@@ -115,16 +115,15 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 		gatewayDone: make(chan struct{}), done: make(chan struct{})}
 	n.closing, n.stopSending = context.WithCancel(context.Background())
 	n.log = o.log.With().Str("node", n.id).Logger()
-	n.strategy = actors.NewStrategy(o.handlerPolicy,
-		actors.WithStrategyClock(o.clock), actors.WithStrategyRand(o.rand), actors.WithFailureHook(n.onHandlerFailure))
 	dispatcher := n.group.Dispatcher()
-	var onState func(context.Context, any)
+	var onState func(context.Context, protocol.StateEvent)
 	if o.state != nil {
-		onState = func(ctx context.Context, ev any) { o.state(ctx, stateChange(ev)) }
+		onState = func(ctx context.Context, ev protocol.StateEvent) { o.state(ctx, stateChange(ev)) }
 	}
 	n.router = actors.NewRouter(actors.Config{
 		System:          n.system,
-		Strategy:        n.strategy,
+		Strategy:        n.supervise(handlerKind, o.handlerPolicy),
+		RouterStrategy:  n.supervise(routerKind, machineryPolicy()),
 		Dispatcher:      dispatcher,
 		Logger:          &n.log,
 		Counters:        &n.counters,
@@ -148,7 +147,7 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 		QueueSize:       o.queueSize,
 		QueueBytes:      o.queueBytes,
 		Dispatcher:      dispatcher,
-		Guardian:        n.strategy,
+		Guardian:        n.supervise(gatewayKind, machineryPolicy()),
 		TrustedUsers:    o.trusted,
 		TrustedAccounts: o.trustedAccounts,
 		NodeID:          n.id,
@@ -471,20 +470,13 @@ func (n *Node) shutdown(ctx context.Context) {
 	if routerErr != nil {
 		routerErr = fmt.Errorf("socketscience: draining handlers: %w", cause(ctx, routerErr))
 	}
-	n.strategy.Stop()
+	for _, s := range n.strategies {
+		s.Stop()
+	}
 	// Every actor has stopped; what is left are their mailbox goroutines
 	// finishing up.
 	_ = n.group.Wait(context.Background())
 	n.rt.release(n)
 	n.log.Info().Msg("closed")
 	n.closeErr = errors.Join(drainErr, routerErr)
-}
-
-func (n *Node) onHandlerFailure(e actors.Failure) {
-	if e.GaveUp {
-		typ, _ := n.router.Forget(e.Child)
-		n.log.Error().Str("actor", e.Child.Id).Str("type", typ).Interface("reason", e.Reason).Msg("handler stopped for good after too many failures; its type is no longer handled")
-		return
-	}
-	n.log.Debug().Str("actor", e.Child.Id).Int("attempt", e.Attempt).Dur("restart_in", e.Delay).Msg("restarting handler")
 }

@@ -35,7 +35,7 @@ type StateChange struct {
 	Stopped bool
 }
 
-func stateChange(ev any) StateChange {
+func stateChange(ev protocol.StateEvent) StateChange {
 	switch e := ev.(type) {
 	case *protocol.ConnectionUp:
 		return StateChange{Connected: true, UserID: e.UserID, UserName: e.UserName}

@@ -50,7 +50,7 @@ type callback struct {
 	id uint64
 	fn messages.HandlerFunc
 	// event takes what the chat and state handlers get: a
-	// messages.ChatMessage, *protocol.ConnectionUp or *protocol.ConnectionDown.
+	// messages.ChatMessage or a protocol.StateEvent.
 	event func(context.Context, any)
 }
 
@@ -75,7 +75,7 @@ func (h *handler) Receive(c actor.Context) {
 		h.handle(func(cb callback) error { return cb.fn(h.ctx, *m) }, true, msgSize(m))
 	case *protocol.ChatInbound:
 		h.handle(func(cb callback) error { cb.event(h.ctx, m.Chat); return nil }, false, msgSize(m))
-	case *protocol.ConnectionUp, *protocol.ConnectionDown:
+	case protocol.StateEvent:
 		h.handle(func(cb callback) error { cb.event(h.ctx, m); return nil }, false, 0)
 	case *actor.Restarting:
 		h.r.counters.Restarts.Add(1)

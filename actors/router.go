@@ -36,9 +36,12 @@ const (
 // Config is what a Router needs. System and Strategy are required.
 type Config struct {
 	System *actor.ActorSystem
-	// Strategy supervises the handler actors. Defaults to protoactor's
-	// default strategy; socketscience passes a Strategy.
-	Strategy actor.SupervisorStrategy
+	// Strategy supervises the handler actors, RouterStrategy the router
+	// actor: they fail for different reasons (user code, a bug here), so
+	// each has a policy and a log of its own. Both default to protoactor's
+	// default strategy; socketscience passes a Strategy for each.
+	Strategy       actor.SupervisorStrategy
+	RouterStrategy actor.SupervisorStrategy
 	// Dispatcher runs the mailboxes. Defaults to protoactor's.
 	Dispatcher actor.Dispatcher
 	// Logger defaults to zerolog.Nop().
@@ -62,9 +65,8 @@ type Config struct {
 	DeliverToSelf   bool
 	// Chat, if set, receives every chat message that is not a frame.
 	Chat func(context.Context, messages.ChatMessage)
-	// State, if set, receives each *protocol.ConnectionUp and
-	// *protocol.ConnectionDown passed to NotifyState, in order.
-	State func(context.Context, any)
+	// State, if set, receives each event passed to NotifyState, in order.
+	State func(context.Context, protocol.StateEvent)
 }
 
 // Router owns the type-to-handler map and the router actor that reads it.
@@ -74,7 +76,7 @@ type Router struct {
 	counters *metrics.Counters
 	ctx      context.Context
 	cancel   context.CancelFunc
-	props    []actor.PropsOption
+	props    []actor.PropsOption // the handler actors'
 
 	mu      sync.Mutex
 	types   atomic.Pointer[map[string]*handler] // copy-on-write under mu
@@ -129,11 +131,16 @@ func NewRouter(cfg Config) *Router {
 		r.log = *cfg.Logger
 	}
 	r.ctx, r.cancel = context.WithCancel(cfg.Context)
+	var routerProps []actor.PropsOption
 	if cfg.Strategy != nil {
 		r.props = append(r.props, actor.WithGuardian(cfg.Strategy))
 	}
+	if cfg.RouterStrategy != nil {
+		routerProps = append(routerProps, actor.WithGuardian(cfg.RouterStrategy))
+	}
 	if cfg.Dispatcher != nil {
 		r.props = append(r.props, actor.WithDispatcher(cfg.Dispatcher))
+		routerProps = append(routerProps, actor.WithDispatcher(cfg.Dispatcher))
 	}
 	r.types.Store(&map[string]*handler{})
 	if cfg.Chat != nil {
@@ -142,9 +149,9 @@ func NewRouter(cfg Config) *Router {
 	}
 	if cfg.State != nil {
 		r.state = r.spawn(stateType)
-		r.state.add(callback{event: cfg.State})
+		r.state.add(callback{event: func(ctx context.Context, m any) { cfg.State(ctx, m.(protocol.StateEvent)) }})
 	}
-	r.pid = cfg.System.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return routerActor{r} }, r.props...), "router")
+	r.pid = cfg.System.Root.SpawnPrefix(actor.PropsFromProducer(func() actor.Actor { return routerActor{r} }, routerProps...), "router")
 	return r
 }
 
@@ -246,7 +253,7 @@ func (r *Router) retire(h *handler) {
 // NotifyState hands a connection state change to the State handler, on its
 // own actor, so the gateway never runs user code. Changes are not dropped:
 // there are few, and each matters.
-func (r *Router) NotifyState(change any) {
+func (r *Router) NotifyState(change protocol.StateEvent) {
 	if r.state == nil {
 		return
 	}

@@ -146,7 +146,7 @@ type harness struct {
 	clock    *recClock
 	col      *collector
 	counters *metrics.Counters
-	states   chan any // OnState events
+	states   chan protocol.StateEvent
 	attempts atomic.Int64
 	// wrap, if set before start, wraps every Conn the member dials.
 	wrap func(chatgateway.Conn) chatgateway.Conn
@@ -167,7 +167,7 @@ func newHarness(t *testing.T, roomOpts ...memchat.RoomOption) *harness {
 		},
 		col:      &collector{changed: make(chan struct{})},
 		counters: new(metrics.Counters),
-		states:   make(chan any, 1000),
+		states:   make(chan protocol.StateEvent, 1000),
 	}
 	h.member = h.room.Member(smokey, memberName)
 	h.col.pid = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return h.col }))
@@ -204,7 +204,7 @@ func (h *harness) config() gateway.Config {
 		Clock:    h.clock,
 		Rand:     func() float64 { return 0 },
 		Counters: h.counters,
-		OnState:  func(s any) { h.states <- s },
+		OnState:  func(s protocol.StateEvent) { h.states <- s },
 		// Frames from alice, another account, are part of most tests.
 		TrustedUsers: []int64{smokey.UserID, alice.UserID},
 	}
@@ -269,7 +269,7 @@ func (h *harness) nextTimer() time.Duration {
 }
 
 // nextState waits for the next OnState event.
-func (h *harness) nextState() any {
+func (h *harness) nextState() protocol.StateEvent {
 	h.t.Helper()
 	select {
 	case s := <-h.states:

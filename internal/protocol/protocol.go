@@ -1,6 +1,11 @@
 // Package protocol holds the messages a node's actors send each other: the
 // wiring between the root package, the gateway and the router, which users
 // never see. Each is sent as a pointer.
+//
+// The set is closed: only this package's types implement Message (and
+// StateEvent), by an unexported marker method, so a function that takes
+// one cannot be handed anything else, and a type switch over them knows
+// every case.
 package protocol
 
 import (
@@ -8,6 +13,26 @@ import (
 
 	"github.com/socketscience/socketscience/messages"
 )
+
+// Message is one of the messages below, as a pointer.
+type Message interface{ isMessage() }
+
+// StateEvent is a change of the connection's state: *ConnectionUp or
+// *ConnectionDown.
+type StateEvent interface {
+	Message
+	isStateEvent()
+}
+
+func (*Outbound) isMessage()       {}
+func (*Inbound) isMessage()        {}
+func (*ChatInbound) isMessage()    {}
+func (*Drain) isMessage()          {}
+func (*ConnectionUp) isMessage()   {}
+func (*ConnectionDown) isMessage() {}
+
+func (*ConnectionUp) isStateEvent()   {}
+func (*ConnectionDown) isStateEvent() {}
 
 // Outbound asks the gateway to post a payload, as messages.EncodeTypes gives it, or
 // plain chat Text when Types is nil. The gateway stamps payloads with the
