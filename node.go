@@ -114,7 +114,7 @@ func New(dialer chatgateway.Dialer, opts ...Option) (*Node, error) {
 		MaxPendingBytes: o.maxPendBytes,
 		Self:            n.id,
 		SelfIncarnation: n.incarnation,
-		DeliverToSelf:   o.deliverToSelf,
+		DeliverToSelf:   !o.noSelfDelivery,
 		Chat:            o.chat,
 		State:           onState,
 	})

@@ -99,16 +99,19 @@ func TestSendReachesOtherNodesTyped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	require.NoError(t, a.Flush(ctx))
-	require.Eventually(t, func() bool { return a.Stats().OwnFrames == 1 }, wait, time.Millisecond)
-	assert.Empty(t, own, "a node does not handle its own payloads by default")
+	assert.Equal(t, want, receive(t, own), "a node handles its own payloads by default")
+	assert.Zero(t, a.Stats().OwnFrames)
 }
 
-func TestSelfDelivery(t *testing.T) {
+func TestWithoutSelfDelivery(t *testing.T) {
 	room := memchat.NewRoom()
-	a := connected(t, room.Member(bot, "a"), socketscience.WithSelfDelivery(true))
-	own := collect[string](t, a, "note")
+	a := connected(t, room.Member(bot, "a"), socketscience.WithoutSelfDelivery())
+	b := connected(t, room.Member(bot, "b"))
+	own, other := collect[string](t, a, "note"), collect[string](t, b, "note")
 	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"note": "hi"}))
-	assert.Equal(t, "hi", receive(t, own))
+	assert.Equal(t, "hi", receive(t, other))
+	require.Eventually(t, func() bool { return a.Stats().OwnFrames == 1 }, wait, time.Millisecond)
+	assert.Empty(t, own, "WithoutSelfDelivery skips the node's own payloads")
 }
 
 // A frame as SmokeDetector posts it (no envelope) is handled, and its

@@ -38,7 +38,7 @@ type options struct {
 	handlerPolicy   supervisor.Policy
 	clock           supervisor.Clock
 	rand            func() float64
-	deliverToSelf   bool
+	noSelfDelivery  bool
 	chat            func(context.Context, messages.ChatMessage)
 	maxPending      int
 	maxPendBytes    int
@@ -126,7 +126,8 @@ func WithQueueBytes(n int) Option {
 }
 
 // WithNonBlockingSend makes Send and Post return ErrQueueFull at once when
-// the queue is full. Defaults to waiting for room until their ctx ends.
+// the queue is full. Defaults to blocking: they wait for room until their
+// ctx ends.
 func WithNonBlockingSend() Option { return func(o *options) error { o.nonBlocking = true; return nil } }
 
 // WithReconnectPolicy sets the backoff and restart intensity for the chat
@@ -167,11 +168,13 @@ func WithRand(f func() float64) Option {
 	}
 }
 
-// WithSelfDelivery makes the node handle the payloads it sent itself, as
-// the room echoes them back. Defaults to false. Frames with no node id, such
-// as SmokeDetector's, are always handled.
-func WithSelfDelivery(on bool) Option {
-	return func(o *options) error { o.deliverToSelf = on; return nil }
+// WithoutSelfDelivery makes the node skip the payloads it sent itself when
+// the room echoes them back (counted in Stats.OwnFrames). Defaults to
+// handling them, as SmokeDetector does and NATS echoes by default: the node
+// that sends a command's payload serves it too, as every other does. Frames
+// with no node id, such as SmokeDetector's, are always handled.
+func WithoutSelfDelivery() Option {
+	return func(o *options) error { o.noSelfDelivery = true; return nil }
 }
 
 // WithChatHandler sets a callback for every chat message in the room that is
@@ -237,9 +240,10 @@ func WithTrustedAccounts(accounts ...string) Option {
 }
 
 // WithoutCoalescing makes the node post every payload as a frame of its
-// own. By default, payloads waiting in the queue whose types do not collide
-// are merged into one frame, so a burst costs few posts under a server's
-// rate limit; SmokeDetector decodes merged frames as it does any other.
+// own. Defaults to coalescing: payloads waiting in the queue whose types do
+// not collide are merged into one frame, so a burst costs few posts under a
+// server's rate limit; SmokeDetector decodes merged frames as it does any
+// other.
 func WithoutCoalescing() Option { return func(o *options) error { o.noCoalesce = true; return nil } }
 
 // WithStateHandler sets a callback for every change of the node's
