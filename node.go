@@ -278,9 +278,9 @@ func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
 		}
 	}
 	if errors.Is(err, chatgateway.ErrStopped) && n.closed.Load() {
-		return ErrClosed
+		return &nodeError{sentinel: ErrClosed, lower: err}
 	}
-	return err
+	return n.rootErr(err)
 }
 
 // Register adds fn as a callback for message type typ, after any already
@@ -294,10 +294,10 @@ func (n *Node) Register(typ string, fn HandlerFunc) (unregister func(), err erro
 		return nil, ErrClosed
 	}
 	unregister, err = n.router.Register(typ, fn)
-	if errors.Is(err, actors.ErrStopped) {
-		return nil, ErrClosed
+	if err != nil {
+		return nil, n.rootErr(err)
 	}
-	return unregister, err
+	return unregister, nil
 }
 
 // Handle registers a callback that receives typ's data decoded into a T. A
@@ -316,14 +316,19 @@ func Handle[T any](n *Node, typ string, fn func(ctx context.Context, v T) error)
 }
 
 // WaitConnected blocks until the node is connected to the room, or its
-// connection has failed for good (ErrStopped), or ctx ends.
-func (n *Node) WaitConnected(ctx context.Context) error { return n.gateway.WaitConnected(ctx) }
+// connection has failed for good (ErrStopped), or Close has stopped it
+// (ErrClosed), or ctx ends (ctx's error).
+func (n *Node) WaitConnected(ctx context.Context) error {
+	return n.rootErr(n.gateway.WaitConnected(ctx))
+}
 
 // Flush waits until everything queued so far has been posted or dropped,
 // or ctx ends. It returns an error matching ErrDropped if queued posts were
 // dropped (each counted in Stats().Dropped) since the last Flush reported
-// drops; each drop is reported once, to one caller.
-func (n *Node) Flush(ctx context.Context) error { return n.gateway.Drain(ctx) }
+// drops; each drop is reported once, to one caller. It returns ErrStopped
+// if the connection fails for good with posts still queued, and ErrClosed
+// once Close has stopped the connection.
+func (n *Node) Flush(ctx context.Context) error { return n.rootErr(n.gateway.Drain(ctx)) }
 
 // Close stops the node. It posts what is queued and lets handlers finish
 // what they have been given until ctx ends; from then on it drops what is
@@ -454,7 +459,7 @@ func (n *Node) shutdown(ctx context.Context) {
 	n.sending.Unlock()
 	drainErr := n.gateway.Drain(ctx)
 	if drainErr != nil {
-		drainErr = fmt.Errorf("socketscience: posting the queue: %w", cause(ctx, drainErr))
+		drainErr = fmt.Errorf("socketscience: posting the queue: %w", cause(ctx, n.rootErr(drainErr)))
 	}
 	n.gateway.Stop()
 	n.drainErr = drainErr

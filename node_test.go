@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/actors"
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/messages"
@@ -213,6 +214,12 @@ func TestClosedNode(t *testing.T) {
 	assert.ErrorIs(t, n.Post(context.Background(), "hi"), socketscience.ErrClosed)
 	_, err := n.Register("t", func(context.Context, socketscience.Message) error { return nil })
 	assert.ErrorIs(t, err, socketscience.ErrClosed)
+	for _, err := range []error{n.Flush(context.Background()), n.WaitConnected(context.Background()), n.Health().Err} {
+		assert.ErrorIs(t, err, socketscience.ErrClosed)
+		assert.NotErrorIs(t, err, socketscience.ErrStopped, "closed on purpose, not failed")
+		assert.ErrorIs(t, err, chatgateway.ErrStopped, "the lower sentinel still matches")
+		assert.Equal(t, "socketscience: node closed", err.Error())
+	}
 	assert.True(t, n.Health().Stopped)
 }
 
@@ -623,7 +630,7 @@ func TestCloseFromOutsideWaitsForBusyHandler(t *testing.T) {
 	require.Eventually(t, func() bool { return b.Stats().Frames == 2 }, wait, time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- b.Close(context.Background()) }()
-	require.Eventually(t, func() bool { return errors.Is(b.Flush(context.Background()), socketscience.ErrStopped) },
+	require.Eventually(t, func() bool { return errors.Is(b.Flush(context.Background()), socketscience.ErrClosed) },
 		wait, time.Millisecond, "the gateway stops first")
 	require.Never(t, func() bool { return len(closed) > 0 }, 100*time.Millisecond, time.Millisecond,
 		"Close returned while a handler was busy")
@@ -644,7 +651,31 @@ func TestPermanentFailureStops(t *testing.T) {
 	h := n.Health()
 	assert.True(t, h.Stopped)
 	assert.ErrorIs(t, h.Err, bad)
-	assert.ErrorIs(t, n.Send(context.Background(), socketscience.Payload{"t": 1}), socketscience.ErrStopped)
+	err = n.Send(context.Background(), socketscience.Payload{"t": 1})
+	assert.ErrorIs(t, err, socketscience.ErrStopped)
+	assert.ErrorIs(t, err, bad)
+	assert.ErrorIs(t, err, chatgateway.ErrStopped, "the lower sentinel still matches")
+	assert.NotErrorIs(t, err, socketscience.ErrClosed, "failed, not closed")
+	assert.Equal(t, "socketscience: connection failed for good: dial: bad password", err.Error())
+	assert.ErrorIs(t, n.Post(context.Background(), "hi"), socketscience.ErrStopped)
+	require.NoError(t, n.Close(context.Background()))
+	assert.ErrorIs(t, n.WaitConnected(context.Background()), socketscience.ErrClosed, "Close has stopped it since")
+}
+
+// The root sentinels are values of their own, each with its own wording,
+// not the lower packages' (whose wording says nothing to a user of Node).
+func TestSentinelsAreDistinct(t *testing.T) {
+	sentinels := []error{socketscience.ErrClosed, socketscience.ErrStopped, chatgateway.ErrStopped, actors.ErrStopped, chatgateway.ErrConnClosed}
+	for i, a := range sentinels {
+		for j, b := range sentinels {
+			if i != j {
+				assert.NotErrorIs(t, a, b)
+				assert.NotEqual(t, a.Error(), b.Error())
+			}
+		}
+	}
+	assert.Equal(t, "socketscience: node closed", socketscience.ErrClosed.Error())
+	assert.Equal(t, "socketscience: connection failed for good", socketscience.ErrStopped.Error())
 }
 
 // Malformed frames from the room are dropped and counted by reason.

@@ -1,7 +1,10 @@
 package socketscience
 
 import (
+	"errors"
 	"time"
+
+	"github.com/socketscience/socketscience/chatgateway"
 
 	"github.com/socketscience/socketscience/messages"
 )
@@ -10,7 +13,8 @@ import (
 type Health struct {
 	// Connected is true while the node has a live connection to the room.
 	Connected bool
-	// Err is why the connection last went down; nil while connected.
+	// Err is why the connection last went down; nil while connected, and
+	// ErrClosed once Close has stopped it.
 	Err error
 	// Stopped is true when the connection failed for good (Err says why)
 	// or the node is closed.
@@ -48,6 +52,9 @@ func stateChange(ev any) StateChange {
 // Health reports the node's connection.
 func (n *Node) Health() Health {
 	s := n.gateway.State()
+	if errors.Is(s.Err, chatgateway.ErrStopped) {
+		s.Err = &nodeError{sentinel: ErrClosed, lower: s.Err} // Close stopped the gateway
+	}
 	return Health{
 		Connected: s.Connected,
 		Err:       s.Err,
