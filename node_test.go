@@ -299,7 +299,7 @@ func TestCloseAbandonsWhenDisconnected(t *testing.T) {
 	defer cancel()
 	err = n.Close(ctx)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Equal(t, map[string]int64{"abandoned": 3}, n.Stats().Dropped)
+	assert.Equal(t, map[socketscience.DropReason]int64{socketscience.DropAbandoned: 3}, n.Stats().Dropped)
 }
 
 // A handler blocked past Close's deadline gets its ctx cancelled; Close

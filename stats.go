@@ -83,13 +83,9 @@ type Stats struct {
 	// FragmentBytes is what incomplete fragmented payloads hold now,
 	// within WithReassemblyLimits.
 	FragmentBytes int64
-	// Dropped counts what was dropped, by reason: bad_base64, bad_msgpack,
-	// not_map, non_string_key, too_large, bad_envelope, bad_frame, untrusted,
-	// unsigned, bad_signature, stale, bad_fragment, fragment_conflict, fragment_limit,
-	// fragment_timeout, handler_queue_full, message_too_long, rejected,
-	// abandoned (queued posts, at Close), abandoned_inbound (messages
-	// waiting for a handler, at Close).
-	Dropped map[string]int64
+	// Dropped counts what was dropped, by reason (the Drop… constants);
+	// a reason with nothing dropped has no entry.
+	Dropped map[DropReason]int64
 }
 
 // Stats returns the node's counters.
@@ -112,6 +108,14 @@ func (n *Node) Stats() Stats {
 		Restarts:      c.Restarts.Load(),
 		Reconnects:    c.Reconnects.Load(),
 		DeadLetters:   c.DeadLetters.Load(),
-		Dropped:       c.Dropped(),
+		Dropped:       dropped(c.Dropped()),
 	}
+}
+
+func dropped(byName map[string]int64) map[DropReason]int64 {
+	m := make(map[DropReason]int64, len(byName))
+	for r, n := range byName {
+		m[DropReason(r)] = n
+	}
+	return m
 }
