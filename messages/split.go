@@ -40,9 +40,9 @@ func Split(content string) (Frame, error) {
 // Split splits a frame into its top-level types without decoding their
 // values: each RawType.Data is the raw msgpack of one value, to be decoded
 // by the handler that wants it (Message.Decode). It still checks the whole
-// frame, with the same rules and limits as Decode, so a frame that Split
-// accepts Decode accepts too; and it decodes the envelope, if there is one.
-// It does not check a signature: see Frame.Verify.
+// frame, with the same rules and limits as DecodeFrame, so a frame that
+// Split accepts DecodeFrame accepts too; and it decodes the envelope, if
+// there is one. It does not check a signature: see Frame.Verify.
 func (l Limits) Split(content string) (Frame, error) {
 	body, err := frameBody(content, &l)
 	if err != nil {

@@ -231,7 +231,7 @@ func TestVectorsDecode(t *testing.T) {
 	for _, v := range loadVectors(t) {
 		t.Run(v.Name, func(t *testing.T) {
 			want := jsonPayload(t, v.Payload)
-			got, err := Decode(v.Content)
+			got, err := DecodeFrame(v.Content)
 			require.NoError(t, err)
 			assert.Equal(t, canon(want), canon(got))
 		})
@@ -270,7 +270,7 @@ func TestVectorsEncode(t *testing.T) {
 			content, err := Encode(want)
 			require.NoError(t, err)
 			checkFrameText(t, content)
-			got, err := Decode(content)
+			got, err := DecodeFrame(content)
 			require.NoError(t, err)
 			assert.Equal(t, canon(want), canon(got))
 
