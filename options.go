@@ -295,7 +295,7 @@ func WithMaxClockSkew(d time.Duration) Option {
 // nesting depth, map, array and string sizes, and the memory decoding it
 // would take. A frame over any is dropped, counted as too_large (or
 // bad_msgpack for depth), before anything large is allocated. Zero fields
-// take messages' defaults (messages.DefaultLimits); no field may be negative.
+// take messages' defaults (messages.DefaultLimits()); no field may be negative.
 func WithDecodeLimits(l messages.Limits) Option {
 	return func(o *options) error {
 		for _, f := range []struct {

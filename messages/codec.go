@@ -134,7 +134,7 @@ func encodeRaw(p Payload, env *Envelope, sign *signer, use func(raw []byte) erro
 // DecodeFrame decodes a whole frame, as SmokeDetector does, with the
 // default limits: Limits{}.DecodeFrame.
 func DecodeFrame(content string) (Payload, error) {
-	return DefaultLimits.DecodeFrame(content)
+	return Limits{}.DecodeFrame(content)
 }
 
 // DecodeFrame decodes a whole frame into a Payload holding every top-level key,

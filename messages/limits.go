@@ -77,14 +77,19 @@ type Limits struct {
 	MaxDecodedSize int
 }
 
-// DefaultLimits are the limits Decode and Split use: every default.
-var DefaultLimits = Limits{
-	MaxFrameLen:    DefaultMaxFrameLen,
-	MaxDepth:       DefaultMaxDepth,
-	MaxMapLen:      DefaultMaxMapLen,
-	MaxArrayLen:    DefaultMaxArrayLen,
-	MaxStringLen:   DefaultMaxStringLen,
-	MaxDecodedSize: DefaultMaxDecodedSize,
+// DefaultLimits returns every default spelled out: the limits that the
+// zero Limits means, and that DecodeFrame and Split use. It is a function,
+// not a variable, so that no importer can change what every other one gets;
+// change a copy, and pass it where a Limits is taken.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxFrameLen:    DefaultMaxFrameLen,
+		MaxDepth:       DefaultMaxDepth,
+		MaxMapLen:      DefaultMaxMapLen,
+		MaxArrayLen:    DefaultMaxArrayLen,
+		MaxStringLen:   DefaultMaxStringLen,
+		MaxDecodedSize: DefaultMaxDecodedSize,
+	}
 }
 
 func orDefault(v, def int) int {

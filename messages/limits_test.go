@@ -182,14 +182,18 @@ func TestLimitsSet(t *testing.T) {
 }
 
 // TestDefaultLimits: DefaultLimits spells out the defaults, which the zero
-// Limits means.
+// Limits means, and a caller changing its copy changes nobody else's.
 func TestDefaultLimits(t *testing.T) {
 	var zero, def walker
 	zero.init(nil, &Limits{})
-	def.init(nil, &DefaultLimits)
+	l := DefaultLimits()
+	def.init(nil, &l)
 	assert.Equal(t, zero, def)
-	assert.Equal(t, Limits{MaxFrameLen: DefaultMaxFrameLen, MaxDepth: 32, MaxMapLen: 10_000,
-		MaxArrayLen: 100_000, MaxStringLen: 1 << 20, MaxDecodedSize: 4 << 20}, DefaultLimits)
+	want := Limits{MaxFrameLen: DefaultMaxFrameLen, MaxDepth: 32, MaxMapLen: 10_000,
+		MaxArrayLen: 100_000, MaxStringLen: 1 << 20, MaxDecodedSize: 4 << 20}
+	assert.Equal(t, want, l)
+	l.MaxFrameLen = 1
+	assert.Equal(t, want, DefaultLimits())
 }
 
 // TestLimitNoAllocation: a frame over a limit fails before anything is

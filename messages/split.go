@@ -32,9 +32,9 @@ type Frame struct {
 	Envelope *Envelope
 }
 
-// Split splits a frame with DefaultLimits.
+// Split splits a frame with the default limits: Limits{}.Split.
 func Split(content string) (Frame, error) {
-	return DefaultLimits.Split(content)
+	return Limits{}.Split(content)
 }
 
 // Split splits a frame into its top-level types without decoding their

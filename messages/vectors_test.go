@@ -161,7 +161,7 @@ func jsonKeyOrder(tb testing.TB, raw json.RawMessage) []string {
 // frameBytes returns a frame's decoded msgpack and its base64 body.
 func frameBytes(tb testing.TB, content string) ([]byte, string) {
 	tb.Helper()
-	body, err := frameBody(content, &DefaultLimits)
+	body, err := frameBody(content, &Limits{})
 	require.NoError(tb, err)
 	b, err := base64.StdEncoding.DecodeString(body)
 	require.NoError(tb, err)
