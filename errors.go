@@ -16,11 +16,12 @@ var (
 	ErrClosed = errors.New("socketscience: node closed")
 	// ErrInvalidPayload is returned by Send for a payload that cannot be
 	// encoded (it wraps the messages error saying why), and by Post for
-	// text that would read as a frame.
+	// text that receivers would read as a frame or a fragment.
 	ErrInvalidPayload = errors.New("socketscience: invalid payload")
 	// ErrPayloadTooLarge is returned by Send when the encoded frame is over
 	// messages.DefaultMaxFrameLen, or when the connected server's message
-	// limit would need more fragments than receivers accept.
+	// limit would need more fragments than receivers accept, or its pace
+	// would space them further apart than receivers wait for the next.
 	ErrPayloadTooLarge = errors.New("socketscience: payload too large")
 	// ErrQueueFull is returned by Send and Post when the outbound queue is
 	// full and the node was made WithNonBlockingSend.

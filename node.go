@@ -177,9 +177,12 @@ func randomID() string {
 func (n *Node) ID() string { return n.id }
 
 // Send queues p for posting to the room as one frame. It returns once p is
-// queued, not posted (Flush waits for that). When the queue
-// is full it waits for room until ctx ends (or, WithNonBlockingSend, returns
-// ErrQueueFull).
+// queued, not posted (Flush waits for that). When the queue is full it
+// waits for room until ctx ends, returning ctx's error (or,
+// WithNonBlockingSend, returns ErrQueueFull at once). It returns
+// ErrInvalidPayload or ErrPayloadTooLarge for a payload that receivers
+// could not take, ErrStopped once the connection has failed for good, and
+// ErrClosed once Close has begun.
 func (n *Node) Send(ctx context.Context, p Payload) error {
 	if n.closed.Load() {
 		return ErrClosed
@@ -246,6 +249,8 @@ func (n *Node) checkSize(types []messages.RawType) error {
 // refuses (ErrInvalidPayload) any text that a receiver would take for a
 // frame or a fragment, however disguised (messages.Classify decides, as
 // receivers do), so relaying strangers' words can never inject a payload.
+// Otherwise it returns what Send would: ErrQueueFull, ErrStopped,
+// ErrClosed, or ctx's error.
 func (n *Node) Post(ctx context.Context, text string) error {
 	if n.closed.Load() {
 		return ErrClosed
@@ -289,6 +294,7 @@ func (n *Node) enqueue(ctx context.Context, out messages.Outbound) error {
 // function that removes the callback. A callback that returns an error is
 // logged and counted; one that panics is logged with its stack, counted,
 // and its type's actor restarted with backoff; other types never notice.
+// It returns ErrNilHandler for a nil fn, and ErrClosed once Close has begun.
 func (n *Node) Register(typ string, fn HandlerFunc) (unregister func(), err error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
@@ -337,7 +343,9 @@ func (n *Node) Flush(ctx context.Context) error { return n.rootErr(n.gateway.Dra
 // Close returns.
 //
 // Close returns once every goroutine of the node has ended, with nil, or
-// with ctx's error (wrapped) if it had to drop anything. It never waits
+// with ctx's error (wrapped) if it had to drop anything, or an error
+// matching ErrDropped (posts dropped since the last Flush) or ErrStopped
+// (the connection failed for good with posts still queued). It never waits
 // past ctx's end, nor for the callback that calls it: when it returns
 // before everything has stopped, it returns a *CloseError naming the
 // handler types still running a callback, and the node finishes stopping

@@ -294,8 +294,9 @@ func WithMaxClockSkew(d time.Duration) Option {
 // WithDecodeLimits bounds what an inbound frame may hold: its length, the
 // nesting depth, map, array and string sizes, and the memory decoding it
 // would take. A frame over any is dropped, counted as too_large (or
-// bad_msgpack for depth), before anything large is allocated. Zero fields
-// take messages' defaults (messages.DefaultLimits()); no field may be negative.
+// bad_msgpack for depth), before anything large is allocated. No field
+// may be negative; a zero field takes its default. Defaults to
+// messages.DefaultLimits().
 func WithDecodeLimits(l messages.Limits) Option {
 	return func(o *options) error {
 		for _, f := range []struct {
@@ -313,8 +314,11 @@ func WithDecodeLimits(l messages.Limits) Option {
 }
 
 // WithReassemblyLimits bounds what incomplete fragmented payloads may hold,
-// per sender and in all, and how long they may take. Zero fields take
-// messages' defaults; no field may be negative.
+// per sending node and in all, and how long they may wait for their next
+// piece. No field may be negative; a zero field takes its default. Defaults
+// to messages.ReassemblyLimits{}.Resolved(): 256 pieces a payload, 8
+// incomplete payloads and a little over 1 MiB a sending node, 8 MiB in
+// all, 30 s without a new piece.
 func WithReassemblyLimits(l messages.ReassemblyLimits) Option {
 	return func(o *options) error {
 		for _, f := range []struct {

@@ -71,7 +71,7 @@ type Stats struct {
 	PostFailures  int64 // posts that failed and were queued again
 	Throttled     int64 // posts the server said to retry later
 	Frames        int64 // valid frames read from the room
-	OwnFrames     int64 // of those, this node's own, skipped
+	OwnFrames     int64 // of those, this node's own, skipped (WithoutSelfDelivery)
 	Duplicates    int64 // of those, copies of frames handled before, skipped
 	Delivered     int64 // payload callback calls that returned nil (chat and state handler calls are not counted)
 	Unhandled     int64 // types in frames that nothing is registered for
