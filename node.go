@@ -131,7 +131,7 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 		MaxPendingBytes: o.maxPendBytes,
 		Self:            n.id,
 		SelfIncarnation: n.incarnation,
-		DeliverToSelf:   o.deliverToSelf,
+		DeliverToSelf:   !o.noSelfDelivery,
 		Chat:            o.chat,
 		State:           onState,
 	})
@@ -184,9 +184,12 @@ func randomID() string {
 func (n *Node) ID() string { return n.id }
 
 // Send queues p for posting to the room as one frame. It returns once p is
-// queued, not posted (Flush waits for that). When the queue
-// is full it waits for room until ctx ends (or, WithNonBlockingSend, returns
-// ErrQueueFull).
+// queued, not posted (Flush waits for that). When the queue is full it
+// waits for room until ctx ends, returning ctx's error (or,
+// WithNonBlockingSend, returns ErrQueueFull at once). It returns
+// ErrInvalidPayload or ErrPayloadTooLarge for a payload that receivers
+// could not take, ErrStopped once the connection has failed for good, and
+// ErrClosed once Close has begun.
 func (n *Node) Send(ctx context.Context, p Payload) error {
 	if n.closed.Load() {
 		return ErrClosed
@@ -253,6 +256,8 @@ func (n *Node) checkSize(types []messages.RawType) error {
 // refuses (ErrInvalidPayload) any text that a receiver would take for a
 // frame or a fragment, however disguised (messages.Classify decides, as
 // receivers do), so relaying strangers' words can never inject a payload.
+// Otherwise it returns what Send would: ErrQueueFull, ErrStopped,
+// ErrClosed, or ctx's error.
 func (n *Node) Post(ctx context.Context, text string) error {
 	if n.closed.Load() {
 		return ErrClosed
@@ -285,9 +290,9 @@ func (n *Node) enqueue(ctx context.Context, out protocol.Outbound) error {
 		}
 	}
 	if errors.Is(err, gateway.ErrStopped) && n.closed.Load() {
-		return ErrClosed
+		return &nodeError{sentinel: ErrClosed, lower: err}
 	}
-	return err
+	return n.rootErr(err)
 }
 
 // Register adds fn as a callback for message type typ, after any already
@@ -296,15 +301,16 @@ func (n *Node) enqueue(ctx context.Context, out protocol.Outbound) error {
 // function that removes the callback. A callback that returns an error is
 // logged and counted; one that panics is logged with its stack, counted,
 // and its type's actor restarted with backoff; other types never notice.
+// It returns ErrNilHandler for a nil fn, and ErrClosed once Close has begun.
 func (n *Node) Register(typ string, fn HandlerFunc) (unregister func(), err error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
 	unregister, err = n.router.Register(typ, fn)
-	if errors.Is(err, actors.ErrStopped) {
-		return nil, ErrClosed
+	if err != nil {
+		return nil, n.rootErr(err)
 	}
-	return unregister, err
+	return unregister, nil
 }
 
 // Handle registers a callback that receives typ's data decoded into a T. A
@@ -323,14 +329,19 @@ func Handle[T any](n *Node, typ string, fn func(ctx context.Context, v T) error)
 }
 
 // WaitConnected blocks until the node is connected to the room, or its
-// connection has failed for good (ErrStopped), or ctx ends.
-func (n *Node) WaitConnected(ctx context.Context) error { return n.gateway.WaitConnected(ctx) }
+// connection has failed for good (ErrStopped), or Close has stopped it
+// (ErrClosed), or ctx ends (ctx's error).
+func (n *Node) WaitConnected(ctx context.Context) error {
+	return n.rootErr(n.gateway.WaitConnected(ctx))
+}
 
 // Flush waits until everything queued so far has been posted or dropped,
 // or ctx ends. It returns an error matching ErrDropped if queued posts were
 // dropped (each counted in Stats().Dropped) since the last Flush reported
-// drops; each drop is reported once, to one caller.
-func (n *Node) Flush(ctx context.Context) error { return n.gateway.Drain(ctx) }
+// drops; each drop is reported once, to one caller. It returns ErrStopped
+// if the connection fails for good with posts still queued, and ErrClosed
+// once Close has stopped the connection.
+func (n *Node) Flush(ctx context.Context) error { return n.rootErr(n.gateway.Drain(ctx)) }
 
 // Close stops the node. It posts what is queued and lets handlers finish
 // what they have been given until ctx ends; from then on it drops what is
@@ -339,7 +350,9 @@ func (n *Node) Flush(ctx context.Context) error { return n.gateway.Drain(ctx) }
 // Close returns.
 //
 // Close returns once every goroutine of the node has ended, with nil, or
-// with ctx's error (wrapped) if it had to drop anything. It never waits
+// with ctx's error (wrapped) if it had to drop anything, or an error
+// matching ErrDropped (posts dropped since the last Flush) or ErrStopped
+// (the connection failed for good with posts still queued). It never waits
 // past ctx's end, nor for the callback that calls it: when it returns
 // before everything has stopped, it returns a *CloseError naming the
 // handler types still running a callback, and the node finishes stopping
@@ -461,7 +474,7 @@ func (n *Node) shutdown(ctx context.Context) {
 	n.sending.Unlock()
 	drainErr := n.gateway.Drain(ctx)
 	if drainErr != nil {
-		drainErr = fmt.Errorf("socketscience: posting the queue: %w", cause(ctx, drainErr))
+		drainErr = fmt.Errorf("socketscience: posting the queue: %w", cause(ctx, n.rootErr(drainErr)))
 	}
 	n.gateway.Stop()
 	n.drainErr = drainErr

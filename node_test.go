@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/actors"
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
@@ -100,16 +101,19 @@ func TestSendReachesOtherNodesTyped(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	require.NoError(t, a.Flush(ctx))
-	require.Eventually(t, func() bool { return a.Stats().OwnFrames == 1 }, wait, time.Millisecond)
-	assert.Empty(t, own, "a node does not handle its own payloads by default")
+	assert.Equal(t, want, receive(t, own), "a node handles its own payloads by default")
+	assert.Zero(t, a.Stats().OwnFrames)
 }
 
-func TestSelfDelivery(t *testing.T) {
+func TestWithoutSelfDelivery(t *testing.T) {
 	room := memchat.NewRoom()
-	a := connected(t, room.Member(bot, "a"), socketscience.WithSelfDelivery(true))
-	own := collect[string](t, a, "note")
+	a := connected(t, room.Member(bot, "a"), socketscience.WithoutSelfDelivery())
+	b := connected(t, room.Member(bot, "b"))
+	own, other := collect[string](t, a, "note"), collect[string](t, b, "note")
 	require.NoError(t, a.Send(context.Background(), socketscience.Payload{"note": "hi"}))
-	assert.Equal(t, "hi", receive(t, own))
+	assert.Equal(t, "hi", receive(t, other))
+	require.Eventually(t, func() bool { return a.Stats().OwnFrames == 1 }, wait, time.Millisecond)
+	assert.Empty(t, own, "WithoutSelfDelivery skips the node's own payloads")
 }
 
 // A frame as SmokeDetector posts it (no envelope) is handled, and its
@@ -211,6 +215,12 @@ func TestClosedNode(t *testing.T) {
 	assert.ErrorIs(t, n.Post(context.Background(), "hi"), socketscience.ErrClosed)
 	_, err := n.Register("t", func(context.Context, socketscience.Message) error { return nil })
 	assert.ErrorIs(t, err, socketscience.ErrClosed)
+	for _, err := range []error{n.Flush(context.Background()), n.WaitConnected(context.Background()), n.Health().Err} {
+		assert.ErrorIs(t, err, socketscience.ErrClosed)
+		assert.NotErrorIs(t, err, socketscience.ErrStopped, "closed on purpose, not failed")
+		assert.ErrorIs(t, err, gateway.ErrStopped, "the lower sentinel still matches")
+		assert.Equal(t, "socketscience: node closed", err.Error())
+	}
 	assert.True(t, n.Health().Stopped)
 }
 
@@ -290,7 +300,7 @@ func TestCloseAbandonsWhenDisconnected(t *testing.T) {
 	defer cancel()
 	err = n.Close(ctx)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Equal(t, map[string]int64{"abandoned": 3}, n.Stats().Dropped)
+	assert.Equal(t, map[socketscience.DropReason]int64{socketscience.DropAbandoned: 3}, n.Stats().Dropped)
 }
 
 // A handler blocked past Close's deadline gets its ctx cancelled; Close
@@ -621,7 +631,7 @@ func TestCloseFromOutsideWaitsForBusyHandler(t *testing.T) {
 	require.Eventually(t, func() bool { return b.Stats().Frames == 2 }, wait, time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- b.Close(context.Background()) }()
-	require.Eventually(t, func() bool { return errors.Is(b.Flush(context.Background()), socketscience.ErrStopped) },
+	require.Eventually(t, func() bool { return errors.Is(b.Flush(context.Background()), socketscience.ErrClosed) },
 		wait, time.Millisecond, "the gateway stops first")
 	require.Never(t, func() bool { return len(closed) > 0 }, 100*time.Millisecond, time.Millisecond,
 		"Close returned while a handler was busy")
@@ -642,7 +652,31 @@ func TestPermanentFailureStops(t *testing.T) {
 	h := n.Health()
 	assert.True(t, h.Stopped)
 	assert.ErrorIs(t, h.Err, bad)
-	assert.ErrorIs(t, n.Send(context.Background(), socketscience.Payload{"t": 1}), socketscience.ErrStopped)
+	err = n.Send(context.Background(), socketscience.Payload{"t": 1})
+	assert.ErrorIs(t, err, socketscience.ErrStopped)
+	assert.ErrorIs(t, err, bad)
+	assert.ErrorIs(t, err, gateway.ErrStopped, "the lower sentinel still matches")
+	assert.NotErrorIs(t, err, socketscience.ErrClosed, "failed, not closed")
+	assert.Equal(t, "socketscience: connection failed for good: dial: bad password", err.Error())
+	assert.ErrorIs(t, n.Post(context.Background(), "hi"), socketscience.ErrStopped)
+	require.NoError(t, n.Close(context.Background()))
+	assert.ErrorIs(t, n.WaitConnected(context.Background()), socketscience.ErrClosed, "Close has stopped it since")
+}
+
+// The root sentinels are values of their own, each with its own wording,
+// not the lower packages' (whose wording says nothing to a user of Node).
+func TestSentinelsAreDistinct(t *testing.T) {
+	sentinels := []error{socketscience.ErrClosed, socketscience.ErrStopped, gateway.ErrStopped, actors.ErrStopped, chatgateway.ErrConnClosed}
+	for i, a := range sentinels {
+		for j, b := range sentinels {
+			if i != j {
+				assert.NotErrorIs(t, a, b)
+				assert.NotEqual(t, a.Error(), b.Error())
+			}
+		}
+	}
+	assert.Equal(t, "socketscience: node closed", socketscience.ErrClosed.Error())
+	assert.Equal(t, "socketscience: connection failed for good", socketscience.ErrStopped.Error())
 }
 
 // Malformed frames from the room are dropped and counted by reason.

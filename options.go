@@ -38,7 +38,7 @@ type options struct {
 	handlerPolicy   supervisor.Policy
 	clock           supervisor.Clock
 	rand            func() float64
-	deliverToSelf   bool
+	noSelfDelivery  bool
 	chat            func(context.Context, messages.ChatMessage)
 	maxPending      int
 	maxPendBytes    int
@@ -126,7 +126,8 @@ func WithQueueBytes(n int) Option {
 }
 
 // WithNonBlockingSend makes Send and Post return ErrQueueFull at once when
-// the queue is full. Defaults to waiting for room until their ctx ends.
+// the queue is full. Defaults to blocking: they wait for room until their
+// ctx ends.
 func WithNonBlockingSend() Option { return func(o *options) error { o.nonBlocking = true; return nil } }
 
 // WithReconnectPolicy sets the backoff and restart intensity for the chat
@@ -167,11 +168,13 @@ func WithRand(f func() float64) Option {
 	}
 }
 
-// WithSelfDelivery makes the node handle the payloads it sent itself, as
-// the room echoes them back. Defaults to false. Frames with no node id, such
-// as SmokeDetector's, are always handled.
-func WithSelfDelivery(on bool) Option {
-	return func(o *options) error { o.deliverToSelf = on; return nil }
+// WithoutSelfDelivery makes the node skip the payloads it sent itself when
+// the room echoes them back (counted in Stats.OwnFrames). Defaults to
+// handling them, as SmokeDetector does and NATS echoes by default: the node
+// that sends a command's payload serves it too, as every other does. Frames
+// with no node id, such as SmokeDetector's, are always handled.
+func WithoutSelfDelivery() Option {
+	return func(o *options) error { o.noSelfDelivery = true; return nil }
 }
 
 // WithChatHandler sets a callback for every chat message in the room that is
@@ -237,9 +240,10 @@ func WithTrustedAccounts(accounts ...string) Option {
 }
 
 // WithoutCoalescing makes the node post every payload as a frame of its
-// own. By default, payloads waiting in the queue whose types do not collide
-// are merged into one frame, so a burst costs few posts under a server's
-// rate limit; SmokeDetector decodes merged frames as it does any other.
+// own. Defaults to coalescing: payloads waiting in the queue whose types do
+// not collide are merged into one frame, so a burst costs few posts under a
+// server's rate limit; SmokeDetector decodes merged frames as it does any
+// other.
 func WithoutCoalescing() Option { return func(o *options) error { o.noCoalesce = true; return nil } }
 
 // WithStateHandler sets a callback for every change of the node's
@@ -290,8 +294,9 @@ func WithMaxClockSkew(d time.Duration) Option {
 // WithDecodeLimits bounds what an inbound frame may hold: its length, the
 // nesting depth, map, array and string sizes, and the memory decoding it
 // would take. A frame over any is dropped, counted as too_large (or
-// bad_msgpack for depth), before anything large is allocated. Zero fields
-// take messages' defaults (messages.DefaultLimits); no field may be negative.
+// bad_msgpack for depth), before anything large is allocated. No field
+// may be negative; a zero field takes its default. Defaults to
+// messages.DefaultLimits().
 func WithDecodeLimits(l messages.Limits) Option {
 	return func(o *options) error {
 		for _, f := range []struct {
@@ -309,8 +314,11 @@ func WithDecodeLimits(l messages.Limits) Option {
 }
 
 // WithReassemblyLimits bounds what incomplete fragmented payloads may hold,
-// per sender and in all, and how long they may take. Zero fields take
-// messages' defaults; no field may be negative.
+// per sending node and in all, and how long they may wait for their next
+// piece. No field may be negative; a zero field takes its default. Defaults
+// to messages.ReassemblyLimits{}.Resolved(): 256 pieces a payload, 8
+// incomplete payloads and a little over 1 MiB a sending node, 8 MiB in
+// all, 30 s without a new piece.
 func WithReassemblyLimits(l messages.ReassemblyLimits) Option {
 	return func(o *options) error {
 		for _, f := range []struct {

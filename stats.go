@@ -1,8 +1,10 @@
 package socketscience
 
 import (
+	"errors"
 	"time"
 
+	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/internal/protocol"
 )
 
@@ -10,7 +12,8 @@ import (
 type Health struct {
 	// Connected is true while the node has a live connection to the room.
 	Connected bool
-	// Err is why the connection last went down; nil while connected.
+	// Err is why the connection last went down; nil while connected, and
+	// ErrClosed once Close has stopped it.
 	Err error
 	// Stopped is true when the connection failed for good (Err says why)
 	// or the node is closed.
@@ -48,6 +51,9 @@ func stateChange(ev protocol.StateEvent) StateChange {
 // Health reports the node's connection.
 func (n *Node) Health() Health {
 	s := n.gateway.State()
+	if errors.Is(s.Err, gateway.ErrStopped) {
+		s.Err = &nodeError{sentinel: ErrClosed, lower: s.Err} // Close stopped the gateway
+	}
 	return Health{
 		Connected: s.Connected,
 		Err:       s.Err,
@@ -64,7 +70,7 @@ type Stats struct {
 	PostFailures  int64 // posts that failed and were queued again
 	Throttled     int64 // posts the server said to retry later
 	Frames        int64 // valid frames read from the room
-	OwnFrames     int64 // of those, this node's own, skipped
+	OwnFrames     int64 // of those, this node's own, skipped (WithoutSelfDelivery)
 	Duplicates    int64 // of those, copies of frames handled before, skipped
 	Delivered     int64 // payload callback calls that returned nil (chat and state handler calls are not counted)
 	Unhandled     int64 // types in frames that nothing is registered for
@@ -76,13 +82,9 @@ type Stats struct {
 	// FragmentBytes is what incomplete fragmented payloads hold now,
 	// within WithReassemblyLimits.
 	FragmentBytes int64
-	// Dropped counts what was dropped, by reason: bad_base64, bad_msgpack,
-	// not_map, non_string_key, too_large, bad_envelope, bad_frame, untrusted,
-	// unsigned, bad_signature, stale, bad_fragment, fragment_conflict, fragment_limit,
-	// fragment_timeout, handler_queue_full, message_too_long, rejected,
-	// abandoned (queued posts, at Close), abandoned_inbound (messages
-	// waiting for a handler, at Close).
-	Dropped map[string]int64
+	// Dropped counts what was dropped, by reason (the Drop… constants);
+	// a reason with nothing dropped has no entry.
+	Dropped map[DropReason]int64
 }
 
 // Stats returns the node's counters.
@@ -105,6 +107,14 @@ func (n *Node) Stats() Stats {
 		Restarts:      c.Restarts.Load(),
 		Reconnects:    c.Reconnects.Load(),
 		DeadLetters:   n.rt.deadLetters.Load(),
-		Dropped:       c.Dropped(),
+		Dropped:       dropped(c.Dropped()),
 	}
+}
+
+func dropped(byName map[string]int64) map[DropReason]int64 {
+	m := make(map[DropReason]int64, len(byName))
+	for r, n := range byName {
+		m[DropReason(r)] = n
+	}
+	return m
 }

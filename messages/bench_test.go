@@ -23,7 +23,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(v.Content)))
 			for b.Loop() {
-				if _, err := Decode(v.Content); err != nil {
+				if _, err := DecodeFrame(v.Content); err != nil {
 					b.Fatal(err)
 				}
 			}

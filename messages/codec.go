@@ -131,12 +131,13 @@ func encodeRaw(p Payload, env *Envelope, sign *signer, use func(raw []byte) erro
 	return use(raw)
 }
 
-// Decode decodes a whole frame, as SmokeDetector does: DefaultLimits.Decode.
-func Decode(content string) (Payload, error) {
-	return DefaultLimits.Decode(content)
+// DecodeFrame decodes a whole frame, as SmokeDetector does, with the
+// default limits: Limits{}.DecodeFrame.
+func DecodeFrame(content string) (Payload, error) {
+	return Limits{}.DecodeFrame(content)
 }
 
-// Decode decodes a whole frame into a Payload holding every top-level key,
+// DecodeFrame decodes a whole frame into a Payload holding every top-level key,
 // EnvelopeKey included (as a map, unchecked). Values decode loosely:
 // int64 (msgpack fixint and signed ints), uint64 (msgpack unsigned ints),
 // float64 (float32 too), string, []byte (bin), bool, nil, time.Time in UTC
@@ -150,7 +151,7 @@ func Decode(content string) (Payload, error) {
 // frame over a limit costs no more than its base64.
 //
 // Handlers should prefer Split, which does not decode the values.
-func (l Limits) Decode(content string) (Payload, error) {
+func (l Limits) DecodeFrame(content string) (Payload, error) {
 	body, err := frameBody(content, &l)
 	if err != nil {
 		return nil, err
@@ -199,7 +200,7 @@ func decodePayload(b []byte) (Payload, error) {
 	return p, nil
 }
 
-// checkPayload checks that b is a payload that Decode and Split accept with
+// checkPayload checks that b is a payload that DecodeFrame and Split accept with
 // l.
 func checkPayload(b []byte, l *Limits) error {
 	var w walker
@@ -313,7 +314,7 @@ func putBuf(b *[]byte) {
 
 // ---- a bounded msgpack cursor ----
 //
-// Decode, Split and unmarshal all walk the bytes with readHead, which checks
+// DecodeFrame, Split and unmarshal all walk the bytes with readHead, which checks
 // every length a header claims against the bytes that remain before anyone
 // allocates for it, so a hostile "4 GB string" header costs nothing.
 
@@ -730,7 +731,7 @@ func decodeValue(b []byte, off, depth int) (any, int, error) {
 		if depth > MaxDepth {
 			return nil, 0, errTooDeep(off)
 		}
-		// The exact size, which a limited walk has charged for (Decode
+		// The exact size, which a limited walk has charged for (DecodeFrame
 		// walks first); without one, readHead bounds h.n by the bytes.
 		m := make(map[string]any, h.n)
 		for range h.n {

@@ -83,7 +83,7 @@ func TestDecodeErrors(t *testing.T) {
 	tests := []struct {
 		name    string
 		content string
-		want    error // nil: both Decode and Split succeed
+		want    error // nil: both DecodeFrame and Split succeed
 	}{
 		{"ok", ok, nil},
 		{"empty", "", ErrNotFrame},
@@ -127,7 +127,7 @@ func TestDecodeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := Decode(tt.content)
+			p, err := DecodeFrame(tt.content)
 			f, serr := Split(tt.content)
 			if tt.want == nil {
 				require.NoError(t, err)
@@ -150,7 +150,7 @@ func TestLimits(t *testing.T) {
 	small := Limits{MaxFrameLen: 100}
 	_, err = small.Split(content)
 	assert.ErrorIs(t, err, ErrTooLarge)
-	_, err = small.Decode(content)
+	_, err = small.DecodeFrame(content)
 	assert.ErrorIs(t, err, ErrTooLarge)
 	_, err = Limits{MaxFrameLen: len(content)}.Split(content)
 	assert.NoError(t, err)
@@ -162,7 +162,7 @@ func TestLimits(t *testing.T) {
 	huge := FramePrefix + "4242" + strings.Repeat("gA==", 1<<20) + "\x03"
 	grew := heapGrowth(func() {
 		_, err = Split(huge)
-		_, err2 := Decode(huge)
+		_, err2 := DecodeFrame(huge)
 		assert.ErrorIs(t, err2, ErrTooLarge)
 	})
 	assert.ErrorIs(t, err, ErrTooLarge)
@@ -186,7 +186,7 @@ func TestStripping(t *testing.T) {
 	}
 	for name, content := range variants {
 		t.Run(name, func(t *testing.T) {
-			p, err := Decode(content)
+			p, err := DecodeFrame(content)
 			require.NoError(t, err)
 			assert.Equal(t, Payload{"beverage": map[string]any{"type": "coffee"}}, p)
 			f, err := Split(content)
@@ -198,7 +198,7 @@ func TestStripping(t *testing.T) {
 	// Other zero-width characters, and characters that merely share
 	// U+200B's lead bytes, are not removed.
 	for _, junk := range []string{"\u200d", "\u2009x", "\u2060", "\u200a"} {
-		_, err := Decode(FramePrefix + "4242" + body[:4] + junk + body[4:] + "\x03")
+		_, err := DecodeFrame(FramePrefix + "4242" + body[:4] + junk + body[4:] + "\x03")
 		assert.Error(t, err, "%q", junk)
 	}
 	assert.False(t, hasZeroWidth(ok))
@@ -240,7 +240,7 @@ func TestHugeHeaders(t *testing.T) {
 				var derr, serr, uerr error
 				grew := heapGrowth(func() {
 					for range 10 {
-						_, derr = Decode(content)
+						_, derr = DecodeFrame(content)
 						_, serr = Split(content)
 						var v any
 						uerr = unmarshal(claim, &v)
@@ -281,8 +281,8 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		assert.Equal(t, "beverage", f.Types[0].Type)
 		assert.Equal(t, "ping", f.Types[1].Type)
 
-		// Decode sees the envelope as a plain map, as SmokeDetector would.
-		got, err := Decode(content)
+		// DecodeFrame sees the envelope as a plain map, as SmokeDetector would.
+		got, err := DecodeFrame(content)
 		require.NoError(t, err)
 		assert.Contains(t, got, EnvelopeKey)
 		delete(got, EnvelopeKey)
@@ -295,7 +295,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	f, err := Split(content)
 	require.NoError(t, err)
 	assert.Nil(t, f.Envelope)
-	got, err := Decode(content)
+	got, err := DecodeFrame(content)
 	require.NoError(t, err)
 	assert.NotContains(t, got, EnvelopeKey)
 }
@@ -357,8 +357,8 @@ func TestEnvelopeDecoding(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			content := frameOf(mp(0x82, "a", 1, EnvelopeKey, tt.env))
 			f, err := Split(content)
-			// Decode does not look inside the envelope.
-			p, derr := Decode(content)
+			// DecodeFrame does not look inside the envelope.
+			p, derr := DecodeFrame(content)
 			require.NoError(t, derr)
 			assert.Contains(t, p, EnvelopeKey)
 			if tt.want == nil {
@@ -378,7 +378,7 @@ func TestSplitDuplicates(t *testing.T) {
 	f, err := Split(content)
 	require.NoError(t, err)
 	assert.Equal(t, []RawType{{"a", msgpack.RawMessage{3}}, {"b", msgpack.RawMessage{2}}}, f.Types)
-	p, err := Decode(content)
+	p, err := DecodeFrame(content)
 	require.NoError(t, err)
 	assert.Equal(t, Payload{"a": int64(3), "b": int64(2)}, p)
 
@@ -431,7 +431,7 @@ func TestEncodeStructTags(t *testing.T) {
 		"b": &msgpackTagged{MessageID: 2, Kind: "coffee", When: when, Extra: []byte{1}},
 	})
 	require.NoError(t, err)
-	p, err := Decode(content)
+	p, err := DecodeFrame(content)
 	require.NoError(t, err)
 	assert.Equal(t, Payload{
 		"a": map[string]any{"message_id": int64(1), "beverage_type": "tea", "Untagged": true},
@@ -555,7 +555,7 @@ func TestDecodeValueTypes(t *testing.T) {
 		"f32", 0xca, 0x3f, 0xc0, 0, 0, "f64", 0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0,
 		"bin", 0xc4, 0, "arr", 0x90, "map", 0x80, "ts", ts,
 		"ts4", 0xd6, 0xff, 0, 0, 0, 1, "ts12", 0xc7, 12, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
-	p, err := Decode(frameOf(raw))
+	p, err := DecodeFrame(frameOf(raw))
 	require.NoError(t, err)
 	assert.Equal(t, Payload{
 		"fix": int64(5), "neg": int64(-32), "u8": uint64(200), "i16": int64(-32768),

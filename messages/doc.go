@@ -3,6 +3,7 @@
 // bound what decoding a hostile frame may cost; the reserved envelope key
 // that Go nodes add, and the HMAC signatures it can carry (EncodeSignedFrame,
 // Frame.Verify); fragments, for frames longer than a chat server posts
-// (Fragment, Reassembler); the Message a handler receives; and the structs
-// that actors send each other. It does no I/O and starts no goroutines.
+// (Fragment, Reassembler); the ChatMessage an adapter reads; and the
+// Message a handler receives. It is a leaf: it does no I/O, starts no
+// goroutines and imports no actor runtime.
 package messages

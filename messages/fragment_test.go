@@ -86,7 +86,7 @@ func TestFragmentRoundTrip(t *testing.T) {
 			payloads, held := r.Pending()
 			assert.Zero(t, payloads)
 			assert.Zero(t, held)
-			p, err := Decode(got)
+			p, err := DecodeFrame(got)
 			require.NoError(t, err)
 			assert.Equal(t, blob, p["blob"])
 		})

@@ -78,10 +78,10 @@ func FuzzMsgpack(f *testing.F) {
 	})
 }
 
-// checkDecode: Decode never panics, fails only with a sentinel, and what it
+// checkDecode: DecodeFrame never panics, fails only with a sentinel, and what it
 // decodes encodes again to the same payload.
 func checkDecode(t *testing.T, content string) {
-	p, err := Decode(content)
+	p, err := DecodeFrame(content)
 	if err != nil {
 		if !isSentinel(err) {
 			t.Fatalf("error wraps no sentinel: %v", err)
@@ -99,7 +99,7 @@ func checkDecode(t *testing.T, content string) {
 	if err != nil {
 		t.Fatalf("re-encoding a decoded payload: %v", err)
 	}
-	q, err := Decode(out)
+	q, err := DecodeFrame(out)
 	if err != nil {
 		t.Fatalf("decoding the re-encoded payload: %v", err)
 	}
@@ -115,11 +115,11 @@ func checkDecode(t *testing.T, content string) {
 	}
 }
 
-// checkSplit: Split never panics, agrees with Decode, and its raw types
+// checkSplit: Split never panics, agrees with DecodeFrame, and its raw types
 // forward unchanged.
 func checkSplit(t *testing.T, content string) {
 	fr, err := Split(content)
-	p, derr := Decode(content)
+	p, derr := DecodeFrame(content)
 	if err != nil {
 		if !isSentinel(err) {
 			t.Fatalf("error wraps no sentinel: %v", err)

@@ -205,7 +205,7 @@ func FuzzVerify(f *testing.F) {
 		if err := fr.Verify(testRoom, append(bytes.Clone(secret), '!')); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("verifies under another secret: %v", err)
 		}
-		if _, err := Decode(signed); err != nil {
+		if _, err := DecodeFrame(signed); err != nil {
 			t.Fatalf("Decode: %v", err)
 		}
 

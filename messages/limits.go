@@ -9,7 +9,7 @@ import (
 // what SmokeDetector or a Go node sends, and far below what would let one
 // hostile chat message cost a receiver real memory or time.
 const (
-	// DefaultMaxFrameLen is the longest frame text, in bytes, that Decode
+	// DefaultMaxFrameLen is the longest frame text, in bytes, that DecodeFrame
 	// and Split accept and that Encode produces. A megabyte is far above
 	// what any chat server posts, so it only bounds the work a hostile
 	// message can cause.
@@ -37,7 +37,7 @@ const MaxDepth = 100
 
 // Limits bound the work that decoding one frame may do. Every limit is
 // checked by a walk over the msgpack that allocates nothing, before any
-// value is decoded, by Split and Decode alike, so a frame that one accepts
+// value is decoded, by Split and DecodeFrame alike, so a frame that one accepts
 // the other accepts too.
 //
 // A field that is zero (or negative) means its default. To lift a limit,
@@ -67,7 +67,7 @@ type Limits struct {
 	// MaxStringLen is the longest str or bin value, and the longest map
 	// key, in bytes. Defaults to DefaultMaxStringLen (1 MiB).
 	MaxStringLen int
-	// MaxDecodedSize bounds an estimate, in bytes, of what Decode (or a
+	// MaxDecodedSize bounds an estimate, in bytes, of what DecodeFrame (or a
 	// handler decoding every type into interface values) would allocate
 	// for the frame: string and bin bytes, 16 bytes for each interface
 	// slot, the headers Go boxes strings, slices, numbers and times in,
@@ -77,14 +77,19 @@ type Limits struct {
 	MaxDecodedSize int
 }
 
-// DefaultLimits are the limits Decode and Split use: every default.
-var DefaultLimits = Limits{
-	MaxFrameLen:    DefaultMaxFrameLen,
-	MaxDepth:       DefaultMaxDepth,
-	MaxMapLen:      DefaultMaxMapLen,
-	MaxArrayLen:    DefaultMaxArrayLen,
-	MaxStringLen:   DefaultMaxStringLen,
-	MaxDecodedSize: DefaultMaxDecodedSize,
+// DefaultLimits returns every default spelled out: the limits that the
+// zero Limits means, and that DecodeFrame and Split use. It is a function,
+// not a variable, so that no importer can change what every other one gets;
+// change a copy, and pass it where a Limits is taken.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxFrameLen:    DefaultMaxFrameLen,
+		MaxDepth:       DefaultMaxDepth,
+		MaxMapLen:      DefaultMaxMapLen,
+		MaxArrayLen:    DefaultMaxArrayLen,
+		MaxStringLen:   DefaultMaxStringLen,
+		MaxDecodedSize: DefaultMaxDecodedSize,
+	}
 }
 
 func orDefault(v, def int) int {

@@ -69,7 +69,7 @@ func sizedFrame(tb testing.TB, limit int) (under, over []byte) {
 }
 
 // TestLimitsTable: for each limit, at its default, a frame just under it
-// passes Decode and Split, and one just over fails both with the named
+// passes DecodeFrame and Split, and one just over fails both with the named
 // error, a *LimitError naming the limit.
 func TestLimitsTable(t *testing.T) {
 	bigText := Limits{MaxFrameLen: 8 << 20} // for strings over the default frame
@@ -111,12 +111,12 @@ func TestLimitsTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.limit, func(t *testing.T) {
 			for _, l := range []Limits{tt.l, {MaxFrameLen: tt.l.MaxFrameLen, MaxDepth: -1, MaxMapLen: -5}} {
-				_, err := l.Decode(tt.under)
+				_, err := l.DecodeFrame(tt.under)
 				require.NoError(t, err)
 				_, err = l.Split(tt.under)
 				require.NoError(t, err)
 
-				p, err := l.Decode(tt.over)
+				p, err := l.DecodeFrame(tt.over)
 				assert.Nil(t, p)
 				f, serr := l.Split(tt.over)
 				assert.Nil(t, f.Types)
@@ -151,11 +151,11 @@ func TestLimitsSet(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.limit, func(t *testing.T) {
-			_, err := tt.ok.Decode(frame)
+			_, err := tt.ok.DecodeFrame(frame)
 			require.NoError(t, err)
 			_, err = tt.ok.Split(frame)
 			require.NoError(t, err)
-			_, err = tt.bad.Decode(frame)
+			_, err = tt.bad.DecodeFrame(frame)
 			var le *LimitError
 			require.ErrorAs(t, err, &le)
 			assert.Equal(t, tt.limit, le.Limit)
@@ -167,9 +167,9 @@ func TestLimitsSet(t *testing.T) {
 
 	// Limits above the defaults, and lifted ones.
 	deep := frameOf(nested(60))
-	_, err := Decode(deep)
+	_, err := DecodeFrame(deep)
 	assert.ErrorIs(t, err, ErrTooDeep)
-	_, err = Limits{MaxDepth: 60}.Decode(deep)
+	_, err = Limits{MaxDepth: 60}.DecodeFrame(deep)
 	assert.NoError(t, err)
 	// MaxDepth stops at the MaxDepth ceiling.
 	_, err = Limits{MaxDepth: math.MaxInt}.Split(frameOf(nested(MaxDepth)))
@@ -177,19 +177,23 @@ func TestLimitsSet(t *testing.T) {
 	_, err = Limits{MaxDepth: math.MaxInt}.Split(frameOf(nested(MaxDepth + 1)))
 	assert.ErrorIs(t, err, ErrTooDeep)
 	lifted := Limits{MaxArrayLen: math.MaxInt, MaxDecodedSize: math.MaxInt}
-	_, err = lifted.Decode(frameOf(mp(0x81, "a", arrayOf(DefaultMaxArrayLen*3, []byte{0xc0}))))
+	_, err = lifted.DecodeFrame(frameOf(mp(0x81, "a", arrayOf(DefaultMaxArrayLen*3, []byte{0xc0}))))
 	assert.NoError(t, err)
 }
 
 // TestDefaultLimits: DefaultLimits spells out the defaults, which the zero
-// Limits means.
+// Limits means, and a caller changing its copy changes nobody else's.
 func TestDefaultLimits(t *testing.T) {
 	var zero, def walker
 	zero.init(nil, &Limits{})
-	def.init(nil, &DefaultLimits)
+	l := DefaultLimits()
+	def.init(nil, &l)
 	assert.Equal(t, zero, def)
-	assert.Equal(t, Limits{MaxFrameLen: DefaultMaxFrameLen, MaxDepth: 32, MaxMapLen: 10_000,
-		MaxArrayLen: 100_000, MaxStringLen: 1 << 20, MaxDecodedSize: 4 << 20}, DefaultLimits)
+	want := Limits{MaxFrameLen: DefaultMaxFrameLen, MaxDepth: 32, MaxMapLen: 10_000,
+		MaxArrayLen: 100_000, MaxStringLen: 1 << 20, MaxDecodedSize: 4 << 20}
+	assert.Equal(t, want, l)
+	l.MaxFrameLen = 1
+	assert.Equal(t, want, DefaultLimits())
 }
 
 // TestLimitNoAllocation: a frame over a limit fails before anything is
@@ -201,7 +205,7 @@ func TestLimitNoAllocation(t *testing.T) {
 	var err error
 	grew := heapGrowth(func() {
 		for range 10 {
-			_, err = Decode(content)
+			_, err = DecodeFrame(content)
 		}
 	})
 	assert.ErrorIs(t, err, ErrTooLarge)
@@ -220,7 +224,7 @@ func TestHugeHeadersLifted(t *testing.T) {
 		var derr, serr error
 		grew := heapGrowth(func() {
 			for range 10 {
-				_, derr = lifted.Decode(content)
+				_, derr = lifted.DecodeFrame(content)
 				_, serr = lifted.Split(content)
 			}
 		})
@@ -231,7 +235,7 @@ func TestHugeHeadersLifted(t *testing.T) {
 }
 
 // TestDecodedSizeEstimate keeps the estimate honest: for each shape, what
-// Decode really allocates is close to, and not much over, the estimate.
+// DecodeFrame really allocates is close to, and not much over, the estimate.
 func TestDecodedSizeEstimate(t *testing.T) {
 	shapes := map[string][]byte{
 		"empty maps":      mp(0x81, "a", arrayOf(20000, []byte{0x80})),
@@ -263,7 +267,7 @@ func TestDecodedSizeEstimate(t *testing.T) {
 			content := frameOf(raw)
 			lifted := Limits{MaxDecodedSize: math.MaxInt}
 			var err error
-			grew := heapGrowth(func() { _, err = lifted.Decode(content) })
+			grew := heapGrowth(func() { _, err = lifted.DecodeFrame(content) })
 			require.NoError(t, err)
 			real := float64(grew) - float64(len(raw)) // less the base64 buffer
 			t.Logf("raw %7d estimate %8d real %8.0f (%.2f)", len(raw), est, real, real/float64(est))

@@ -78,8 +78,8 @@ func TestSignRoundTrip(t *testing.T) {
 	}
 	assert.Equal(t, EnvelopeKey, last)
 
-	// SmokeDetector compatibility: plain Decode sees one extra key, a map.
-	p, err := Decode(content)
+	// SmokeDetector compatibility: plain DecodeFrame sees one extra key, a map.
+	p, err := DecodeFrame(content)
 	require.NoError(t, err)
 	assert.Len(t, p, 3)
 	envArray, ok := p[EnvelopeKey].([]any)

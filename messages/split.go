@@ -32,17 +32,17 @@ type Frame struct {
 	Envelope *Envelope
 }
 
-// Split splits a frame with DefaultLimits.
+// Split splits a frame with the default limits: Limits{}.Split.
 func Split(content string) (Frame, error) {
-	return DefaultLimits.Split(content)
+	return Limits{}.Split(content)
 }
 
 // Split splits a frame into its top-level types without decoding their
 // values: each RawType.Data is the raw msgpack of one value, to be decoded
 // by the handler that wants it (Message.Decode). It still checks the whole
-// frame, with the same rules and limits as Decode, so a frame that Split
-// accepts Decode accepts too; and it decodes the envelope, if there is one.
-// It does not check a signature: see Frame.Verify.
+// frame, with the same rules and limits as DecodeFrame, so a frame that
+// Split accepts DecodeFrame accepts too; and it decodes the envelope, if
+// there is one. It does not check a signature: see Frame.Verify.
 func (l Limits) Split(content string) (Frame, error) {
 	body, err := frameBody(content, &l)
 	if err != nil {

@@ -161,7 +161,7 @@ func jsonKeyOrder(tb testing.TB, raw json.RawMessage) []string {
 // frameBytes returns a frame's decoded msgpack and its base64 body.
 func frameBytes(tb testing.TB, content string) ([]byte, string) {
 	tb.Helper()
-	body, err := frameBody(content, &DefaultLimits)
+	body, err := frameBody(content, &Limits{})
 	require.NoError(tb, err)
 	b, err := base64.StdEncoding.DecodeString(body)
 	require.NoError(tb, err)
@@ -231,7 +231,7 @@ func TestVectorsDecode(t *testing.T) {
 	for _, v := range loadVectors(t) {
 		t.Run(v.Name, func(t *testing.T) {
 			want := jsonPayload(t, v.Payload)
-			got, err := Decode(v.Content)
+			got, err := DecodeFrame(v.Content)
 			require.NoError(t, err)
 			assert.Equal(t, canon(want), canon(got))
 		})
@@ -270,7 +270,7 @@ func TestVectorsEncode(t *testing.T) {
 			content, err := Encode(want)
 			require.NoError(t, err)
 			checkFrameText(t, content)
-			got, err := Decode(content)
+			got, err := DecodeFrame(content)
 			require.NoError(t, err)
 			assert.Equal(t, canon(want), canon(got))
 

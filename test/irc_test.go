@@ -124,7 +124,8 @@ func TestIRCThreeNodesAndForger(t *testing.T) {
 	srv := startIRCd(t)
 	nicks := []string{"irc-a", "irc-b", "irc-c"}
 	secret := []byte("the bots' shared secret")
-	opts := []socketscience.Option{socketscience.WithSecret(secret),
+	// WithoutSelfDelivery: the checks below count what each node's peers sent.
+	opts := []socketscience.Option{socketscience.WithSecret(secret), socketscience.WithoutSelfDelivery(),
 		socketscience.WithTrustedAccounts(ircws.TrustedAccounts(1, nicks...)...), fastReconnect()}
 	var nodes []*socketscience.Node
 	for _, nick := range nicks {
@@ -204,8 +205,9 @@ func TestIRCServerRestart(t *testing.T) {
 	nicks := []string{"irc-a", "irc-b", "irc-c"}
 	p := gateway.DefaultReconnectPolicy()
 	p.Backoff.Initial, p.Backoff.Max = 50*time.Millisecond, 500*time.Millisecond
+	// WithoutSelfDelivery: want counts what each node's peers sent.
 	opts := []socketscience.Option{socketscience.WithTrustedAccounts(ircws.TrustedAccounts(1, nicks...)...),
-		socketscience.WithReconnectPolicy(p)}
+		socketscience.WithReconnectPolicy(p), socketscience.WithoutSelfDelivery()}
 	var nodes []*socketscience.Node
 	var pings []*inbox[string]
 	for _, nick := range nicks {

@@ -67,7 +67,8 @@ type Config struct {
 	// DefaultQueueBytes.
 	QueueSize  int
 	QueueBytes int
-	// Limits bound inbound frames. Defaults to messages.DefaultLimits.
+	// Limits bound inbound frames. Zero fields take messages' defaults
+	// (messages.DefaultLimits()).
 	Limits messages.Limits
 	// NodeID and Incarnation are put in the envelope of every frame the
 	// gateway posts. Incarnation must be random for each start of a node

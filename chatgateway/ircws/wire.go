@@ -80,8 +80,8 @@ func fromWire(text string) string {
 }
 
 // lead is the length of what receivers strip before they look for a
-// frame's or fragment's prefix (messages.IsFragment and the frame
-// decoder): whitespace as Python's str.isspace sees it (U+001C..U+001F
+// frame's or fragment's prefix (messages.Classify, which receivers and
+// Post's guard share): whitespace as Python's str.isspace sees it (U+001C..U+001F
 // included) and the zero-width U+200B and U+200C.
 func lead(s string) int {
 	i := 0

@@ -162,11 +162,9 @@ func startInstances(ctx context.Context, cfg config, base sechat.Config, roomID 
 			return nodes, err
 		}
 		var node *socketscience.Node
-		opts := []socketscience.Option{
-			socketscience.WithLogger(log),
-			// The active instance sends the payload and serves too.
-			socketscience.WithSelfDelivery(true),
-		}
+		// The active instance sends the payload and serves too: nodes
+		// handle their own payloads by default.
+		opts := []socketscience.Option{socketscience.WithLogger(log)}
 		if i == 0 {
 			opts = append(opts, socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
 				answerCommand(ctx, node, m)

@@ -41,8 +41,7 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 			return err
 		}
 		var node *socketscience.Node
-		opts := []socketscience.Option{socketscience.WithLogger(log), socketscience.WithSelfDelivery(true),
-			socketscience.WithTrustedAccounts(trusted...)}
+		opts := []socketscience.Option{socketscience.WithLogger(log), socketscience.WithTrustedAccounts(trusted...)}
 		if i == 0 {
 			opts = append(opts, socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
 				answerCommand(ctx, node, m)

@@ -62,6 +62,16 @@ var reasonNames = [numReasons]string{
 
 func (r Reason) String() string { return reasonNames[r] }
 
+// Reasons lists every reason, so that a test can check that the root
+// package names each one.
+func Reasons() []Reason {
+	rs := make([]Reason, numReasons)
+	for r := range numReasons {
+		rs[r] = r
+	}
+	return rs
+}
+
 // Counters are a node's running totals. The zero value is ready to use.
 type Counters struct {
 	Sent          atomic.Int64 // payloads accepted by Send

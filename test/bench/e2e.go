@@ -83,7 +83,8 @@ func nodesE2E(m int, sequential bool) (e2eResult, error) {
 		if err != nil {
 			return e2eResult{}, err
 		}
-		n, err := socketscience.New(client.Room(room.ID), socketscience.WithoutCoalescing(), socketscience.WithQueueSize(m+1))
+		n, err := socketscience.New(client.Room(room.ID), socketscience.WithoutCoalescing(), socketscience.WithQueueSize(m+1),
+			socketscience.WithoutSelfDelivery()) // each node counts its peers' pings
 		if err != nil {
 			return e2eResult{}, err
 		}
