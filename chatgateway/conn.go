@@ -54,8 +54,17 @@ type Conn interface {
 	// the server has been silent past the adapter's liveness deadline;
 	// after an error the Conn is dead and the gateway dials a new one.
 	Read() (messages.ChatMessage, error)
-	// Post sends text to the room and returns the new message's ID.
-	// An error that wraps ErrPermanent stops reconnecting altogether.
+	// Post sends text to the room and returns the new message's ID (0 if
+	// the server took it without saying). It makes one attempt and does not
+	// sleep or retry on a refusal: it classifies it, and the gateway owns
+	// waiting and pacing. A refusal for now is a RetryAfter; one that
+	// retrying cannot fix (the text, not the connection, is at fault) wraps
+	// ErrRejected and is dropped and counted; one that wraps ErrPermanent
+	// stops reconnecting altogether; any other error fails the connection,
+	// and the gateway posts the text again on the next one. Post must
+	// deliver text exactly: a receiver must read back the same text (an
+	// adapter whose transport cannot carry some text refuses it as
+	// Rejected rather than send something else).
 	Post(ctx context.Context, text string) (int64, error)
 	// Identity is the account this connection is logged in as.
 	Identity() Identity
