@@ -60,8 +60,8 @@ func (g *Gateway) relax(now time.Time) {
 	if excess < g.base/10 || excess < 10*time.Millisecond {
 		g.learned = 0
 		g.limiter = nil
-		if g.base > 0 {
-			g.limiter = rate.NewLimiter(rate.Every(g.base), 1)
+		if g.base > 0 { // back to the connection's own pace and burst
+			g.limiter = rate.NewLimiter(rate.Every(g.base), max(g.Limits().PostBurst, 1))
 		}
 		return
 	}
