@@ -73,10 +73,13 @@ type Collector struct {
 	cfg   config
 	nodes func() []*socketscience.Node // the nodes to report, at each scrape
 
-	mu     sync.Mutex
-	added  []*socketscience.Node // Add's, for a Collector made by NewCollector
-	types  map[string]struct{}   // types with a label of their own, at most cfg.typeCap
-	series map[string]struct{}   // node IDs with per-type series, pruned at scrapes
+	mu    sync.RWMutex
+	added []*socketscience.Node // Add's, for a Collector made by NewCollector
+	types map[string]struct{}   // types with a label of their own, at most cfg.typeCap
+	// listed are the node IDs the last scrape reported: an ID listed once
+	// and then no more has its per-type series deleted. One never listed
+	// keeps them, so that events of a node not yet Added are not lost.
+	listed map[string]struct{}
 
 	handled, errors, panics *prometheus.CounterVec
 	duration, latency       *prometheus.HistogramVec
@@ -133,7 +136,7 @@ func newCollector(opts []Option) (*Collector, error) {
 	return &Collector{
 		cfg:     cfg,
 		types:   make(map[string]struct{}),
-		series:  make(map[string]struct{}),
+		listed:  make(map[string]struct{}),
 		handled: counter("handled_total", "Payload callback calls that returned nil, by message type."),
 		errors:  counter("handler_errors_total", "Payload callback calls that returned an error, by message type."),
 		panics:  counter("handler_panics_total", "Payload callback calls that panicked, by message type."),
@@ -153,7 +156,8 @@ func (c *Collector) Add(nodes ...*socketscience.Node) {
 	c.added = append(c.added, nodes...)
 }
 
-// Remove stops reporting node; its per-type series go at the next scrape.
+// Remove stops reporting node; its per-type series go at the next scrape
+// (if an earlier one reported it).
 func (c *Collector) Remove(node *socketscience.Node) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -173,7 +177,7 @@ func (c *Collector) Observer() socketscience.Option {
 // Observe records one handler event. It is cheap (a few map lookups and
 // atomic adds) and never blocks for long, as WithHandlerObserver requires.
 func (c *Collector) Observe(e socketscience.HandlerEvent) {
-	typ := c.typeLabel(e.Node, e.Type)
+	typ := c.typeLabel(e.Type)
 	labels := []string{e.Node, e.Room, typ}
 	switch e.Outcome {
 	case socketscience.HandlerOK:
@@ -189,19 +193,28 @@ func (c *Collector) Observe(e socketscience.HandlerEvent) {
 	}
 }
 
-// typeLabel is typ, or OtherType once the cap is reached by other types;
-// it notes that node has per-type series.
-func (c *Collector) typeLabel(node, typ string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.series[node] = struct{}{}
-	if _, ok := c.types[typ]; ok {
+// typeLabel is typ, or OtherType once the cap is reached by other types.
+// Known types take a read lock only: handlers of many types observe at
+// once.
+func (c *Collector) typeLabel(typ string) string {
+	c.mu.RLock()
+	_, ok := c.types[typ]
+	full := len(c.types) >= c.cfg.typeCap
+	c.mu.RUnlock()
+	switch {
+	case ok:
 		return typ
-	}
-	if len(c.types) >= c.cfg.typeCap {
+	case full:
 		return OtherType
 	}
-	c.types[typ] = struct{}{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.types[typ]; !ok {
+		if len(c.types) >= c.cfg.typeCap {
+			return OtherType
+		}
+		c.types[typ] = struct{}{}
+	}
 	return typ
 }
 
@@ -216,7 +229,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect reads each node's Stats and Health, and sends them with the
 // per-type series. Per-type series of nodes no longer reported (closed
-// and gone from their Runtime, or Removed) are dropped first.
+// and gone from their Runtime, or Removed) since the last scrape are
+// dropped first.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	nodes := c.nodes()
 	seen := make(map[string]struct{}, len(nodes))
@@ -232,15 +246,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.vecs(func(v prometheus.Collector) { v.Collect(ch) })
 }
 
-func (c *Collector) prune(live map[string]struct{}) {
+func (c *Collector) prune(listed map[string]struct{}) {
 	c.mu.Lock()
 	var gone []string
-	for id := range c.series {
-		if _, ok := live[id]; !ok {
+	for id := range c.listed {
+		if _, ok := listed[id]; !ok {
 			gone = append(gone, id)
-			delete(c.series, id)
 		}
 	}
+	c.listed = listed
 	c.mu.Unlock()
 	for _, id := range gone {
 		c.vecs(func(v prometheus.Collector) {

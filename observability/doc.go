@@ -5,6 +5,7 @@
 //
 // It uses the root package's public API only (Node.Stats, Node.Health,
 // Runtime.Nodes, WithHandlerObserver), as a user's own exporter would: the
-// library itself does not depend on Prometheus, and a bot that exports
-// nothing pays nothing. docs/observability.md is the operator's recipe.
+// root API has no Prometheus types and grows only by hooks that any
+// exporter can use, and a node without an observer does no per-callback
+// work for one. docs/observability.md is the operator's recipe.
 package observability
