@@ -19,8 +19,12 @@ const module = "github.com/socketscience/socketscience"
 func TestLayers(t *testing.T) {
 	leaves := []string{"messages", "supervisor", "supervisor/fakeclock", "chatgateway"}
 	for pkg, rule := range map[string]struct {
-		may      []string // the module's packages it may import, besides itself
+		may      []string // the module's packages it may import, besides itself ("" is the root)
 		protoact bool     // whether it may import protoactor
+		// direct: only its own imports are checked, not theirs: a package
+		// built on the root package (which wires the machinery) may use
+		// nothing but what a user could.
+		direct bool
 	}{
 		"messages":                      {},
 		"supervisor":                    {},
@@ -32,14 +36,23 @@ func TestLayers(t *testing.T) {
 		"chatgateway/ircws":             {may: leaves},
 		"internal/protocol":             {may: []string{"messages"}},
 		"actors":                        {may: append(slices.Clone(leaves), "internal/metrics", "internal/protocol"), protoact: true},
+		// A user could have written it: the root package's API and the
+		// contracts, never the machinery.
+		"observability": {may: []string{"", "messages", "chatgateway"}, direct: true},
 		"chatgateway/gateway": {may: append(slices.Clone(leaves), "internal/goroutines", "internal/metrics", "internal/protocol"),
 			protoact: true},
 	} {
 		t.Run(pkg, func(t *testing.T) {
-			out, err := exec.Command("go", "list", "-deps", module+"/"+pkg).Output()
+			args := []string{"list", "-deps", module + "/" + pkg}
+			if rule.direct {
+				args = []string{"list", "-f", "{{join .Imports \" \"}}", module + "/" + pkg}
+			}
+			out, err := exec.Command("go", args...).Output()
 			require.NoError(t, err)
 			for _, dep := range strings.Fields(string(out)) {
 				switch {
+				case dep == module:
+					assert.Contains(t, rule.may, "", "%s may not import the root package", pkg)
 				case strings.HasPrefix(dep, "github.com/asynkron/protoactor-go"):
 					assert.True(t, rule.protoact, "%s imports the actor runtime (%s)", pkg, dep)
 				case dep == module+"/"+pkg:

@@ -134,6 +134,7 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 		DeliverToSelf:   !o.noSelfDelivery,
 		Chat:            o.chat,
 		State:           onState,
+		Observe:         n.observer(o.observer),
 	})
 	n.gateway = gateway.New(gateway.Config{
 		System:          n.system,

@@ -50,6 +50,7 @@ type options struct {
 	maxClockSkew    time.Duration
 	limits          messages.Limits
 	reassembly      messages.ReassemblyLimits
+	observer        func(HandlerEvent)
 }
 
 // Option configures a Node. An option given a value outside its valid range

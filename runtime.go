@@ -81,6 +81,19 @@ func (rt *Runtime) NewNode(dialer chatgateway.Dialer, opts ...Option) (*Node, er
 	return n, nil
 }
 
+// Nodes returns rt's nodes that have not yet finished closing, in no
+// particular order: a collector of metrics or a health check lists them
+// when asked rather than being told of each.
+func (rt *Runtime) Nodes() []*Node {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	nodes := make([]*Node, 0, len(rt.nodes))
+	for n := range rt.nodes {
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
 // Close closes every node of rt that is still open (as Node.Close does,
 // all by ctx's end), then releases the actor system. NewNode fails with
 // ErrClosed from then on. It returns the nodes' Close errors.

@@ -18,10 +18,18 @@ type Health struct {
 	// Stopped is true when the connection failed for good (Err says why)
 	// or the node is closed.
 	Stopped bool
+	// Closed is true once Close has begun; Err may then still tell an
+	// earlier failure.
+	Closed bool
 	// Since is when the connection state last changed.
 	Since time.Time
-	// Queued counts posts waiting to go out, including the one in flight.
-	Queued int
+	// Queued counts posts waiting to go out, including the one in flight,
+	// and QueuedBytes what they hold of WithQueueBytes.
+	Queued      int
+	QueuedBytes int64
+	// Room is the room of the node's last connection
+	// (chatgateway.Identity.Room); empty until it first connects.
+	Room string
 }
 
 // StateChange is a change of the node's connection to the room.
@@ -51,15 +59,19 @@ func stateChange(ev protocol.StateEvent) StateChange {
 // Health reports the node's connection.
 func (n *Node) Health() Health {
 	s := n.gateway.State()
+	closed := n.closed.Load()
 	if errors.Is(s.Err, gateway.ErrStopped) {
 		s.Err = &nodeError{sentinel: ErrClosed, lower: s.Err} // Close stopped the gateway
 	}
 	return Health{
-		Connected: s.Connected,
-		Err:       s.Err,
-		Stopped:   s.Permanent || n.closed.Load(),
-		Since:     s.Since,
-		Queued:    n.gateway.Queued(),
+		Connected:   s.Connected,
+		Err:         s.Err,
+		Stopped:     s.Permanent || closed,
+		Closed:      closed,
+		Since:       s.Since,
+		Queued:      n.gateway.Queued(),
+		QueuedBytes: n.gateway.QueuedBytes(),
+		Room:        n.gateway.Identity().Room,
 	}
 }
 

@@ -72,11 +72,11 @@ type callerKey struct{}
 func (h *handler) Receive(c actor.Context) {
 	switch m := c.Message().(type) {
 	case *messages.Message:
-		h.handle(func(cb callback) error { return cb.fn(h.ctx, *m) }, true, msgSize(m))
+		h.handle(func(cb callback) error { return cb.fn(h.ctx, *m) }, m, msgSize(m))
 	case *protocol.ChatInbound:
-		h.handle(func(cb callback) error { cb.event(h.ctx, m.Chat); return nil }, false, msgSize(m))
+		h.handle(func(cb callback) error { cb.event(h.ctx, m.Chat); return nil }, nil, msgSize(m))
 	case protocol.StateEvent:
-		h.handle(func(cb callback) error { cb.event(h.ctx, m); return nil }, false, 0)
+		h.handle(func(cb callback) error { cb.event(h.ctx, m); return nil }, nil, 0)
 	case *actor.Restarting:
 		h.r.counters.Restarts.Add(1)
 		h.r.log.Info().Str("type", h.typ).Msg("restarting handler")
@@ -93,9 +93,10 @@ func (h *handler) Receive(c actor.Context) {
 
 // handle runs every callback, in registration order, even when an earlier
 // one panics; then it re-panics with the first panic so that the supervisor
-// restarts this actor. Only payload callbacks count as Delivered: the chat
-// and state handlers' calls deliver no payload.
-func (h *handler) handle(call func(callback) error, payload bool, size int64) {
+// restarts this actor. Only payload callbacks (payload is not nil) count
+// as Delivered and are observed: the chat and state handlers' calls
+// deliver no payload.
+func (h *handler) handle(call func(callback) error, payload *messages.Message, size int64) {
 	// The message counts against the bounds until its callbacks return, as
 	// they hold it until then.
 	defer h.pendingBytes.Add(-size)
@@ -121,22 +122,37 @@ func (h *handler) handle(call func(callback) error, payload bool, size int64) {
 	}
 }
 
-func (h *handler) run(call func(callback) error, cb callback, payload bool) (p *PanicError) {
+func (h *handler) run(call func(callback) error, cb callback, payload *messages.Message) (p *PanicError) {
+	// The clock is read only for an observer: most nodes have none.
+	observe := h.r.cfg.Observe
+	if payload == nil {
+		observe = nil
+	}
+	var started time.Time
+	if observe != nil {
+		started = time.Now()
+	}
+	outcome := OutcomePanic // until the callback returns
 	defer func() {
 		if v := recover(); v != nil {
 			p = &PanicError{Type: h.typ, Value: v, Stack: debug.Stack()}
 			h.r.counters.HandlerPanics.Add(1)
 			h.r.log.Error().Str("type", h.typ).Interface("panic", v).Bytes("stack", p.Stack).Msg("handler panicked")
 		}
+		if observe != nil {
+			observe(CallbackEvent{Type: h.typ, Outcome: outcome, Started: started, Duration: time.Since(started), Sent: payload.Sent})
+		}
 	}()
 	if err := callbackFrame(call, cb); err != nil {
+		outcome = OutcomeError
 		h.r.counters.HandlerErrors.Add(1)
 		h.logErrors.Do(func() {
 			h.r.log.Warn().Str("type", h.typ).Err(err).Msg("handler returned an error")
 		})
 		return nil
 	}
-	if payload {
+	outcome = OutcomeOK
+	if payload != nil {
 		h.r.counters.Delivered.Add(1)
 	}
 	return nil

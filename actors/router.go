@@ -67,6 +67,30 @@ type Config struct {
 	Chat func(context.Context, messages.ChatMessage)
 	// State, if set, receives each event passed to NotifyState, in order.
 	State func(context.Context, protocol.StateEvent)
+	// Observe, if set, is called on a handler's actor after each payload
+	// callback returns or panics (not the chat and state handlers'). It
+	// runs before the next callback, so it must be quick and not block.
+	Observe func(CallbackEvent)
+}
+
+// Outcome is how a callback ended.
+type Outcome uint8
+
+const (
+	OutcomeOK    Outcome = iota // returned nil
+	OutcomeError                // returned an error
+	OutcomePanic                // panicked
+)
+
+// CallbackEvent is one payload callback's run, for Config.Observe.
+type CallbackEvent struct {
+	Type    string
+	Outcome Outcome
+	// Started is when the callback was called, Duration how long it ran.
+	Started  time.Time
+	Duration time.Duration
+	// Sent is the message's Sent: its envelope's time, or zero.
+	Sent time.Time
 }
 
 // Router owns the type-to-handler map and the router actor that reads it.
@@ -492,7 +516,9 @@ func (a routerActor) Receive(c actor.Context) {
 
 func (r *Router) route(c actor.Context, in *protocol.Inbound) {
 	sender := messages.Sender{UserID: in.Chat.UserID, UserName: in.Chat.UserName}
+	var sent time.Time
 	if env := in.Frame.Envelope; env != nil {
+		sent = time.UnixMilli(env.Time)
 		if env.Node == r.cfg.Self && env.Incarnation == r.cfg.SelfIncarnation && !r.cfg.DeliverToSelf {
 			r.counters.OwnFrames.Add(1)
 			return
@@ -513,7 +539,7 @@ func (r *Router) route(c actor.Context, in *protocol.Inbound) {
 		if !r.admit(h, int64(len(rt.Data))) {
 			continue
 		}
-		c.Send(h.pid, &messages.Message{Type: rt.Type, Data: rt.Data, Sender: sender, ChatMessageID: in.Chat.ID})
+		c.Send(h.pid, &messages.Message{Type: rt.Type, Data: rt.Data, Sender: sender, ChatMessageID: in.Chat.ID, Sent: sent})
 	}
 }
 

@@ -3,6 +3,7 @@ package messages
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -28,6 +29,10 @@ type Message struct {
 	Sender Sender
 	// ChatMessageID is the chat message that carried the frame.
 	ChatMessageID int64
+	// Sent is when the sender made the frame, by the sender's clock (the
+	// envelope's time, to the millisecond); zero for frames without an
+	// envelope, such as SmokeDetector's.
+	Sent time.Time
 }
 
 // Decode unmarshals the data into v, which must be a pointer. Struct fields

@@ -104,6 +104,7 @@ func (g *Gateway) up(conn chatgateway.Conn) {
 	s.conn, s.writer, s.cancel = conn, make(chan string, 1), cancel
 	lim, id := conn.Limits(), conn.Identity()
 	g.out.room = id.Room
+	g.ident.Store(&id)
 	g.limits.Store(&lim)
 	g.base, g.learned, g.throttles = lim.PostInterval, 0, 0
 	g.limiter = nil

@@ -54,9 +54,11 @@ type Gateway struct {
 	state   atomic.Pointer[State]
 	changed atomic.Pointer[chan struct{}] // closed and replaced on every state change
 	limits  atomic.Pointer[chatgateway.Limits]
-	mu      sync.Mutex // orders the last Outbound and I/O report before the PoisonPill
-	closed  bool       // under mu: Stop has begun
-	self    *actor.PID // under mu: g.pid as the actor sees it, as g.pid is set after Started may run
+	// ident is the last connection's identity.
+	ident  atomic.Pointer[chatgateway.Identity]
+	mu     sync.Mutex // orders the last Outbound and I/O report before the PoisonPill
+	closed bool       // under mu: Stop has begun
+	self   *actor.PID // under mu: g.pid as the actor sees it, as g.pid is set after Started may run
 
 	// Owned by the actor: read and written only in Receive.
 	// sess is the current session; I/O reports from any other are stale.
@@ -174,6 +176,18 @@ func (g *Gateway) WaitConnected(ctx context.Context) error {
 
 // Queued is how many posts are queued or in flight.
 func (g *Gateway) Queued() int { return len(g.slots) }
+
+// QueuedBytes is what the queued and in-flight posts hold of QueueBytes.
+func (g *Gateway) QueuedBytes() int64 { return g.bytes.Load() }
+
+// Identity is the last connection's account and room; zero before the
+// first connection.
+func (g *Gateway) Identity() chatgateway.Identity {
+	if id := g.ident.Load(); id != nil {
+		return *id
+	}
+	return chatgateway.Identity{}
+}
 
 // Reassembling is how many incomplete fragmented payloads the gateway
 // holds, and their bytes. Payloads that have timed out are dropped, and
