@@ -21,7 +21,10 @@ type config struct {
 	headless bool
 	timeout  time.Duration
 	addr     string
-	log      zerolog.Logger
+	// statusAddr is where /metrics, /healthz, /readyz and the status
+	// pages are served (status.go).
+	statusAddr string
+	log        zerolog.Logger
 
 	seRoom              int64
 	seHost              string
@@ -78,16 +81,30 @@ func run(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
 	}
 	defer srv.Close()
 	room := srv.AddRoom("SocketScience demo")
-	srv.AddUser(botName, botEmail, botPassword)
+	bot := srv.AddUser(botName, botEmail, botPassword)
 	human := srv.AddUser(humanName, "you@example.com", "")
 	base := sechat.Config{BaseURL: srv.URL, Email: botEmail, Password: botPassword}
 
-	nodes, err := startInstances(ctx, cfg, base, room.ID)
+	rt, err := socketscience.NewRuntime(socketscience.WithRuntimeLogger(cfg.log))
+	if err != nil {
+		return err
+	}
+	defer closeRuntime(rt, out)
+	status, err := newStatusServer(cfg.statusAddr, rt)
+	if err != nil {
+		return err
+	}
+	defer status.Close()
+	rs := status.addRoom(fmt.Sprint(room.ID), "SocketScience demo", srv.RoomURL(room.ID), srv, room.ID, bot.ID)
+
+	nodes, err := startInstances(ctx, cfg, rt, rs, status, base, room.ID)
 	defer closeAll(nodes, out)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Room: %s\n", srv.RoomURL(room.ID))
+	fmt.Fprintf(out, "Status: %s\n", status.pageURL(rs))
+	fmt.Fprintf(out, "Metrics: %s/metrics (probes: %s/healthz, %s/readyz)\n", status.URL, status.URL, status.URL)
 	fmt.Fprintf(out, "%d instances of %s joined it, each over its own WebSocket; %s is the active one and answers commands.\n",
 		len(nodes), botName, instanceName(0))
 
@@ -149,7 +166,10 @@ func readLines(ctx context.Context, in io.Reader, say func(string)) {
 	}
 }
 
-func startInstances(ctx context.Context, cfg config, base sechat.Config, roomID int64) ([]*socketscience.Node, error) {
+// startInstances makes cfg.nodes nodes on rt, the first one active; with
+// rs (and status), each feeds the room's status page and the metrics.
+func startInstances(ctx context.Context, cfg config, rt *socketscience.Runtime, rs *roomStatus, status *statusServer,
+	base sechat.Config, roomID int64) ([]*socketscience.Node, error) {
 	var nodes []*socketscience.Node
 	for i := range cfg.nodes {
 		name := instanceName(i)
@@ -170,10 +190,17 @@ func startInstances(ctx context.Context, cfg config, base sechat.Config, roomID 
 				answerCommand(ctx, node, m)
 			}))
 		}
-		node, err = socketscience.New(client.Room(roomID), opts...)
+		attach := func(*socketscience.Node) {}
+		if rs != nil {
+			var more []socketscience.Option
+			more, attach = rs.options(status, name, i == 0)
+			opts = append(opts, more...)
+		}
+		node, err = rt.NewNode(client.Room(roomID), opts...)
 		if err != nil {
 			return nodes, err
 		}
+		attach(node)
 		nodes = append(nodes, node)
 		_, err = socketscience.Handle(node, "beverage", func(ctx context.Context, b Beverage) error {
 			// SmokeDetector prefixes what it says with its location.
@@ -237,6 +264,11 @@ func served(ms []sechattest.Message) int {
 }
 
 func printMessage(out io.Writer, m sechattest.Message) {
+	fmt.Fprintf(out, "  %s\n", messageLine(m))
+}
+
+// messageLine is m as the transcript shows it, a frame summarized.
+func messageLine(m sechattest.Message) string {
 	text := m.Text
 	if f, err := messages.Split(text); err == nil {
 		types := make([]string, len(f.Types))
@@ -245,13 +277,18 @@ func printMessage(out io.Writer, m sechattest.Message) {
 		}
 		text = fmt.Sprintf("(SocketScience frame, %d bytes: %s)", len(m.Text), strings.Join(types, ", "))
 	}
-	fmt.Fprintf(out, "  %-15s %s\n", m.UserName+":", text)
+	return fmt.Sprintf("%-15s %s", m.UserName+":", text)
 }
 
 // runOnStackExchange joins a real room and serves until ctx ends.
 func runOnStackExchange(ctx context.Context, cfg config, out io.Writer) error {
 	base := sechat.Config{Host: cfg.seHost, Email: cfg.seEmail, Password: cfg.sePassword}
-	nodes, err := startInstances(ctx, cfg, base, cfg.seRoom)
+	rt, err := socketscience.NewRuntime(socketscience.WithRuntimeLogger(cfg.log))
+	if err != nil {
+		return err
+	}
+	defer closeRuntime(rt, out)
+	nodes, err := startInstances(ctx, cfg, rt, nil, nil, base, cfg.seRoom)
 	defer closeAll(nodes, out)
 	if err != nil {
 		return err
@@ -270,5 +307,15 @@ func closeAll(nodes []*socketscience.Node, out io.Writer) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintln(out, "closing:", err)
+	}
+}
+
+// closeRuntime closes rt once its nodes are (closeAll runs first: defers
+// run last in, first out).
+func closeRuntime(rt *socketscience.Runtime, out io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rt.Close(ctx); err != nil {
+		fmt.Fprintln(out, "closing the runtime:", err)
 	}
 }

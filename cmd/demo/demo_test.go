@@ -18,7 +18,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func testConfig(nodes int, headless bool) config {
-	return config{nodes: nodes, headless: headless, timeout: 10 * time.Second, addr: "127.0.0.1:0", log: zerolog.Nop()}
+	return config{nodes: nodes, headless: headless, timeout: 10 * time.Second, addr: "127.0.0.1:0", statusAddr: "127.0.0.1:0", log: zerolog.Nop()}
 }
 
 func TestHeadlessServesEveryBeverageOnEveryInstance(t *testing.T) {

@@ -32,6 +32,7 @@ func main() {
 	flag.BoolVar(&cfg.headless, "headless", false, "act the scenario out without input, print a summary and exit (non-zero if an instance failed to serve)")
 	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "headless: how long to wait for every instance to serve")
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:0", "address of the local chat server (a fixed port keeps the room's URL)")
+	flag.StringVar(&cfg.statusAddr, "status-addr", "127.0.0.1:0", "address of the demo's /metrics, /healthz, /readyz and live status pages (local server only)")
 	flag.Int64Var(&cfg.seRoom, "se-room", 0, "join this room on a real Stack Exchange chat server instead (credentials from SE_EMAIL and SE_PASSWORD)")
 	flag.StringVar(&cfg.seHost, "se-host", sechat.DefaultHost, "the Stack Exchange chat server for -se-room")
 	ircFlags(&cfg)
