@@ -9,6 +9,10 @@
 //	go run ./cmd/demo -headless   # act it out, print the transcript and "served 6/6"
 //	go run ./cmd/demo             # act it out, then keep going: type !!/coffee in the browser or here
 //
+// Beside the room's URL it prints a live status page of the room's
+// instances and its Prometheus /metrics, /healthz and /readyz, served on
+// -status-addr (status.go).
+//
 // With -se-room, the instances join a real Stack Exchange chat room instead,
 // logging in with SE_EMAIL and SE_PASSWORD. With -irc (and -channel), they
 // join a channel on a real IRC server, each under its own nick.
