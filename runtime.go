@@ -149,7 +149,7 @@ func (rt *Runtime) shutdownLocked() {
 func (rt *Runtime) onDeadLetter(evt any) {
 	if dl, ok := evt.(*actor.DeadLetterEvent); ok {
 		rt.deadLetters.Add(1)
-		rt.log.Debug().Str("pid", dl.PID.GetId()).Str("message", fmt.Sprintf("%T", dl.Message)).Msg("dead letter")
+		rt.log.Debug().Str("actor", dl.PID.GetId()).Str("go_type", fmt.Sprintf("%T", dl.Message)).Msg("dead letter")
 	}
 }
 

@@ -38,12 +38,12 @@ func (n *Node) onFailure(kind string, e actors.Failure) {
 	switch {
 	case kind == handlerKind && e.GaveUp:
 		typ, _ := n.router.Forget(e.Child)
-		n.log.Error().Str("actor", e.Child.Id).Str("type", typ).Interface("reason", e.Reason).Msg("handler stopped for good after too many failures; its type is no longer handled")
+		n.log.Error().Str("actor", e.Child.Id).Str("type", typ).Interface("cause", e.Reason).Msg("handler stopped for good after too many failures; its type is no longer handled")
 	case kind == handlerKind:
-		n.log.Debug().Str("actor", e.Child.Id).Int("attempt", e.Attempt).Dur("restart_in", e.Delay).Msg("restarting handler")
+		n.log.Debug().Str("actor", e.Child.Id).Int("attempt", e.Attempt).Dur("delay", e.Delay).Msg("restarting handler")
 	case e.GaveUp:
-		n.log.Error().Str("actor", e.Child.Id).Interface("reason", e.Reason).Msg(kind + " stopped for good")
+		n.log.Error().Str("actor", e.Child.Id).Interface("cause", e.Reason).Msg(kind + " stopped for good")
 	default:
-		n.log.Error().Str("actor", e.Child.Id).Interface("reason", e.Reason).Int("attempt", e.Attempt).Dur("restart_in", e.Delay).Msg("restarting " + kind)
+		n.log.Error().Str("actor", e.Child.Id).Interface("cause", e.Reason).Int("attempt", e.Attempt).Dur("delay", e.Delay).Msg("restarting " + kind)
 	}
 }

@@ -165,7 +165,7 @@ func (h *handler) abandon() {
 	h.pendingBytes.Store(0)
 	if n := h.pending.Swap(0); n > 0 && h != h.r.state {
 		h.r.counters.DropN(metrics.AbandonedInbound, n)
-		h.r.log.Warn().Str("type", h.typ).Int64("messages", n).Str("reason", metrics.AbandonedInbound.String()).Msg("dropped messages left for a stopped handler")
+		h.r.log.Warn().Str("type", h.typ).Int64("count", n).Str("reason", metrics.AbandonedInbound.String()).Msg("dropped messages left for a stopped handler")
 	}
 }
 

@@ -552,8 +552,8 @@ func (r *Router) admit(h *handler, size int64) bool {
 	if h.pending.Load() >= int64(r.cfg.MaxPending) || h.pendingBytes.Load()+size > int64(r.cfg.MaxPendingBytes) {
 		r.counters.Drop(metrics.HandlerQueueFull)
 		r.logDrops.Do(func() {
-			r.log.Warn().Str("type", h.typ).Int("max_pending", r.cfg.MaxPending).Int("max_pending_bytes", r.cfg.MaxPendingBytes).
-				Int64("pending_bytes", h.pendingBytes.Load()).Int64("size", size).Str("reason", metrics.HandlerQueueFull.String()).Msg("dropped message: handler is behind")
+			r.log.Warn().Str("type", h.typ).Int64("len", size).Int64("pending", h.pending.Load()).Int64("pending_bytes", h.pendingBytes.Load()).
+				Int("max", r.cfg.MaxPending).Int("max_bytes", r.cfg.MaxPendingBytes).Str("reason", metrics.HandlerQueueFull.String()).Msg("dropped message: handler is behind")
 		})
 		return false
 	}

@@ -105,6 +105,8 @@ func (g *Gateway) up(conn chatgateway.Conn) {
 	lim, id := conn.Limits(), conn.Identity()
 	g.out.room = id.Room
 	g.ident.Store(&id)
+	rl := g.log.With().Str("room", id.Room).Logger()
+	g.roomLog.Store(&rl)
 	g.limits.Store(&lim)
 	g.base, g.learned, g.throttles = lim.PostInterval, 0, 0
 	g.limiter = nil
@@ -118,7 +120,7 @@ func (g *Gateway) up(conn chatgateway.Conn) {
 	g.io.Go(func() { g.read(s) })
 	g.io.Go(func() { g.write(ctx, s) })
 	g.setState(State{Connected: true})
-	g.log.Info().Int64("user_id", id.UserID).Str("user", id.UserName).Int("max_message_len", lim.MaxMessageLen).Msg("connected")
+	g.logger().Info().Int64("user_id", id.UserID).Str("user", id.UserName).Int("max_message_len", lim.MaxMessageLen).Msg("connected")
 	if g.cfg.OnState != nil {
 		g.cfg.OnState(&protocol.ConnectionUp{UserID: id.UserID, UserName: id.UserName, MaxMessageLen: lim.MaxMessageLen})
 	}
@@ -132,7 +134,7 @@ func (g *Gateway) down(err error) {
 	delay, giveUp := g.tracker.Failed()
 	if errors.Is(err, chatgateway.ErrPermanent) || giveUp {
 		g.setState(State{Err: err, Permanent: true})
-		g.log.Error().Err(err).Bool("gave_up", giveUp).Int("queued", g.out.len()).Msg("connection failed for good; not reconnecting")
+		g.logger().Error().Err(err).Bool("gave_up", giveUp).Int("queued", g.out.len()).Msg("connection failed for good; not reconnecting")
 		if g.cfg.OnState != nil {
 			g.cfg.OnState(&protocol.ConnectionDown{Err: err, Permanent: true})
 		}
@@ -140,7 +142,7 @@ func (g *Gateway) down(err error) {
 		return
 	}
 	g.setState(State{Err: err})
-	g.log.Warn().Err(err).Dur("retry_in", delay).Int("attempt", g.tracker.Attempt()).Int("queued", g.out.len()).Msg("disconnected")
+	g.logger().Warn().Err(err).Dur("delay", delay).Int("attempt", g.tracker.Attempt()).Int("queued", g.out.len()).Msg("disconnected")
 	if g.cfg.OnState != nil {
 		g.cfg.OnState(&protocol.ConnectionDown{Err: err, RetryIn: delay})
 	}
@@ -189,7 +191,7 @@ func (g *Gateway) posted(err error) {
 		g.learnRate(retry.After)
 		g.holdFor(hold)
 		g.logDrops.Do(func() {
-			g.log.Warn().Err(err).Dur("retry_in", hold).Msg("server is throttling posts")
+			g.logger().Warn().Err(err).Dur("delay", hold).Msg("server is throttling posts")
 		})
 	default:
 		g.counters.PostFailures.Add(1)
@@ -239,7 +241,7 @@ func (g *Gateway) drop(d dropped) {
 	}
 	g.unreported[d.reason.String()] += d.items
 	g.logDrops.Do(func() {
-		g.log.Warn().Str("reason", d.reason.String()).Int("len", d.len).Int("max", g.MaxMessageLen()).Msg("dropped outbound post")
+		g.logger().Warn().Str("reason", d.reason.String()).Int("len", d.len).Int("max", g.MaxMessageLen()).Msg("dropped outbound post")
 	})
 }
 
@@ -264,7 +266,7 @@ func (g *Gateway) abandon() {
 	g.release(n, g.out.queuedBytes())
 	g.out.items, g.out.pending = nil, nil
 	if n > 0 {
-		g.log.Warn().Int("count", n).Str("reason", metrics.Abandoned.String()).Msg("dropped queued posts on stop")
+		g.logger().Warn().Int("count", n).Str("reason", metrics.Abandoned.String()).Msg("dropped queued posts on stop")
 	}
 	// A Drain still waiting here has had posts abandoned: leave its channel
 	// open so that it returns ErrStopped when the gateway has stopped, not

@@ -55,10 +55,13 @@ type Gateway struct {
 	changed atomic.Pointer[chan struct{}] // closed and replaced on every state change
 	limits  atomic.Pointer[chatgateway.Limits]
 	// ident is the last connection's identity.
-	ident  atomic.Pointer[chatgateway.Identity]
-	mu     sync.Mutex // orders the last Outbound and I/O report before the PoisonPill
-	closed bool       // under mu: Stop has begun
-	self   *actor.PID // under mu: g.pid as the actor sees it, as g.pid is set after Started may run
+	ident atomic.Pointer[chatgateway.Identity]
+	// roomLog is log with the last connection's Identity.Room as "room"
+	// (docs/logging.md); nil until the first connection. Read through logger.
+	roomLog atomic.Pointer[zerolog.Logger]
+	mu      sync.Mutex // orders the last Outbound and I/O report before the PoisonPill
+	closed  bool       // under mu: Stop has begun
+	self    *actor.PID // under mu: g.pid as the actor sees it, as g.pid is set after Started may run
 
 	// Owned by the actor: read and written only in Receive.
 	// sess is the current session; I/O reports from any other are stale.
@@ -127,7 +130,7 @@ func New(cfg Config) *Gateway {
 				g.counters.Drop(r)
 			}
 			g.logDrops.Do(func() {
-				g.log.Warn().Str("reason", r.String()).Int("count", n).Msg("dropped incomplete fragmented payloads")
+				g.logger().Warn().Str("reason", r.String()).Int("count", n).Msg("dropped incomplete fragmented payloads")
 			})
 		}}
 	if g.in.skew <= 0 {
@@ -340,4 +343,14 @@ func (g *Gateway) Stop() {
 	<-g.stopped
 	g.cancel()
 	_ = g.io.Wait(context.Background())
+}
+
+// logger is the node's logger with the room of the last connection, once
+// there has been one: every gateway line carries "node" and, from the first
+// connection on, "room".
+func (g *Gateway) logger() *zerolog.Logger {
+	if l := g.roomLog.Load(); l != nil {
+		return l
+	}
+	return &g.log
 }

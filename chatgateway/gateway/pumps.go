@@ -65,7 +65,7 @@ func (g *Gateway) read(s *session) {
 			r := dropReason(err)
 			g.counters.Drop(r)
 			g.logDrops.Do(func() {
-				g.log.Warn().Err(err).Str("reason", r.String()).Int64("message_id", msg.ID).Int64("user_id", msg.UserID).Str("user", msg.UserName).Msg("dropped inbound frame")
+				g.logger().Warn().Err(err).Str("reason", r.String()).Int64("message_id", msg.ID).Int64("user_id", msg.UserID).Str("user", msg.UserName).Msg("dropped inbound frame")
 			})
 		}
 	}

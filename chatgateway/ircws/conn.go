@@ -121,7 +121,7 @@ func (d *Dialer) connState(t transport, reg *registered) *conn {
 	}
 	k.self.Room = d.roomBase + "/" + k.casemap.fold(d.cfg.Channel)
 	k.setNick(reg.nick)
-	k.log = d.log.With().Str("nick", reg.nick).Logger()
+	k.log = d.base.With().Str("room", k.self.Room).Str("nick", reg.nick).Logger()
 	now := d.cfg.Clock.Now()
 	k.lastRecv, k.lastWSPing, k.lastProof = now, now, now
 	for _, l := range reg.early {

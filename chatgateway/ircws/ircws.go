@@ -171,9 +171,10 @@ type Config struct {
 // Dialer connects to one channel. It implements chatgateway.Dialer.
 type Dialer struct {
 	cfg      Config
-	roomBase string // Identity.Room up to the channel: "irc://host:port"
-	log      zerolog.Logger
-	ids      atomic.Int64 // message ids, increasing across its connections
+	roomBase string         // Identity.Room up to the channel: "irc://host:port"
+	log      zerolog.Logger // with "room" as configured (the channel unfolded); a connection's has Identity.Room
+	base     zerolog.Logger // Config.Logger as given
+	ids      atomic.Int64   // message ids, increasing across its connections
 }
 
 var _ chatgateway.Dialer = (*Dialer)(nil)
@@ -225,9 +226,10 @@ func NewDialer(cfg Config) (*Dialer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = supervisor.SystemClock{}
 	}
-	d := &Dialer{cfg: cfg, roomBase: base, log: zerolog.Nop()}
+	d := &Dialer{cfg: cfg, roomBase: base, log: zerolog.Nop(), base: zerolog.Nop()}
 	if cfg.Logger != nil {
-		d.log = cfg.Logger.With().Str("channel", cfg.Channel).Logger()
+		d.base = *cfg.Logger
+		d.log = cfg.Logger.With().Str("room", base+"/"+cfg.Channel).Logger()
 	}
 	return d, nil
 }

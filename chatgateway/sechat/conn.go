@@ -229,7 +229,7 @@ func (d *roomDialer) resync(ctx context.Context, now int64) int64 {
 	d.mu.Lock()
 	last, stale := d.lastMsg, d.cursor
 	d.mu.Unlock()
-	log := d.c.log.With().Int64("room", d.room).Int64("cursor", stale).Int64("server_cursor", now).Logger()
+	log := d.c.log.With().Str("room", d.name).Int64("cursor", stale).Int64("server_cursor", now).Logger()
 	if err != nil {
 		log.Warn().Err(err).Msg("server cursor behind ours, and no recent events to resume from; resuming from now")
 		return now
@@ -368,7 +368,7 @@ var _ chatgateway.Conn = (*conn)(nil)
 func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.Conn, lastT, anchor int64) *conn {
 	k := &conn{c: c, d: d, room: d.room, self: self, ws: ws, lastT: lastT, anchor: anchor,
 		frames: newFrameQueue(), pumpDone: make(chan struct{})}
-	k.log = c.log.With().Int64("room", d.room).Logger()
+	k.log = c.log.With().Str("room", d.name).Logger()
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	if c.cfg.RefreshInterval > 0 {
 		k.mu.Lock()
@@ -427,11 +427,11 @@ func (k *conn) Read() (messages.ChatMessage, error) {
 					// past the frame, and the next socket replays it.
 					k.readErr = fmt.Errorf("%w: message %d (failure %d of %d before it is skipped): %w",
 						ErrNoPlainSource, e.MessageID, n, MaxFetchFailures, err)
-					k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int("failures", n).Msg("no plain source; closing the socket to read the frame again")
+					k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int("attempt", n).Msg("no plain source; closing the socket to read the frame again")
 					k.closeSocket()
 					return messages.ChatMessage{}, k.readErr
 				}
-				k.log.Error().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Int("failures", MaxFetchFailures).
+				k.log.Error().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Int("attempt", MaxFetchFailures).
 					Msg("skipped message: no plain source on as many connections in a row")
 				ok = false
 			}
@@ -487,7 +487,7 @@ func (k *conn) pump() {
 			// comes from (far ahead), or behind what was read (a counter
 			// restarted lower): fail the socket, without moving the
 			// cursor, and let the next Dial re-establish it.
-			k.log.Warn().Int64("t", cur.T).Int64("last_t", k.lastT).Msg("implausible socket cursor; closing the socket")
+			k.log.Warn().Int64("server_cursor", cur.T).Int64("cursor", k.lastT).Msg("implausible socket cursor; closing the socket")
 			k.closeSocket()
 			k.frames.fail(fmt.Errorf("%w: frame cursor %d, the last frame read left it at %d", ErrBadCursor, cur.T, k.lastT))
 			return

@@ -61,7 +61,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	se := &session{token: randHex(), user: u}
 	s.sessions[se.token] = se
 	s.mu.Unlock()
-	s.log.Debug().Int64("user", u.ID).Msg("sechattest: logged in")
+	s.log.Debug().Int64("user_id", u.ID).Msg("sechattest: logged in")
 	http.SetCookie(w, &http.Cookie{Name: "acct", Value: se.token, Path: "/", HttpOnly: true})
 	http.Redirect(w, r, "/", http.StatusFound)
 }

@@ -592,7 +592,7 @@ func (s *Server) postLocked(r *room, u *user, text string) *message {
 	m.lastEvent = ev.ID
 	s.publishLocked(r, ev)
 	s.notifyLocked()
-	s.log.Debug().Int64("room", r.ID).Int64("user", u.ID).Int64("message", m.ID).Int("len", len(text)).Msg("sechattest: posted")
+	s.log.Debug().Int64("room_id", r.ID).Int64("user_id", u.ID).Int64("message_id", m.ID).Int("len", len(text)).Msg("sechattest: posted")
 	return m
 }
 

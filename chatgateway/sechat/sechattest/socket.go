@@ -150,7 +150,7 @@ func (s *Server) handleSocket(w http.ResponseWriter, r *http.Request) {
 		}
 		return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeTimeout))
 	})
-	s.log.Debug().Int64("room", roomID).Int64("user", tok.user.ID).Msg("sechattest: websocket open")
+	s.log.Debug().Int64("room_id", roomID).Int64("user_id", tok.user.ID).Msg("sechattest: websocket open")
 
 	s.wg.Go(func() { s.writeLoop(so) })
 	for {
@@ -176,7 +176,7 @@ func (s *Server) sendLocked(so *socket, v map[string]any) {
 	select {
 	case so.queue <- frame{data: data, at: time.Now()}:
 	default:
-		s.log.Warn().Int64("room", so.room).Int64("user", so.user.ID).Msg("sechattest: socket queue full; dropping the socket")
+		s.log.Warn().Int64("room_id", so.room).Int64("user_id", so.user.ID).Msg("sechattest: socket queue full; dropping the socket")
 		s.killLocked(so, "queue full")
 	}
 }
@@ -192,7 +192,7 @@ func (s *Server) killLocked(so *socket, why string) {
 	if so.conn != nil {
 		_ = so.conn.Close()
 	}
-	s.log.Debug().Int64("room", so.room).Int64("user", so.user.ID).Str("why", why).Msg("sechattest: websocket closed")
+	s.log.Debug().Int64("room_id", so.room).Int64("user_id", so.user.ID).Str("cause", why).Msg("sechattest: websocket closed")
 }
 
 // writeLoop is so's only writer.
