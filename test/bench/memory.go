@@ -23,12 +23,13 @@ func heapNow() (heap uint64, goroutines int) {
 type memResult struct {
 	perType, goroutinesPerType float64
 	perNode, goroutinesPerNode float64
-	// perShared: idle nodes on one socketscience.Runtime
-	perShared, goroutinesPerShared float64
+	// perShared, goroutinesPerShared: idle nodes on one
+	// socketscience.Runtime, for each count of sharedCounts
+	perShared, goroutinesPerShared []float64
 	baseNode                       float64 // heap of the node the types were registered on
 }
 
-func measureMemory(types, nodes int) (memResult, error) {
+func measureMemory(types, nodes int, sharedCounts []int) (memResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var res memResult
@@ -57,13 +58,19 @@ func measureMemory(types, nodes int) (memResult, error) {
 	if res.perNode, res.goroutinesPerNode, err = idleNodes(ctx, room, "idle", nodes, socketscience.New); err != nil {
 		return res, err
 	}
-	rt, err := socketscience.NewRuntime()
-	if err != nil {
-		return res, err
+	for _, count := range sharedCounts {
+		rt, err := socketscience.NewRuntime()
+		if err != nil {
+			return res, err
+		}
+		heap, goroutines, err := idleNodes(ctx, room, fmt.Sprintf("shared%d-", count), count, rt.NewNode)
+		_ = rt.Close(context.Background())
+		if err != nil {
+			return res, err
+		}
+		res.perShared, res.goroutinesPerShared = append(res.perShared, heap), append(res.goroutinesPerShared, goroutines)
 	}
-	defer rt.Close(context.Background())
-	res.perShared, res.goroutinesPerShared, err = idleNodes(ctx, room, "shared", nodes, rt.NewNode)
-	return res, err
+	return res, nil
 }
 
 // idleNodes connects count idle nodes made by newNode and returns the heap
@@ -94,35 +101,41 @@ func idleNodes(ctx context.Context, room *memchat.Room, name string, count int,
 }
 
 func runMemory(_ context.Context, cfg config, _ *machine) (*section, error) {
-	types, nodes := 10_000, 20
+	types, nodes, shared := 10_000, 20, []int{1, 10, 100, 1000}
 	if cfg.quick {
-		types, nodes = 1000, 5
+		types, nodes, shared = 1000, 5, []int{1, 10}
 	}
-	if _, err := measureMemory(100, 2); err != nil { // warm-up
+	if _, err := measureMemory(100, 2, []int{2}); err != nil { // warm-up
 		return nil, err
 	}
-	var pt, gt, pn, gn, ps, gs []float64
+	var pt, gt, pn, gn []float64
+	ps, gs := make([][]float64, len(shared)), make([][]float64, len(shared))
 	for range cfg.rounds {
-		r, err := measureMemory(types, nodes)
+		r, err := measureMemory(types, nodes, shared)
 		if err != nil {
 			return nil, err
 		}
 		pt, gt, pn, gn = append(pt, r.perType), append(gt, r.goroutinesPerType), append(pn, r.perNode), append(gn, r.goroutinesPerNode)
-		ps, gs = append(ps, r.perShared), append(gs, r.goroutinesPerShared)
+		for i := range shared {
+			ps[i], gs[i] = append(ps[i], r.perShared[i]), append(gs[i], r.goroutinesPerShared[i])
+		}
 	}
 	pts := spreadOf(pt)
 	s := &section{
 		Title: "5. Memory",
 		What: fmt.Sprintf("Live heap (runtime.MemStats.HeapAlloc after GC) and goroutines added by registering %d types (a no-op callback each) "+
-			"on one connected node, and by %d idle nodes connected to a memchat room, each on its own runtime (New) or all on one "+
-			"(Runtime.NewNode), divided by the count. One number per round, no compared side.", types, nodes),
+			"on one connected node, by %d idle nodes connected to a memchat room each on its own runtime (New), and by %v idle "+
+			"nodes all on one Runtime (Runtime.NewNode), divided by the count. One number per round, no compared side.", types, nodes, shared),
 		Target: "< 2 KB heap per idle registered type",
 		Header: []string{"", "heap", "goroutines"},
 		Rows: [][]string{
 			{"per registered type", fmtSpread(pts, fmtBytes), fmtSpread(spreadOf(gt), fmtNum)},
 			{"per idle node, New (a runtime each)", fmtSpread(spreadOf(pn), fmtBytes), fmtSpread(spreadOf(gn), fmtNum)},
-			{"per idle node, on one shared Runtime", fmtSpread(spreadOf(ps), fmtBytes), fmtSpread(spreadOf(gs), fmtNum)},
 		},
+	}
+	for i, count := range shared {
+		s.Rows = append(s.Rows, []string{fmt.Sprintf("per idle node, %d on one shared Runtime", count),
+			fmtSpread(spreadOf(ps[i]), fmtBytes), fmtSpread(spreadOf(gs[i]), fmtNum)})
 	}
 	s.Notes = append(s.Notes, "A node made with New has an ActorSystem of its own, whose ProcessRegistry preallocates a sharded map "+
 		"(actor.newSliceMap → 1024 × orcaman/concurrent-map.New), about 2.7 MiB. Nodes made with one Runtime's NewNode share it: "+
