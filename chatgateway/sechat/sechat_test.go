@@ -249,18 +249,8 @@ func TestPost(t *testing.T) {
 // connection died before the post's outcome was known. If the first post
 // landed, SE refuses the copy as a duplicate: that is a success.
 func TestRepostAfterReconnectIsNotADuplicate(t *testing.T) {
-	f := newFixture(t)
-	d := f.client(t).Room(f.room.ID)
+	f, conn2, id := postThenRedial(t)
 	ctx := context.Background()
-	conn1, err := d.Dial(ctx)
-	require.NoError(t, err)
-	id, err := conn1.Post(ctx, "payload")
-	require.NoError(t, err)
-	require.NoError(t, conn1.Close())
-
-	conn2, err := d.Dial(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn2.Close() })
 	again, err := conn2.Post(ctx, "payload")
 	require.NoError(t, err)
 	assert.Equal(t, id, again)
@@ -357,20 +347,10 @@ func TestPostThrottledReturnsRetryAfter(t *testing.T) {
 // A 409 means the post did not land: it must not hide an earlier attempt,
 // on a conn that died, that did land.
 func TestThrottledRepostStillFindsEarlierAttempt(t *testing.T) {
-	f := newFixture(t)
-	d := f.client(t).Room(f.room.ID)
+	f, conn2, id := postThenRedial(t)
 	ctx := context.Background()
-	conn1, err := d.Dial(ctx)
-	require.NoError(t, err)
-	id, err := conn1.Post(ctx, "payload")
-	require.NoError(t, err)
-	require.NoError(t, conn1.Close())
-
-	conn2, err := d.Dial(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn2.Close() })
 	f.srv.ThrottleNext(1, 2)
-	_, err = conn2.Post(ctx, "payload")
+	_, err := conn2.Post(ctx, "payload")
 	require.ErrorIs(t, err, sechat.ErrThrottled)
 	again, err := conn2.Post(ctx, "payload")
 	require.NoError(t, err)
@@ -576,4 +556,23 @@ func TestReadSkipsDeletedMessage(t *testing.T) {
 	ch = reader(t, conn)
 	assert.Equal(t, "kept", nextMsg(t, ch).Text)
 	assert.Equal(t, 1, f.srv.Requests("/message/"+strconv.FormatInt(gone, 10)))
+}
+
+// postThenRedial posts "payload" on one conn, closes it, and returns a
+// second conn of the same Dialer, as a reconnect would leave them, with
+// the first post's id.
+func postThenRedial(t *testing.T) (f *fixture, conn2 chatgateway.Conn, id int64) {
+	t.Helper()
+	f = newFixture(t)
+	d := f.client(t).Room(f.room.ID)
+	ctx := context.Background()
+	conn1, err := d.Dial(ctx)
+	require.NoError(t, err)
+	id, err = conn1.Post(ctx, "payload")
+	require.NoError(t, err)
+	require.NoError(t, conn1.Close())
+	conn2, err = d.Dial(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn2.Close() })
+	return f, conn2, id
 }
