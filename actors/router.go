@@ -13,6 +13,7 @@ import (
 	"github.com/socketscience/socketscience/internal/metrics"
 	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/supervisor"
 	"golang.org/x/time/rate"
 )
 
@@ -67,6 +68,10 @@ type Config struct {
 	Chat func(context.Context, messages.ChatMessage)
 	// State, if set, receives each event passed to NotifyState, in order.
 	State func(context.Context, protocol.StateEvent)
+	// Clock times the reorder wait (DefaultReorderWait unless
+	// ReorderWait is set). Defaults to supervisor.SystemClock{}.
+	Clock       supervisor.Clock
+	ReorderWait time.Duration
 	// Observe, if set, is called on a handler's actor after each payload
 	// callback returns or panics (not the chat and state handlers'). It
 	// runs before the next callback, so it must be quick and not block.
@@ -148,12 +153,12 @@ func NewRouter(cfg Config) *Router {
 		live:       make(map[*handler]struct{}),
 		routerDone: make(chan struct{}),
 		stopping:   make(chan struct{}),
-		dedup:      newDedup(DefaultDedupNodes, DefaultDedupMessages),
 		logDrops:   rate.Sometimes{First: 5, Interval: 10 * time.Second},
 	}
 	if cfg.Logger != nil {
 		r.log = *cfg.Logger
 	}
+	r.dedup = newDedup(DefaultDedupNodes, DefaultDedupMessages, DefaultDedupBodies, r.reorderConfig())
 	r.ctx, r.cancel = context.WithCancel(cfg.Context)
 	var routerProps []actor.PropsOption
 	if cfg.Strategy != nil {
@@ -505,7 +510,10 @@ func (a routerActor) Receive(c actor.Context) {
 		}
 	case *poisonHandler:
 		m.h.poison(c.Poison)
+	case *reorderTimeout:
+		r.deliver(c, r.dedup.expire(m.run, m.gen))
 	case *actor.Stopping:
+		r.deliver(c, r.dedup.flushAll())
 		r.mu.Lock()
 		r.routerStopping = true
 		r.mu.Unlock()
@@ -525,21 +533,26 @@ func (r *Router) route(c actor.Context, in *protocol.Inbound) {
 		}
 		sender.NodeID = env.Node
 	}
-	if r.dedup.seen(in.Chat.ID, in.Frame.Envelope) {
-		r.counters.Duplicates.Add(1)
-		return
-	}
+	out, dups := r.dedup.admit(in, payload{sender: sender, chatID: in.Chat.ID, sent: sent})
+	r.counters.Duplicates.Add(int64(dups))
+	r.deliver(c, out)
+}
+
+// deliver hands each payload's types to their handlers, in order.
+func (r *Router) deliver(c actor.Context, ps []payload) {
 	types := *r.types.Load()
-	for _, rt := range in.Frame.Types {
-		h := types[rt.Type]
-		if h == nil {
-			r.counters.Unhandled.Add(1)
-			continue
+	for _, p := range ps {
+		for _, rt := range p.types {
+			h := types[rt.Type]
+			if h == nil {
+				r.counters.Unhandled.Add(1)
+				continue
+			}
+			if !r.admit(h, int64(len(rt.Data))) {
+				continue
+			}
+			c.Send(h.pid, &messages.Message{Type: rt.Type, Data: rt.Data, Sender: p.sender, ChatMessageID: p.chatID, Sent: p.sent})
 		}
-		if !r.admit(h, int64(len(rt.Data))) {
-			continue
-		}
-		c.Send(h.pid, &messages.Message{Type: rt.Type, Data: rt.Data, Sender: sender, ChatMessageID: in.Chat.ID, Sent: sent})
 	}
 }
 

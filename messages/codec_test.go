@@ -268,6 +268,8 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		{Node: "n", Incarnation: math.MaxUint64, Seq: 1, Time: -1},
 		{Node: strings.Repeat("n", 300), Seq: math.MaxUint64, Time: math.MinInt64},
 		{Node: "é☕", Seq: 1 << 40, Time: math.MaxInt64},
+		{Node: "merged", Incarnation: 9, Seq: 7, Time: 1, Offsets: []uint64{0, 3}},
+		{Node: "merged", Incarnation: 9, Seq: 7, Time: 1, Sig: []byte{1, 2}, Offsets: []uint64{2, 0}},
 	}
 	p := Payload{"beverage": map[string]any{"beverage_type": "coffee", "message_id": 44402065}, "ping": 1}
 	for _, env := range envs {
@@ -308,7 +310,14 @@ func TestEnvelopeV2Decoding(t *testing.T) {
 	}{
 		"fields":          {mp(0x95, 2, "a", 7, 5, 0xcd, 1, 0), &Envelope{Node: "a", Incarnation: 7, Seq: 5, Time: 256}},
 		"signed":          {mp(0x96, 2, "a", 7, 5, 0xff, 0xc4, 2, 9, 9), &Envelope{Node: "a", Incarnation: 7, Seq: 5, Time: -1, Sig: []byte{9, 9}}},
-		"later fields":    {mp(0x98, 2, "a", 1, 2, 3, 0xc4, 0, 0x81, "q", 0xc0, "z"), &Envelope{Node: "a", Incarnation: 1, Seq: 2, Time: 3}},
+		"later fields":    {mp(0x98, 2, "a", 1, 2, 3, 0xc4, 0, 0x91, 4, 0x81, "q", 0xc0), &Envelope{Node: "a", Incarnation: 1, Seq: 2, Time: 3, Offsets: []uint64{4}}},
+		"offsets":         {mp(0x97, 2, "a", 1, 2, 3, 0xc4, 0, 0x91, 0), &Envelope{Node: "a", Incarnation: 1, Seq: 2, Time: 3, Offsets: []uint64{0}}},
+		"no offsets":      {mp(0x97, 2, "a", 1, 2, 3, 0xc4, 0, 0x90), &Envelope{Node: "a", Incarnation: 1, Seq: 2, Time: 3}},
+		"offsets map":     {mp(0x97, 2, "a", 1, 2, 3, 0xc4, 0, 0x80), nil},
+		"offset neg":      {mp(0x97, 2, "a", 1, 2, 3, 0xc4, 0, 0x91, 0xff), nil},
+		"offset str":      {mp(0x97, 2, "a", 1, 2, 3, 0xc4, 0, 0x91, "x"), nil},
+		"offset overflow": {mp(0x97, 2, "a", 1, 2, 3, 0xc4, 0, 0x91, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), nil},
+		"offsets too few": {mp(0x97, 2, "a", 1, 2, 3, 0xc4, 0, 0x92, 0, 1), nil},
 		"version 3":       {mp(0x95, 3, "a", 1, 2, 3), nil},
 		"version str":     {mp(0x95, "2", "a", 1, 2, 3), nil},
 		"too few fields":  {mp(0x94, 2, "a", 1, 2), nil},

@@ -80,6 +80,10 @@ func strLen(n int) int {
 	}
 }
 
+// arrayHeaderLen is the size of a msgpack array header for n elements, as
+// a map's: msgpack sizes both alike.
+func arrayHeaderLen(n int) int { return mapHeaderLen(n) }
+
 func mapHeaderLen(n int) int {
 	switch {
 	case n < 16:
@@ -97,8 +101,14 @@ func mapHeaderLen(n int) int {
 func (env *Envelope) encodedLen() int {
 	// A fixarray header and the version are a byte each.
 	n := 2 + strLen(len(env.Node)) + uintLen(env.Incarnation) + uintLen(env.Seq) + intLen(env.Time)
-	if len(env.Sig) > 0 {
+	if len(env.Sig) > 0 || len(env.Offsets) > 0 {
 		n += binLen(len(env.Sig))
+	}
+	if len(env.Offsets) > 0 {
+		n += arrayHeaderLen(len(env.Offsets))
+		for _, o := range env.Offsets {
+			n += uintLen(o)
+		}
 	}
 	return n
 }

@@ -20,6 +20,8 @@ func TestComposedLenIsExact(t *testing.T) {
 		{Node: "n", Seq: 1 << 20, Time: -200, Sig: make([]byte, 32)},
 		{Node: "n", Seq: math.MaxUint64, Time: math.MinInt64, Sig: make([]byte, 300)},
 		{Node: "n", Seq: 70000, Time: 1 << 40},
+		{Node: "n", Seq: 3, Time: 1, Offsets: []uint64{0, 70000}},
+		{Node: "n", Seq: 3, Time: 1, Sig: make([]byte, 32), Offsets: []uint64{1 << 40, 0}},
 	} {
 		frame, err := ComposeFrame(types, env)
 		require.NoError(t, err)

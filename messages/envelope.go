@@ -24,11 +24,17 @@ const EnvelopeVersion = 2
 // On the wire (version 2) it is a msgpack array, to keep frames short:
 //
 //	[2, node, incarnation, seq, time]        or, signed,
-//	[2, node, incarnation, seq, time, sig]
+//	[2, node, incarnation, seq, time, sig]   or, carrying several payloads,
+//	[2, node, incarnation, seq, time, sig, offsets]
 //
-// with sig a bin. Readers ignore elements after those they know, so a
-// later version may append fields; a first element other than 2 is
-// ErrBadEnvelope. An older node (which reads only version 1's map) drops a
+// with sig a bin (empty when the frame is not signed but has offsets) and
+// offsets an array of non-negative ints, one per type in wire order: that
+// type's payload seq minus seq. Readers ignore elements after those they
+// know, so a later version may append fields; a first element other than
+// 2 is ErrBadEnvelope. A reader that predates offsets (they came after
+// version 2's first release) ignores them and handles a merged frame
+// once, as one payload numbered seq, which is what it did before: the
+// frame body is unchanged, and SmokeDetector reads it as any other. An older node (which reads only version 1's map) drops a
 // version 2 envelope as bad_envelope, counted and logged: it never takes
 // a new frame for a replay. Version 1 envelopes, from older nodes, are read
 // with Incarnation 0; their signatures do not cover a room, so a node that
@@ -41,9 +47,17 @@ type Envelope struct {
 	// not taken for its earlier run: receivers order and dedup frames by
 	// (Node, Incarnation, Seq). Zero in version 1 envelopes.
 	Incarnation uint64
-	// Seq counts the node's frames in this incarnation, from 1. A post
-	// made again keeps its Seq, so receivers drop the second copy.
+	// Seq is the payload seq of the frame's first payload: the node
+	// numbers the payloads it sends, from 1 in each incarnation, when Send
+	// takes them, so that a payload posted to several rooms, merged with
+	// different neighbours in each, has the same (Node, Incarnation, seq)
+	// id everywhere. A post made again keeps its Seq, so receivers drop the
+	// second copy.
 	Seq uint64
+	// Offsets is nil when every type in the frame belongs to payload Seq.
+	// A frame merged from several payloads has one offset per type, in
+	// wire order: the type's payload seq minus Seq. PayloadSeq reads it.
+	Offsets []uint64
 	// Time is when the frame was made, in Unix milliseconds.
 	Time int64
 	// Sig is the frame's HMAC-SHA256 signature (see EncodeSignedFrame and
@@ -61,13 +75,28 @@ type Envelope struct {
 }
 
 // envelopeFields is how many elements a version 2 envelope has before the
-// optional signature.
-const envelopeFields = 5
+// optional signature, and offsetsField the index of the offsets.
+const (
+	envelopeFields = 5
+	offsetsField   = 6
+)
+
+// PayloadSeq is the payload seq of the frame's type at index i (in
+// Frame.Types): Seq plus its offset, if the frame has offsets.
+func (env *Envelope) PayloadSeq(i int) uint64 {
+	if i < len(env.Offsets) {
+		return env.Seq + env.Offsets[i]
+	}
+	return env.Seq
+}
 
 // encode writes env as a version 2 envelope.
 func (env *Envelope) encode(enc *msgpack.Encoder) error {
 	n := envelopeFields
-	if len(env.Sig) > 0 {
+	if len(env.Sig) > 0 || len(env.Offsets) > 0 {
+		n++
+	}
+	if len(env.Offsets) > 0 {
 		n++
 	}
 	if err := enc.EncodeArrayLen(n); err != nil {
@@ -88,8 +117,28 @@ func (env *Envelope) encode(enc *msgpack.Encoder) error {
 	if err := enc.EncodeInt(env.Time); err != nil {
 		return err
 	}
-	if len(env.Sig) > 0 {
-		return enc.EncodeBytes(env.Sig)
+	if n == envelopeFields {
+		return nil
+	}
+	// An unsigned frame with offsets has an empty bin for its signature,
+	// which every reader takes for none.
+	sig := env.Sig
+	if sig == nil {
+		sig = []byte{} // nil would encode as msgpack nil
+	}
+	if err := enc.EncodeBytes(sig); err != nil {
+		return err
+	}
+	if len(env.Offsets) == 0 {
+		return nil
+	}
+	if err := enc.EncodeArrayLen(len(env.Offsets)); err != nil {
+		return err
+	}
+	for _, o := range env.Offsets {
+		if err := enc.EncodeUint(o); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -156,6 +205,13 @@ func decodeEnvelopeV2(b []byte, n, off int) (*Envelope, error) {
 				env.Sig = b[off : off+v.n : off+v.n]
 			}
 			off += v.n
+		case offsetsField:
+			if v.kind != kArray {
+				return nil, fmt.Errorf("%w: offsets are %s, want array", ErrBadEnvelope, v.kind)
+			}
+			if off, err = env.decodeOffsets(b, v.n, off); err != nil {
+				return nil, err
+			}
 		default: // a later version's field
 			if off, err = skipValue(b, start, 3); err != nil {
 				return nil, err
@@ -163,6 +219,27 @@ func decodeEnvelopeV2(b []byte, n, off int) (*Envelope, error) {
 		}
 	}
 	return env, nil
+}
+
+// decodeOffsets reads n offsets from b at off. skipValue has checked them
+// against the decode limits, so n is bounded by b's length.
+func (env *Envelope) decodeOffsets(b []byte, n, off int) (int, error) {
+	if n == 0 {
+		return off, nil
+	}
+	env.Offsets = make([]uint64, n)
+	for i := range n {
+		v, next, err := readHead(b, off)
+		if err != nil {
+			return 0, err
+		}
+		if !isUint(v) || v.u > math.MaxUint64-env.Seq {
+			return 0, fmt.Errorf("%w: offset %d is not a non-negative int that fits after seq %d", ErrBadEnvelope, i, env.Seq)
+		}
+		env.Offsets[i] = v.u
+		off = next
+	}
+	return off, nil
 }
 
 // decodeEnvelopeV1 decodes an older node's envelope, a map.

@@ -34,6 +34,12 @@ func fuzzSeeds(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(signed)
+	merged, err := EncodeFrame(Payload{"ping": 1, "b": 2}, &Envelope{Node: "n", Seq: 5, Offsets: []uint64{0, 1}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(merged)
+	f.Add(frameOf(mp(0x82, "a", 1, EnvelopeKey, 0x97, 2, "a", 1, 2, 3, 0xc4, 0, 0x91, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)))
 }
 
 // fuzzStruct gives vmihailenco/msgpack something typed to decode into.

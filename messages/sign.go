@@ -21,6 +21,7 @@ const SignatureDomain = "socketscience/2\x00"
 //	+ uvarint(env.Incarnation) + uvarint(env.Seq) + varint(env.Time)
 //	+ for each type, in wire order:
 //	    uvarint(len(type)) + type + uvarint(len(data)) + data
+//	+ if env.Offsets is not empty: uvarint(len(offsets)) + uvarint(each offset)
 //
 // where data is the type's value as msgpack, exactly as on the wire, and
 // the varints are encoding/binary's (varint zig-zags). room is the
@@ -67,6 +68,14 @@ func Sign(types []RawType, env *Envelope, room string, secret []byte) ([]byte, e
 	m := newMAC(secret, room, env)
 	for _, t := range types {
 		m.add(t.Type, t.Data)
+	}
+	if len(env.Offsets) > 0 {
+		// Covered so that a copy with other offsets, taken for other
+		// payloads, does not verify; absent, the bytes are as before.
+		m.h.Write(binary.AppendUvarint(m.scratch[:0], uint64(len(env.Offsets))))
+		for _, o := range env.Offsets {
+			m.h.Write(binary.AppendUvarint(m.scratch[:0], o))
+		}
 	}
 	return m.sum(), nil
 }

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"encoding/base64"
+	"fmt"
 	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -118,6 +119,9 @@ func splitPayload(b []byte, l *Limits) (Frame, error) {
 	}
 	if f.Envelope != nil {
 		f.Envelope.repeated = repeated
+		if f.Envelope.Offsets != nil && len(f.Envelope.Offsets) != len(f.Types) {
+			return Frame{}, fmt.Errorf("%w: %d offsets for %d types", ErrBadEnvelope, len(f.Envelope.Offsets), len(f.Types))
+		}
 	}
 	return f, nil
 }

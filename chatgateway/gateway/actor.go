@@ -180,7 +180,7 @@ func (g *Gateway) posted(err error) {
 			reason = metrics.MessageTooLong
 		}
 		size := len(g.out.pending.text())
-		items, bytes := g.out.drop()
+		items, bytes := g.out.drop(reason)
 		g.drop(dropped{items, bytes, size, reason})
 	case errors.As(err, &retry):
 		// Still pending: posted again (made again if it has aged) once the
@@ -259,12 +259,11 @@ func (g *Gateway) checkDrained() {
 
 // abandon drops what is still queued when the gateway stops.
 func (g *Gateway) abandon() {
-	n := g.out.len()
+	n, bytes := g.out.abandon(metrics.Abandoned)
 	for range n {
 		g.counters.Drop(metrics.Abandoned)
 	}
-	g.release(n, g.out.queuedBytes())
-	g.out.items, g.out.pending = nil, nil
+	g.release(n, bytes)
 	if n > 0 {
 		g.logger().Warn().Int("count", n).Str("reason", metrics.Abandoned.String()).Msg("dropped queued posts on stop")
 	}

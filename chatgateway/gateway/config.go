@@ -102,6 +102,9 @@ type Config struct {
 	// here, not a failed connection (Policy covers those). A restart keeps
 	// the queue and dials again. Defaults to protoactor's default strategy.
 	Guardian actor.SupervisorStrategy
+	// Room is this gateway's index among its node's rooms, passed on in
+	// every Inbound. Defaults to 0, a node's first room.
+	Room int
 	// OnState, if set, is called on the gateway actor with each change of
 	// the connection's state. It must not block.
 	OnState func(protocol.StateEvent)

@@ -177,6 +177,13 @@ func (g *Gateway) WaitConnected(ctx context.Context) error {
 	}
 }
 
+// Freed returns a channel closed when queue room is next given back, or
+// the connection's state next changes: a caller that found the queue full
+// (Enqueue without waiting) tries again then.
+func (g *Gateway) Freed() (freed, changed <-chan struct{}) {
+	return *g.freed.Load(), *g.changed.Load()
+}
+
 // Queued is how many posts are queued or in flight.
 func (g *Gateway) Queued() int { return len(g.slots) }
 

@@ -21,7 +21,7 @@ type outbox struct {
 	node        string
 	incarnation uint64
 	room        string // the connection's, which signatures cover
-	seq         uint64 // the last frame's; the first is 1
+	seq         uint64 // the last payload seq the outbox gave, to payloads queued without one
 	coalesce    bool
 	secret      []byte // signs every frame when set
 	// skew is the receivers' window for a signed frame's time: a post
@@ -59,6 +59,8 @@ type post struct {
 	sent  int // texts already posted
 	items int // queue slots it stands for
 	bytes int // queue bytes it stands for
+	// settles are the Settle functions of the items it stands for.
+	settles []func(reason string)
 	// For a frame: what it was made from, so that it can be made again
 	// (stamped anew, cut anew) under the same sequence number.
 	types []messages.RawType
@@ -70,7 +72,29 @@ type post struct {
 func (p *post) text() string { return p.texts[p.sent] }
 
 func (o *outbox) push(out protocol.Outbound) {
+	if out.Types != nil && out.Seq == 0 {
+		o.seq++
+		out.Seq = o.seq
+	}
 	o.items = append(o.items, queued{out, size(&out)})
+}
+
+// settle tells p's items that they were posted (reason "") or dropped.
+func (p *post) settle(reason string) {
+	for _, f := range p.settles {
+		f(reason)
+	}
+}
+
+// settleFor collects the Settle functions of items.
+func settleFor(items []queued) []func(string) {
+	var fs []func(string)
+	for _, q := range items {
+		if q.Settle != nil {
+			fs = append(fs, q.Settle)
+		}
+	}
+	return fs
 }
 
 func (o *outbox) empty() bool { return len(o.items) == 0 && o.pending == nil }
@@ -106,13 +130,17 @@ func (o *outbox) next(limit int, now time.Time) (p *post, d dropped) {
 	head := o.items[0]
 	if head.Types == nil {
 		o.take(1)
+		p = &post{texts: []string{head.Text}, items: 1, bytes: head.size, settles: settleFor([]queued{head})}
 		if limit > 0 && len(head.Text) > limit {
+			p.settle(metrics.MessageTooLong.String())
 			return nil, dropped{1, head.size, len(head.Text), metrics.MessageTooLong}
 		}
-		o.pending = &post{texts: []string{head.Text}, items: 1, bytes: head.size}
+		o.pending = p
 		return o.pending, dropped{}
 	}
-	env := &messages.Envelope{Node: o.node, Incarnation: o.incarnation, Seq: o.seq + 1, Time: now.UnixMilli()}
+	// The envelope's Seq is the first payload's; merged payloads' types
+	// carry their own seq as an offset from it.
+	env := &messages.Envelope{Node: o.node, Incarnation: o.incarnation, Seq: head.Seq, Time: now.UnixMilli()}
 	if o.secret != nil {
 		env.Sig = make([]byte, sha256.Size) // sized in, for ComposedLen
 	}
@@ -122,22 +150,33 @@ func (o *outbox) next(limit int, now time.Time) (p *post, d dropped) {
 		if mergeLimit <= 0 {
 			mergeLimit = DefaultMaxCoalescedLen
 		}
-		for n < len(o.items) && o.items[n].Types != nil && !collide(types, o.items[n].Types) {
-			merged := append(types[:len(types):len(types)], o.items[n].Types...)
+		offsets := make([]uint64, len(types), len(types)+1)
+		for n < len(o.items) && o.items[n].Types != nil && o.items[n].Seq > head.Seq && !collide(types, o.items[n].Types) {
+			next := o.items[n]
+			merged := append(types[:len(types):len(types)], next.Types...)
+			moved := offsets[:len(offsets):len(offsets)]
+			for range next.Types {
+				moved = append(moved, next.Seq-head.Seq)
+			}
+			env.Offsets = moved
 			if messages.ComposedLen(merged, env) > mergeLimit {
 				break
 			}
-			types = merged
-			bytes += o.items[n].size
+			types, offsets = merged, moved
+			bytes += next.size
 			n++
 		}
+		env.Offsets = nil
+		if n > 1 {
+			env.Offsets = offsets
+		}
 	}
+	p = &post{items: n, bytes: bytes, types: types, env: env, settles: settleFor(o.items[:n])}
 	o.take(n)
-	p = &post{items: n, bytes: bytes, types: types, env: env}
 	if d := o.make(p, limit, now); d.items > 0 {
+		p.settle(d.reason.String())
 		return nil, d
 	}
-	o.seq++
 	o.pending = p
 	return p, dropped{}
 }
@@ -163,6 +202,7 @@ func (o *outbox) refresh(p *post, limit int, now time.Time) (*post, dropped) {
 	}
 	if d := o.make(p, limit, now); d.items > 0 {
 		o.pending = nil
+		p.settle(d.reason.String())
 		return nil, d
 	}
 	return p, dropped{}
@@ -220,15 +260,31 @@ func (o *outbox) posted(now time.Time) (items, bytes int) {
 		return 0, 0
 	}
 	o.pending = nil
+	p.settle("")
 	return p.items, p.bytes
 }
 
-// drop forgets the pending post and returns how many items and bytes it
-// stood for.
-func (o *outbox) drop() (items, bytes int) {
+// drop forgets the pending post, dropped for reason, and returns how many
+// items and bytes it stood for.
+func (o *outbox) drop(reason metrics.Reason) (items, bytes int) {
 	p := o.pending
 	o.pending = nil
+	p.settle(reason.String())
 	return p.items, p.bytes
+}
+
+// abandon forgets everything waiting, dropped for reason, and returns how
+// many items and bytes it stood for.
+func (o *outbox) abandon(reason metrics.Reason) (items, bytes int) {
+	items, bytes = o.len(), o.queuedBytes()
+	if o.pending != nil {
+		o.pending.settle(reason.String())
+	}
+	for _, f := range settleFor(o.items) {
+		f(reason.String())
+	}
+	o.items, o.pending = nil, nil
+	return items, bytes
 }
 
 // queuedBytes is what everything waiting holds against the byte bound.

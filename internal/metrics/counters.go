@@ -87,6 +87,11 @@ type Counters struct {
 	HandlerPanics atomic.Int64
 	Restarts      atomic.Int64 // handler actor restarts
 	Reconnects    atomic.Int64
+	// ReorderGaps counts gaps in a sender's payload seqs given up on after
+	// the reorder wait; ReorderLate, payloads that came after their gap
+	// was given up on, handled out of order.
+	ReorderGaps atomic.Int64
+	ReorderLate atomic.Int64
 	dropped       [numReasons]atomic.Int64
 }
 

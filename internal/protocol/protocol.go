@@ -41,6 +41,13 @@ func (*ConnectionDown) isStateEvent() {}
 type Outbound struct {
 	Types []messages.RawType
 	Text  string
+	// Seq is the payload's seq (messages.Envelope.Seq), the same in every
+	// room it is posted to; 0 lets the gateway number payloads itself.
+	Seq uint64
+	// Settle, if set, is called on the gateway actor once this room's copy
+	// has been posted (reason "") or dropped (the drop reason). It must
+	// not block.
+	Settle func(reason string)
 }
 
 // Inbound carries one valid frame, read from the room, to the router.
@@ -48,6 +55,9 @@ type Inbound struct {
 	Frame messages.Frame
 	// Chat is the chat message that carried the frame.
 	Chat messages.ChatMessage
+	// Room is the index of the node's room that read it: chat message ids
+	// are unique within a room only.
+	Room int
 }
 
 // ChatInbound carries a chat message that is not a frame to the node's chat
