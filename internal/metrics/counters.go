@@ -92,7 +92,7 @@ type Counters struct {
 	// was given up on, handled out of order.
 	ReorderGaps atomic.Int64
 	ReorderLate atomic.Int64
-	dropped       [numReasons]atomic.Int64
+	dropped     [numReasons]atomic.Int64
 }
 
 // Drop counts one drop for reason r.
