@@ -67,4 +67,9 @@ const (
 	DropRejected DropReason = "rejected"
 	// DropAbandoned: a post still queued when Close's ctx ended.
 	DropAbandoned DropReason = "abandoned"
+	// DropRoomQueueFull: one room's copy of a payload, not queued because
+	// that room's queue was full while another room took the payload
+	// (WithRooms, SendToEvery). Counted in that room's RoomStats; the
+	// payload itself was not lost, and Flush does not report it.
+	DropRoomQueueFull DropReason = "room_queue_full"
 )

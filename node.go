@@ -48,8 +48,16 @@ type Node struct {
 	counters    metrics.Counters
 	strategies  []*actors.Strategy // one per kind of actor; see supervise
 	router      *actors.Router
-	gateway     *gateway.Gateway
+	rooms       []*room          // New's first, then WithRooms' in order
+	gateway     *gateway.Gateway // the first room's
 	closed      atomic.Bool
+
+	// With several rooms: sendLock (a one-slot semaphore that a waiting
+	// Send can give up on) numbers payloads, seq the last payload's, and
+	// deliveries tracks what Flush waits for.
+	sendLock   chan struct{}
+	seq        uint64
+	deliveries deliveries
 
 	// sending is read-locked by Send and Post from their closed check until
 	// their payload is in the gateway's mailbox; Close write-locks it after
@@ -106,6 +114,9 @@ func resolveOptions(dialer chatgateway.Dialer, opts []Option) (options, error) {
 	if o.nodeID == "" {
 		o.nodeID = randomID()
 	}
+	if rooms := 1 + len(o.rooms); o.policy.some && o.policy.k > rooms {
+		return options{}, invalidOption("WithSendPolicy", "%d rooms wanted of %d", o.policy.k, rooms)
+	}
 	return o, nil
 }
 
@@ -121,6 +132,8 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 		onState = func(ctx context.Context, ev protocol.StateEvent) { o.state(ctx, stateChange(ev)) }
 	}
 	n.router = actors.NewRouter(actors.Config{
+		Clock:           o.clock,
+		ReorderWait:     o.reorderWait,
 		System:          n.system,
 		Strategy:        n.supervise(handlerKind, o.handlerPolicy),
 		RouterStrategy:  n.supervise(routerKind, machineryPolicy()),
@@ -136,30 +149,45 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 		State:           onState,
 		Observe:         n.observer(o.observer),
 	})
-	n.gateway = gateway.New(gateway.Config{
-		System:          n.system,
-		Dialer:          dialer,
-		Router:          n.router.PID(),
-		Policy:          &o.reconnect,
-		Clock:           o.clock,
-		Rand:            o.rand,
-		Logger:          &n.log,
-		Counters:        &n.counters,
-		QueueSize:       o.queueSize,
-		QueueBytes:      o.queueBytes,
-		Dispatcher:      dispatcher,
-		Guardian:        n.supervise(gatewayKind, machineryPolicy()),
-		TrustedUsers:    o.trusted,
-		TrustedAccounts: o.trustedAccounts,
-		NodeID:          n.id,
-		Incarnation:     n.incarnation,
-		NoCoalesce:      o.noCoalesce,
-		OnState:         n.router.NotifyState,
-		Secret:          o.secret,
-		MaxClockSkew:    o.maxClockSkew,
-		Limits:          o.limits,
-		Reassembly:      o.reassembly,
-	})
+	guardian := n.supervise(gatewayKind, machineryPolicy())
+	dialers := append([]chatgateway.Dialer{dialer}, o.rooms...)
+	n.rooms = make([]*room, len(dialers))
+	for i, d := range dialers {
+		r := &room{index: i}
+		log := &n.log
+		if len(dialers) > 1 {
+			l := n.log.With().Int("room_index", i).Logger()
+			log = &l
+		}
+		r.gateway = gateway.New(gateway.Config{
+			System:          n.system,
+			Dialer:          d,
+			Router:          n.router.PID(),
+			Room:            i,
+			Policy:          &o.reconnect,
+			Clock:           o.clock,
+			Rand:            o.rand,
+			Logger:          log,
+			Counters:        &r.counters,
+			QueueSize:       o.queueSize,
+			QueueBytes:      o.queueBytes,
+			Dispatcher:      dispatcher,
+			Guardian:        guardian,
+			TrustedUsers:    o.trusted,
+			TrustedAccounts: o.trustedAccounts,
+			NodeID:          n.id,
+			Incarnation:     n.incarnation,
+			NoCoalesce:      o.noCoalesce,
+			OnState:         n.router.NotifyState,
+			Secret:          o.secret,
+			MaxClockSkew:    o.maxClockSkew,
+			Limits:          o.limits,
+			Reassembly:      o.reassembly,
+		})
+		n.rooms[i] = r
+	}
+	n.gateway = n.rooms[0].gateway
+	n.sendLock = make(chan struct{}, 1)
 	return n
 }
 
@@ -277,6 +305,9 @@ func (n *Node) enqueue(ctx context.Context, out protocol.Outbound) error {
 	if n.closed.Load() {
 		return ErrClosed
 	}
+	if n.multi() {
+		return n.enqueueRooms(ctx, out)
+	}
 	err := n.gateway.Enqueue(ctx, out, false)
 	if errors.Is(err, gateway.ErrQueueFull) && !n.opts.nonBlocking {
 		// Waiting for room holds the read lock, so Close must be able to end
@@ -332,7 +363,13 @@ func Handle[T any](n *Node, typ string, fn func(ctx context.Context, v T) error)
 // WaitConnected blocks until the node is connected to the room, or its
 // connection has failed for good (ErrStopped), or Close has stopped it
 // (ErrClosed), or ctx ends (ctx's error).
+//
+// With several rooms (WithRooms), it waits for any of them; ErrStopped means
+// every room has failed for good.
 func (n *Node) WaitConnected(ctx context.Context) error {
+	if n.multi() {
+		return n.waitConnectedRooms(ctx)
+	}
 	return n.rootErr(n.gateway.WaitConnected(ctx))
 }
 
@@ -342,7 +379,20 @@ func (n *Node) WaitConnected(ctx context.Context) error {
 // drops; each drop is reported once, to one caller. It returns ErrStopped
 // if the connection fails for good with posts still queued, and ErrClosed
 // once Close has stopped the connection.
-func (n *Node) Flush(ctx context.Context) error { return n.rootErr(n.gateway.Drain(ctx)) }
+//
+// With several rooms (WithRooms), a payload or text counts as posted once
+// any room has posted it: Flush waits until each one queued before it has
+// been posted by some room, or dropped by every room that had it (those
+// are what its ErrDropped reports; a copy one room dropped while another
+// posted it is counted in that room's RoomStats only). A room that is
+// down does not hold Flush up while another room posts its copies; Flush
+// returns ErrStopped once every room has failed for good.
+func (n *Node) Flush(ctx context.Context) error {
+	if n.multi() {
+		return n.flushRooms(ctx)
+	}
+	return n.rootErr(n.gateway.Drain(ctx))
+}
 
 // Close stops the node. It posts what is queued and lets handlers finish
 // what they have been given until ctx ends; from then on it drops what is
@@ -473,11 +523,16 @@ func (n *Node) shutdown(ctx context.Context) {
 	n.sending.Lock()
 	//lint:ignore SA2001 the empty critical section is the point: it waits for the read lockers
 	n.sending.Unlock()
-	drainErr := n.gateway.Drain(ctx)
+	var drainErr error
+	if n.multi() {
+		drainErr = n.drainRooms(ctx)
+	} else {
+		drainErr = n.gateway.Drain(ctx)
+		n.gateway.Stop()
+	}
 	if drainErr != nil {
 		drainErr = fmt.Errorf("socketscience: posting the queue: %w", cause(ctx, n.rootErr(drainErr)))
 	}
-	n.gateway.Stop()
 	n.drainErr = drainErr
 	close(n.gatewayDone)
 	routerErr := n.router.Stop(ctx)

@@ -740,14 +740,14 @@ func TestPermanentFailureReleasesWaitingSend(t *testing.T) {
 
 // State changes reach the state handler, in order, off the gateway.
 func TestStateHandler(t *testing.T) {
-	room := memchat.NewRoom()
+	room := memchat.NewRoom(memchat.WithName("lobby"))
 	member := room.Member(bot, "a")
 	changes := make(chan socketscience.StateChange, 10)
 	clock := fakeclock.New(time.Now())
 	newNode(t, member, socketscience.WithClock(clock), socketscience.WithRand(func() float64 { return 0 }),
 		socketscience.WithStateHandler(func(ctx context.Context, s socketscience.StateChange) { changes <- s }))
 	up := receive(t, changes)
-	assert.Equal(t, socketscience.StateChange{Connected: true, UserID: bot.UserID, UserName: bot.UserName}, up)
+	assert.Equal(t, socketscience.StateChange{RoomName: "lobby", Connected: true, UserID: bot.UserID, UserName: bot.UserName}, up)
 
 	member.FailDials(1, chatgateway.Permanent(errors.New("banned")))
 	member.Break(nil)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/gateway"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
@@ -51,6 +52,9 @@ type options struct {
 	limits          messages.Limits
 	reassembly      messages.ReassemblyLimits
 	observer        func(HandlerEvent)
+	rooms           []chatgateway.Dialer // after New's
+	policy          SendPolicy
+	reorderWait     time.Duration
 }
 
 // Option configures a Node. An option given a value outside its valid range
@@ -333,6 +337,21 @@ func WithReassemblyLimits(l messages.ReassemblyLimits) Option {
 			}
 		}
 		o.reassembly = l
+		return nil
+	}
+}
+
+// WithReorderWait sets how long a payload that arrives ahead of a gap in
+// its sender's payload seqs (a room lost or is slow to bring the one
+// before) is held for the missing one before the gap is given up on,
+// counted in Stats.ReorderGaps: more than 0. Defaults to
+// actors.DefaultReorderWait (2 s), on WithClock's clock.
+func WithReorderWait(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return invalidOption("WithReorderWait", "%v; want more than 0", d)
+		}
+		o.reorderWait = d
 		return nil
 	}
 }

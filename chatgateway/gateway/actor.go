@@ -122,7 +122,7 @@ func (g *Gateway) up(conn chatgateway.Conn) {
 	g.setState(State{Connected: true})
 	g.logger().Info().Int64("user_id", id.UserID).Str("user", id.UserName).Int("max_message_len", lim.MaxMessageLen).Msg("connected")
 	if g.cfg.OnState != nil {
-		g.cfg.OnState(&protocol.ConnectionUp{UserID: id.UserID, UserName: id.UserName, MaxMessageLen: lim.MaxMessageLen})
+		g.cfg.OnState(&protocol.ConnectionUp{Room: g.cfg.Room, RoomName: id.Room, UserID: id.UserID, UserName: id.UserName, MaxMessageLen: lim.MaxMessageLen})
 	}
 	g.pump()
 }
@@ -136,7 +136,7 @@ func (g *Gateway) down(err error) {
 		g.setState(State{Err: err, Permanent: true})
 		g.logger().Error().Err(err).Bool("gave_up", giveUp).Int("queued", g.out.len()).Msg("connection failed for good; not reconnecting")
 		if g.cfg.OnState != nil {
-			g.cfg.OnState(&protocol.ConnectionDown{Err: err, Permanent: true})
+			g.cfg.OnState(&protocol.ConnectionDown{Room: g.cfg.Room, RoomName: g.Identity().Room, Err: err, Permanent: true})
 		}
 		g.checkDrained()
 		return
@@ -144,7 +144,7 @@ func (g *Gateway) down(err error) {
 	g.setState(State{Err: err})
 	g.logger().Warn().Err(err).Dur("delay", delay).Int("attempt", g.tracker.Attempt()).Int("queued", g.out.len()).Msg("disconnected")
 	if g.cfg.OnState != nil {
-		g.cfg.OnState(&protocol.ConnectionDown{Err: err, RetryIn: delay})
+		g.cfg.OnState(&protocol.ConnectionDown{Room: g.cfg.Room, RoomName: g.Identity().Room, Err: err, RetryIn: delay})
 	}
 	wait := &session{}
 	g.sess = wait

@@ -34,6 +34,10 @@ const (
 	// needs Flush or a longer Close; inbound, faster handlers), and peers did
 	// get these.
 	AbandonedInbound
+	// RoomQueueFull counts copies of payloads that a node with several
+	// rooms did not queue for a room whose queue was full, as another room
+	// took the payload.
+	RoomQueueFull
 	numReasons
 )
 
@@ -58,6 +62,7 @@ var reasonNames = [numReasons]string{
 	Abandoned:        "abandoned",
 	FragmentTimeout:  "fragment_timeout",
 	AbandonedInbound: "abandoned_inbound",
+	RoomQueueFull:    "room_queue_full",
 }
 
 func (r Reason) String() string { return reasonNames[r] }

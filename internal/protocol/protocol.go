@@ -76,6 +76,10 @@ type Drain struct {
 
 // ConnectionUp reports that the gateway is connected to the room.
 type ConnectionUp struct {
+	// Room is the index of the node's room whose connection this is
+	// (gateway.Config.Room), and RoomName its chatgateway.Identity.Room.
+	Room          int
+	RoomName      string
 	UserID        int64
 	UserName      string
 	MaxMessageLen int
@@ -84,6 +88,10 @@ type ConnectionUp struct {
 // ConnectionDown reports that the gateway lost, or could not open, its
 // connection. RetryIn is when it dials again; Permanent means it will not.
 type ConnectionDown struct {
+	// Room and RoomName are as in ConnectionUp; RoomName is the last
+	// connection's, empty if there was none.
+	Room      int
+	RoomName  string
 	Err       error
 	RetryIn   time.Duration
 	Permanent bool
