@@ -31,6 +31,11 @@ type config struct {
 	seEmail, sePassword string
 
 	irc, ircChannel string // -irc, -channel: see irc.go
+
+	// rooms (-rooms, rooms.go) runs every instance in two rooms;
+	// moreRooms gives each instance's node its rooms after the first.
+	rooms     bool
+	moreRooms func(log *zerolog.Logger) ([]socketscience.Option, error)
 }
 
 func (c config) check() error {
@@ -74,6 +79,9 @@ func run(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
 	}
 	if cfg.irc != "" {
 		return runOnIRC(ctx, cfg, in, out)
+	}
+	if cfg.rooms {
+		return runInRooms(ctx, cfg, in, out)
 	}
 	srv, err := sechattest.NewServerAt(cfg.addr)
 	if err != nil {
@@ -189,6 +197,13 @@ func startInstances(ctx context.Context, cfg config, rt *socketscience.Runtime, 
 			opts = append(opts, socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
 				answerCommand(ctx, node, m)
 			}))
+		}
+		if cfg.moreRooms != nil {
+			more, err := cfg.moreRooms(&log)
+			if err != nil {
+				return nodes, err
+			}
+			opts = append(opts, more...)
 		}
 		attach := func(*socketscience.Node) {}
 		if rs != nil {

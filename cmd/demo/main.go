@@ -40,6 +40,7 @@ func main() {
 	flag.Int64Var(&cfg.seRoom, "se-room", 0, "join this room on a real Stack Exchange chat server instead (credentials from SE_EMAIL and SE_PASSWORD)")
 	flag.StringVar(&cfg.seHost, "se-host", sechat.DefaultHost, "the Stack Exchange chat server for -se-room")
 	ircFlags(&cfg)
+	roomsFlags(&cfg)
 	verbose := flag.Bool("v", false, "log what the nodes do to stderr")
 	flag.Parse()
 	cfg.log = zerolog.Nop()
