@@ -40,7 +40,7 @@ type config struct {
 	log           io.Writer
 }
 
-var allScenarios = []string{"inbound", "isolation", "e2e", "ratelimit", "memory", "recovery"}
+var allScenarios = []string{"inbound", "isolation", "e2e", "ratelimit", "memory", "recovery", "rooms"}
 
 func main() {
 	cfg := config{log: os.Stderr}
@@ -152,6 +152,7 @@ var scenarioFuncs = map[string]func(context.Context, config, *machine) (*section
 	"e2e":       runE2E,
 	"ratelimit": runRateLimit,
 	"memory":    runMemory,
+	"rooms":     runRooms,
 	"recovery":  runRecovery,
 }
 
