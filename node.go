@@ -386,7 +386,8 @@ func (n *Node) WaitConnected(ctx context.Context) error {
 // are what its ErrDropped reports; a copy one room dropped while another
 // posted it is counted in that room's RoomStats only). A room that is
 // down does not hold Flush up while another room posts its copies; Flush
-// returns ErrStopped once every room has failed for good.
+// returns ErrStopped once every room has failed for good with something
+// still queued.
 func (n *Node) Flush(ctx context.Context) error {
 	if n.multi() {
 		return n.flushRooms(ctx)

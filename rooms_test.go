@@ -1,15 +1,19 @@
 package socketscience_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/memchat"
 	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/supervisor/fakeclock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -203,3 +207,72 @@ func TestRoomsSendWaitsWhileEveryQueueIsFull(t *testing.T) {
 	assert.True(t, h.Connected)
 	assert.True(t, h.Degraded)
 }
+
+// Once every room has failed for good, Flush (with payloads still queued),
+// Send and WaitConnected say ErrStopped and Health says Stopped.
+func TestRoomsAllStopped(t *testing.T) {
+	a, b := twoRooms()
+	am, bm := a.Member(bot, "s"), b.Member(bot, "s")
+	am.FailDials(1<<30, nil)
+	bm.FailDials(1<<30, nil)
+	clock := fakeclock.New(time.Now())
+	var logs syncLog
+	n := newNode(t, am, socketscience.WithRooms(bm), socketscience.WithLogger(logs.logger()), socketscience.WithClock(clock))
+	ctx := context.Background()
+	require.NoError(t, n.Send(ctx, socketscience.Payload{"n": 1}), "queued while the rooms are down")
+	banned := chatgateway.Permanent(errors.New("banned"))
+	am.FailDials(1<<30, banned)
+	bm.FailDials(1<<30, banned)
+	require.Eventually(t, func() bool {
+		clock.Advance(time.Minute) // the next redials
+		return n.Health().Stopped
+	}, wait, time.Millisecond)
+	assert.ErrorIs(t, n.Flush(ctx), socketscience.ErrStopped)
+	assert.ErrorIs(t, n.Send(ctx, socketscience.Payload{"n": 2}), socketscience.ErrStopped)
+	assert.ErrorIs(t, n.WaitConnected(ctx), socketscience.ErrStopped)
+	h := n.Health()
+	assert.False(t, h.Connected)
+	assert.ErrorContains(t, h.Err, "banned")
+	assert.True(t, h.Rooms[0].Stopped && h.Rooms[1].Stopped)
+	assert.Contains(t, logs.String(), `"room_index":1`)
+}
+
+// Close waits for what any room posts, then stops every room: a copy still
+// queued in a dead room is abandoned, counted in that room's stats, and
+// Close reports no error, as the payload was delivered.
+func TestRoomsCloseAbandonsCopiesInDeadRooms(t *testing.T) {
+	a, b := twoRooms()
+	am := a.Member(bot, "s")
+	am.FailDials(1<<30, nil)
+	n, err := socketscience.New(am, socketscience.WithRooms(b.Member(bot, "s")))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	require.NoError(t, n.WaitConnected(ctx))
+	require.NoError(t, n.Send(ctx, socketscience.Payload{"n": 1}))
+	require.NoError(t, n.Close(ctx))
+	s := n.Stats()
+	assert.Equal(t, int64(1), s.Rooms[0].Dropped[socketscience.DropAbandoned])
+	assert.Equal(t, int64(1), s.Rooms[1].Posted)
+	assert.Equal(t, 1, frames(b))
+}
+
+// syncLog collects a node's JSON log lines.
+type syncLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *syncLog) logger() zerolog.Logger { return zerolog.New(l) }
