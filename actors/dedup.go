@@ -36,6 +36,15 @@ type payload struct {
 	sent   time.Time
 }
 
+// size is what p counts against DefaultReorderBytes.
+func (p *payload) size() int {
+	n := 0
+	for _, t := range p.types {
+		n += len(t.Data)
+	}
+	return n
+}
+
 // dedup decides which payloads to hand to handlers, once each, in each
 // sender's order, whichever rooms they come through: the same chat message
 // seen again (an edit, events replayed after a reconnect); a Go node's
@@ -54,6 +63,8 @@ type dedup struct {
 	bodyLog ring[uint64]
 	seed    maphash.Seed
 	out     []payload // admit's result, reused
+	// heldBytes is the data of every payload the runs hold.
+	heldBytes int
 }
 
 // chatKey is a chat message: ids are unique within a room only.

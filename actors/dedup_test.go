@@ -28,7 +28,7 @@ type dedupRig struct {
 func newRig(t testing.TB, nodes, ids, bodies int) *dedupRig {
 	t.Helper()
 	g := &dedupRig{clock: fakeclock.New(time.Unix(1_700_000_000, 0))}
-	g.d = newDedup(nodes, ids, bodies, reorderConfig{clock: g.clock, wait: DefaultReorderWait, held: 4, counters: &g.counters,
+	g.d = newDedup(nodes, ids, bodies, reorderConfig{clock: g.clock, wait: DefaultReorderWait, held: 4, bytes: 6, counters: &g.counters,
 		wake: func(k nodeRun, gen uint64) { g.collect(g.d.expire(k, gen)) }})
 	return g
 }
@@ -238,4 +238,31 @@ func FuzzReorder(f *testing.F) {
 			}), "in order: %v", got)
 		}
 	})
+}
+
+// What all senders hold is bounded by bytes too: the sender whose payload
+// goes over gives up on its gap at once. Each rig payload's type holds a
+// byte; the rig's bound is 6.
+func TestReorderBytesAreBounded(t *testing.T) {
+	g := newRig(t, 8, 64, 8)
+	for _, node := range []string{"a", "b", "c"} {
+		g.in(0, 0, node, []uint64{1}, node+"1")
+		g.in(0, 0, node, []uint64{3}, node+"3")
+		g.in(0, 0, node, []uint64{4}, node+"4")
+	}
+	assert.Equal(t, []string{"a1", "b1", "c1"}, g.take())
+	assert.Equal(t, 6, g.d.heldBytes)
+	g.in(0, 0, "c", []uint64{5}, "c5")
+	assert.Equal(t, []string{"c3", "c4", "c5"}, g.take())
+	assert.Equal(t, 4, g.d.heldBytes)
+	assert.Equal(t, int64(1), g.counters.ReorderGaps.Load())
+	g.collect(g.d.flushAll())
+	assert.Equal(t, []string{"a3", "a4", "b3", "b4"}, sortedTake(g))
+	assert.Zero(t, g.d.heldBytes)
+}
+
+func sortedTake(g *dedupRig) []string {
+	got := g.take()
+	slices.Sort(got)
+	return got
 }

@@ -20,6 +20,10 @@ const (
 	// DefaultReorderHeld is how many payloads one sender may have held;
 	// one more gives up on the gap at once.
 	DefaultReorderHeld = 64
+	// DefaultReorderBytes bounds the data of the payloads held for all
+	// senders together; past it, the gap of the sender whose payload
+	// went over is given up on at once.
+	DefaultReorderBytes = 8 << 20
 	// DedupWindow is how many payload seqs below the next expected one
 	// each sender's run remembers as handled or not; a payload older than
 	// that is taken for a copy.
@@ -31,6 +35,7 @@ type reorderConfig struct {
 	clock supervisor.Clock
 	wait  time.Duration
 	held  int
+	bytes int // of all runs' held payloads
 	// wake asks the router actor to call expire for run k's timer gen.
 	wake     func(k nodeRun, gen uint64)
 	counters *metrics.Counters
@@ -74,7 +79,8 @@ func (r *run) accept(seq uint64, p payload, d *dedup) bool {
 			r.held = make(map[uint64]payload)
 		}
 		r.held[seq] = p
-		if len(r.held) > d.reorder.held {
+		d.heldBytes += p.size()
+		if len(r.held) > d.reorder.held || d.heldBytes > d.reorder.bytes {
 			r.giveUp(d)
 		} else {
 			r.wait(d)
@@ -96,6 +102,7 @@ func (r *run) drain(d *dedup) {
 			break
 		}
 		delete(r.held, r.next)
+		d.heldBytes -= p.size()
 		d.out = append(d.out, p)
 		r.advance(true)
 	}
@@ -191,7 +198,7 @@ func (r *Router) reorderConfig() reorderConfig {
 	if wait <= 0 {
 		wait = DefaultReorderWait
 	}
-	return reorderConfig{clock: clock, wait: wait, held: DefaultReorderHeld, counters: r.counters,
+	return reorderConfig{clock: clock, wait: wait, held: DefaultReorderHeld, bytes: DefaultReorderBytes, counters: r.counters,
 		wake: func(k nodeRun, gen uint64) {
 			r.tellRouter(func(pid *actor.PID) { r.cfg.System.Root.Send(pid, &reorderTimeout{k, gen}) })
 		}}
