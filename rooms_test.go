@@ -1,10 +1,8 @@
 package socketscience_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -216,8 +214,8 @@ func TestRoomsAllStopped(t *testing.T) {
 	am.FailDials(1<<30, nil)
 	bm.FailDials(1<<30, nil)
 	clock := fakeclock.New(time.Now())
-	var logs syncLog
-	n := newNode(t, am, socketscience.WithRooms(bm), socketscience.WithLogger(logs.logger()), socketscience.WithClock(clock))
+	var logs logLines
+	n := newNode(t, am, socketscience.WithRooms(bm), socketscience.WithLogger(zerolog.New(&logs)), socketscience.WithClock(clock))
 	ctx := context.Background()
 	require.NoError(t, n.Send(ctx, socketscience.Payload{"n": 1}), "queued while the rooms are down")
 	banned := chatgateway.Permanent(errors.New("banned"))
@@ -234,7 +232,11 @@ func TestRoomsAllStopped(t *testing.T) {
 	assert.False(t, h.Connected)
 	assert.ErrorContains(t, h.Err, "banned")
 	assert.True(t, h.Rooms[0].Stopped && h.Rooms[1].Stopped)
-	assert.Contains(t, logs.String(), `"room_index":1`)
+	indexes := map[float64]bool{}
+	for _, line := range logs.find(t, "connection failed for good; not reconnecting") {
+		indexes[line["room_index"].(float64)] = true
+	}
+	assert.Equal(t, map[float64]bool{0: true, 1: true}, indexes, "each room's gateway logs its index")
 }
 
 // Close waits for what any room posts, then stops every room: a copy still
@@ -256,23 +258,3 @@ func TestRoomsCloseAbandonsCopiesInDeadRooms(t *testing.T) {
 	assert.Equal(t, int64(1), s.Rooms[1].Posted)
 	assert.Equal(t, 1, frames(b))
 }
-
-// syncLog collects a node's JSON log lines.
-type syncLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *syncLog) logger() zerolog.Logger { return zerolog.New(l) }
