@@ -358,7 +358,7 @@ func TestRoutesFramesChatAndDropsMalformed(t *testing.T) {
 	h.waitConnected()
 
 	up := h.nextUp()
-	assert.Equal(t, &protocol.ConnectionUp{UserID: smokey.UserID, UserName: smokey.UserName, MaxMessageLen: memchat.DefaultMaxMessageLen}, up)
+	assert.Equal(t, &protocol.ConnectionUp{RoomName: h.gw.Identity().Room, UserID: smokey.UserID, UserName: smokey.UserName, MaxMessageLen: memchat.DefaultMaxMessageLen}, up)
 	assert.Equal(t, memchat.DefaultMaxMessageLen, h.gw.MaxMessageLen())
 	st := h.gw.State()
 	assert.True(t, st.Connected)
