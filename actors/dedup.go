@@ -129,6 +129,7 @@ func (d *dedup) admit(in *protocol.Inbound, base payload) (out []payload, dups i
 		return append(d.out, base), 0
 	}
 	r := d.run(nodeRun{env.Node, env.Incarnation})
+	r.rooms |= roomBit(in.Room)
 	types := in.Frame.Types
 	for i := 0; i < len(types); {
 		seq, j := env.PayloadSeq(i), i+1
@@ -179,7 +180,7 @@ func (d *dedup) bodySeen(in *protocol.Inbound, now time.Time) bool {
 		h.Write(t.Data)
 	}
 	key := h.Sum64()
-	bit := uint64(1) << (uint(in.Room) % MaxRooms)
+	bit := roomBit(in.Room)
 	s, ok := d.bodies[key]
 	if ok && s.rooms&bit == 0 && now.Sub(s.at) < DefaultDedupBodyAge {
 		s.rooms |= bit
@@ -194,6 +195,9 @@ func (d *dedup) bodySeen(in *protocol.Inbound, now time.Time) bool {
 	d.bodies[key] = bodySeen{rooms: bit, at: now}
 	return false
 }
+
+// roomBit is room's bit in a set of rooms.
+func roomBit(room int) uint64 { return 1 << (uint(room) % MaxRooms) }
 
 // expire gives up on the gap that r's timer gen was set for, if r still
 // waits for it, and returns the payloads that can go now.

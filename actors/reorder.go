@@ -2,6 +2,7 @@ package actors
 
 import (
 	"github.com/asynkron/protoactor-go/actor"
+	"math/bits"
 	"time"
 
 	"github.com/socketscience/socketscience/internal/metrics"
@@ -12,7 +13,8 @@ import (
 // through several rooms.
 const (
 	// DefaultReorderWait is how long a payload that arrives ahead of a
-	// gap in its sender's seqs is held for the missing ones: long enough
+	// gap in its sender's seqs, from a sender heard through more than one
+	// room, is held for the missing ones: long enough
 	// for a slower room to bring them, short enough that a payload no
 	// room will bring holds up little. Past it, the gap is given up on
 	// (counted in ReorderGaps) and what was held is handled.
@@ -47,7 +49,11 @@ type reorderConfig struct {
 // handled, late, if they come, as long as they are within the window);
 // seqs from next on are held or not yet seen.
 type run struct {
-	key   nodeRun
+	key nodeRun
+	// rooms has a bit for each room (Inbound.Room) the run was heard
+	// through: heard through one only, nothing can fill a gap, so none is
+	// waited for.
+	rooms uint64
 	next  uint64                   // 0 until the first payload
 	seen  [DedupWindow / 64]uint64 // bit s%DedupWindow: s in [next-DedupWindow, next) was handled
 	held  map[uint64]payload
@@ -80,7 +86,7 @@ func (r *run) accept(seq uint64, p payload, d *dedup) bool {
 		}
 		r.held[seq] = p
 		d.heldBytes += p.size()
-		if len(r.held) > d.reorder.held || d.heldBytes > d.reorder.bytes {
+		if len(r.held) > d.reorder.held || d.heldBytes > d.reorder.bytes || bits.OnesCount64(r.rooms) < 2 {
 			r.giveUp(d)
 		} else {
 			r.wait(d)
