@@ -234,8 +234,9 @@ func (c *conn) fillGap(since, from string, timeline []*event.Event) ([]*event.Ev
 	}
 	if !closed {
 		c.log.Warn().Int("count", len(gap)).Msg("gap not closed")
+	} else {
+		c.log.Info().Int("count", len(gap)).Msg("gap filled")
 	}
-	c.log.Debug().Int("count", len(gap)).Msg("gap filled")
 	slices.Reverse(gap)
 	return gap, nil
 }
