@@ -97,7 +97,7 @@ func (r *reading) failed(t *testing.T, within time.Duration) error {
 	}
 }
 
-func any(string) bool { return true }
+func anyText(string) bool { return true }
 
 type syncBuffer struct {
 	mu sync.Mutex

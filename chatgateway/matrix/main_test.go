@@ -1,10 +1,11 @@
 package matrix_test
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,14 +22,15 @@ const (
 	wait     = 30 * time.Second
 )
 
-// One Dendrite for the package (it takes seconds to start): tests that need
-// it call needServer, use rooms of their own, and the one that kills and
-// restarts it leaves it running.
+// One Dendrite for the package, started by the first test that needs it:
+// tests use rooms of their own, and the one that kills and restarts it
+// leaves it running.
 var (
-	srv      *dendritetest.Server
-	skipWhy  string
-	accounts = map[string]id.UserID{} // localpart → user id
-	roomSeq  atomic.Int64
+	srv       *dendritetest.Server
+	skipWhy   string
+	accounts  = map[string]id.UserID{} // localpart → user id
+	roomSeq   atomic.Int64
+	startOnce sync.Once
 )
 
 // The bots and a stranger.
@@ -37,28 +39,15 @@ var localparts = []string{"bot-a", "bot-b", "bot-c", "stranger"}
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "dendrite-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if err := setup(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "FAIL: the Dendrite tests cannot run under CI=true:", err)
-			return 1
-		}
-		skipWhy = err.Error()
-		fmt.Fprintln(os.Stderr, "skipping the tests that need Dendrite:", err)
-	}
 	code := m.Run()
 	if srv != nil {
 		_ = srv.Stop()
 		if code != 0 {
-			if b, err := os.ReadFile(dir + "/dendrite.out"); err == nil && len(b) > 4000 {
-				fmt.Fprintf(os.Stderr, "dendrite output (tail):\n%s\n", b[len(b)-4000:])
+			if b, err := os.ReadFile(srv.Dir() + "/dendrite.out"); err == nil {
+				fmt.Fprintf(os.Stderr, "dendrite output (tail):\n%s\n", b[max(0, len(b)-4000):])
 			}
 		}
+		os.RemoveAll(srv.Dir())
 	}
 	// Connections run requests on their callers' goroutines and the harness
 	// one waiter per process: none may remain.
@@ -69,7 +58,35 @@ func run(m *testing.M) int {
 	return code
 }
 
-func setup(dir string) error {
+// needServer starts the package's Dendrite on first use (fuzzing and the
+// tests without a server never start it), or skips the test when Dendrite
+// is not built: never under CI=true, where the test fails instead.
+func needServer(t *testing.T) {
+	t.Helper()
+	startOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "dendrite-")
+		if err == nil {
+			err = setup(dir)
+		}
+		if err != nil {
+			skipWhy = err.Error()
+		}
+	})
+	if srv != nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("Dendrite is required under CI=true: " + skipWhy)
+	}
+	t.Skip("Dendrite is not available: " + skipWhy)
+}
+
+func setup(dir string) (err error) {
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	if _, err := dendritetest.Lookup(); err != nil {
 		return err
 	}
@@ -80,25 +97,15 @@ func setup(dir string) error {
 	if err != nil {
 		return err
 	}
-	srv = s
 	for _, lp := range localparts {
-		u, err := s.CreateAccount(ctx, lp, password)
-		if err != nil {
+		if _, err := s.CreateAccount(ctx, lp, password); err != nil {
+			_ = s.Stop()
 			return err
 		}
-		accounts[lp] = id.UserID(u)
 	}
+	srv = s
 	fmt.Fprintf(os.Stderr, "dendrite up with %d accounts in %v\n", len(localparts), time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// needServer skips a test when Dendrite is not built (never under
-// CI=true: TestMain fails first).
-func needServer(t *testing.T) {
-	t.Helper()
-	if srv == nil {
-		t.Skip("Dendrite is not available: " + skipWhy)
-	}
 }
 
 // login returns a client logged in as localpart, on its own transport.
