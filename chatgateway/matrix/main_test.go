@@ -28,7 +28,6 @@ const (
 var (
 	srv       *dendritetest.Server
 	skipWhy   string
-	accounts  = map[string]id.UserID{} // localpart → user id
 	roomSeq   atomic.Int64
 	startOnce sync.Once
 )

@@ -8,15 +8,12 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
-	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/matrix"
-	"github.com/socketscience/socketscience/messages"
 )
 
 // matrixPasswordEnv names the variable holding the password of the demo's
@@ -64,96 +61,14 @@ func runOnMatrix(ctx context.Context, cfg config, in io.Reader, out io.Writer) e
 		users[i] = "smokey-" + instanceName(i)
 		trusted[i] = "@" + users[i] + ":" + server
 	}
-	var nodes []*socketscience.Node
+	nodes, err := startPeers(ctx, cfg, users, trusted, func(i int) (chatgateway.Dialer, error) { return dialer(users[i]) })
 	defer func() { closeAll(nodes, out) }()
-	for i, user := range users {
-		d, err := dialer(user)
-		if err != nil {
-			return err
-		}
-		var node *socketscience.Node
-		opts := []socketscience.Option{socketscience.WithLogger(cfg.log.With().Str("instance", user).Logger()),
-			socketscience.WithTrustedAccounts(trusted...)}
-		if i == 0 {
-			opts = append(opts, socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
-				answerCommand(ctx, node, m)
-			}))
-		}
-		if node, err = socketscience.New(d, opts...); err != nil {
-			return err
-		}
-		nodes = append(nodes, node)
-		name := instanceName(i)
-		if _, err := socketscience.Handle(node, "beverage", func(ctx context.Context, b Beverage) error {
-			return node.Post(ctx, fmt.Sprintf("[ %s | %s ] *serves another %s*", botName, name, b.Type))
-		}); err != nil {
-			return err
-		}
-	}
-	for _, n := range nodes {
-		if err := n.WaitConnected(ctx); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "%d instances of %s joined %s on %s, each as its own account; %s is the active one and answers commands.\n",
 		len(nodes), botName, you.Identity().Room, cfg.matrix, trusted[0])
 	return actOut(ctx, cfg, in, out, you, "Open the room in any Matrix client as @you (password from $"+matrixPasswordEnv+")")
-}
-
-// actOut has you type !!/coffee (and !!/tea when headless, then counts the
-// distinct servings), or what is typed on in until ctx ends, and prints
-// what is said in the room.
-func actOut(ctx context.Context, cfg config, in io.Reader, out io.Writer, you chatgateway.Conn, hint string) error {
-	want := cfg.nodes * 2
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	all := make(chan struct{})
-	followed := make(chan struct{})
-	go func() { // ends when you is closed
-		defer close(followed)
-		for {
-			m, err := you.Read()
-			if err != nil {
-				return
-			}
-			printIRC(out, m)
-			if strings.Contains(m.Text, "*serves another ") {
-				mu.Lock()
-				if seen[m.Text] = true; len(seen) == want {
-					close(all)
-				}
-				mu.Unlock()
-			}
-		}
-	}()
-	defer func() { you.Close(); <-followed }()
-	say := func(text string) {
-		if _, err := you.Post(ctx, text); err != nil {
-			fmt.Fprintln(out, "posting:", err)
-		}
-	}
-	say("!!/coffee")
-	if !cfg.headless {
-		fmt.Fprintf(out, "%s and type !!/coffee or !!/tea, or type here; Ctrl-C ends.\n", hint)
-		readLines(ctx, in, say)
-		<-ctx.Done()
-		return nil
-	}
-	say("!!/tea")
-	tctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-	select {
-	case <-all:
-	case <-tctx.Done():
-	}
-	mu.Lock()
-	got := len(seen)
-	mu.Unlock()
-	fmt.Fprintf(out, "served %d/%d\n", got, want)
-	if got != want {
-		return fmt.Errorf("%d of %d servings missing", want-got, want)
-	}
-	return nil
 }
 
 // ensureRoom creates the room as a public one, as the first instance,

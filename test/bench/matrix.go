@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix"
@@ -14,9 +12,9 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/matrix"
 	"github.com/socketscience/socketscience/chatgateway/matrix/dendritetest"
-	"github.com/socketscience/socketscience/messages"
 )
 
 const matrixPassword = "bench-password"
@@ -85,7 +83,7 @@ func (b *matrixBench) room(ctx context.Context) (id.RoomID, error) {
 // matrixNodes: three Nodes over the matrix adapter, each its own account,
 // each sending m payloads (sequential: only the first, one at a time).
 func (b *matrixBench) matrixNodes(m int, sequential bool) (e2eResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	room, err := b.room(ctx)
 	if err != nil {
@@ -95,64 +93,10 @@ func (b *matrixBench) matrixNodes(m int, sequential bool) (e2eResult, error) {
 	for _, u := range b.users {
 		trusted = append(trusted, "@"+u+":"+b.srv.ServerName())
 	}
-	var mu sync.Mutex
-	var lat []time.Duration
-	var got atomic.Int64
-	want, senders := int64(e2eNodes*(e2eNodes-1)*m), e2eNodes
-	if sequential {
-		want, senders = int64((e2eNodes-1)*m), 1
-	}
-	done := make(chan struct{})
-	tick := make(chan struct{}, want)
-	nodes := make([]*socketscience.Node, e2eNodes)
-	defer func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer ccancel()
-		for _, n := range nodes {
-			if n != nil {
-				_ = n.Close(cctx)
-			}
-		}
-	}()
-	for i := range nodes {
+	return nodesRun(m, sequential, func(i int) (chatgateway.Dialer, []socketscience.Option, error) {
 		d, err := matrix.NewDialer(matrix.Config{HomeserverURL: b.srv.URL(), Room: string(room), UserID: b.users[i], Password: matrixPassword})
-		if err != nil {
-			return e2eResult{}, err
-		}
-		n, err := socketscience.New(d, socketscience.WithoutCoalescing(), socketscience.WithQueueSize(m+1),
-			socketscience.WithoutSelfDelivery(), socketscience.WithTrustedAccounts(trusted...))
-		if err != nil {
-			return e2eResult{}, err
-		}
-		nodes[i] = n
-		if _, err := socketscience.Handle(n, "ping", func(ctx context.Context, p pingData) error {
-			d := time.Duration(time.Now().UnixNano() - p.T)
-			mu.Lock()
-			lat = append(lat, d)
-			mu.Unlock()
-			tick <- struct{}{}
-			if got.Add(1) == want {
-				close(done)
-			}
-			return nil
-		}); err != nil {
-			return e2eResult{}, err
-		}
-	}
-	for _, n := range nodes {
-		if err := n.WaitConnected(ctx); err != nil {
-			return e2eResult{}, err
-		}
-	}
-	el, err := drive(ctx, senders, m, sequential, tick, done, func(i, j int) error {
-		return nodes[i].Send(ctx, pingPayload(i, j))
+		return d, []socketscience.Option{socketscience.WithTrustedAccounts(trusted...)}, err
 	})
-	if err != nil {
-		return e2eResult{}, fmt.Errorf("nodes: %d of %d deliveries: %w", got.Load(), want, err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return e2eResult{rate: float64(senders*m) / el.Seconds(), lat: slices.Clone(lat)}, nil
 }
 
 // matrixBare relays the same frames with bare mautrix clients: each posts
@@ -165,20 +109,7 @@ func (b *matrixBench) matrixBare(m int, sequential bool) (e2eResult, error) {
 	if err != nil {
 		return e2eResult{}, err
 	}
-	type sent struct {
-		from int
-		at   time.Time
-	}
-	var sentAt sync.Map // frame key → sent
-	var mu sync.Mutex
-	var lat []time.Duration
-	var got atomic.Int64
-	want, senders := int64(e2eNodes*(e2eNodes-1)*m), e2eNodes
-	if sequential {
-		want, senders = int64((e2eNodes-1)*m), 1
-	}
-	done := make(chan struct{})
-	tick := make(chan struct{}, want)
+	t, senders := newTally(m, sequential)
 	clients := make([]*mautrix.Client, e2eNodes)
 	syncCtx, stopSync := context.WithCancel(ctx)
 	var readers sync.WaitGroup
@@ -213,47 +144,17 @@ func (b *matrixBench) matrixBare(m int, sequential bool) (e2eResult, error) {
 					continue
 				}
 				for _, ev := range jr.Timeline.Events {
-					cm, ok := matrix.ChatMessage(ev, room)
-					if !ok {
-						continue
-					}
-					k, ok := frameKey(cm.Text)
-					if !ok {
-						continue
-					}
-					v, ok := sentAt.Load(k)
-					if !ok || v.(sent).from == i {
-						continue
-					}
-					mu.Lock()
-					lat = append(lat, now.Sub(v.(sent).at))
-					mu.Unlock()
-					tick <- struct{}{}
-					if got.Add(1) == want {
-						close(done)
+					if cm, ok := matrix.ChatMessage(ev, room); ok {
+						t.seen(i, cm.Text, now)
 					}
 				}
 			}
 		}()
 	}
-	run := time.Now().UnixNano()
-	el, err := drive(ctx, senders, m, sequential, tick, done, func(i, j int) error {
-		env := &messages.Envelope{Node: fmt.Sprintf("bare%d-%x", i, run), Seq: uint64(j + 1), Time: time.Now().UnixMilli()}
-		text, err := messages.EncodeFrame(pingPayload(i, j), env)
-		if err != nil {
-			return err
-		}
-		k, _ := frameKey(text)
-		sentAt.Store(k, sent{i, time.Now()})
-		_, err = clients[i].SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgNotice, Body: text})
+	return t.driveBare(ctx, senders, m, sequential, func(i int, text string) error {
+		_, err := clients[i].SendMessageEvent(ctx, room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgNotice, Body: text})
 		return err
 	})
-	if err != nil {
-		return e2eResult{}, fmt.Errorf("bare: %d of %d deliveries: %w", got.Load(), want, err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	return e2eResult{rate: float64(senders*m) / el.Seconds(), lat: slices.Clone(lat)}, nil
 }
 
 func runMatrix(ctx context.Context, cfg config, _ *machine) (*section, error) {
