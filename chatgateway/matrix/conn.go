@@ -189,7 +189,9 @@ func (c *conn) failed(ctx context.Context, op string, err error) error {
 
 // fillGap fetches, with /messages backwards from the timeline's
 // prev_batch to since, what a limited sync left out, oldest first. It
-// stops at since, at an event already returned, or after MaxGapEvents.
+// stops at since, at an event already returned, or after MaxGapEvents
+// events or MaxGapBytes of content (then what lies before is lost, and
+// logged as "gap not closed").
 // /messages is rate limited (Dendrite: 5 requests per 500 ms and device):
 // an M_LIMIT_EXCEEDED waits as asked, then asks again.
 func (c *conn) fillGap(since, from string, timeline []*event.Event) ([]*event.Event, error) {
@@ -198,8 +200,8 @@ func (c *conn) fillGap(since, from string, timeline []*event.Event) ([]*event.Ev
 		inTimeline[ev.ID] = true
 	}
 	var gap []*event.Event
-	closed := false
-	for from != "" && len(gap) < MaxGapEvents {
+	closed, size := false, 0
+	for from != "" && len(gap) < MaxGapEvents && size < MaxGapBytes {
 		ctx, cancel := context.WithTimeoutCause(c.ctx, c.d.cfg.RequestTimeout, ErrSilent)
 		resp, err := c.cli.Messages(ctx, c.room, from, since, mautrix.DirectionBackward, nil, gapPage)
 		if err != nil {
@@ -223,6 +225,7 @@ func (c *conn) fillGap(since, from string, timeline []*event.Event) ([]*event.Ev
 			}
 			if !inTimeline[ev.ID] {
 				gap = append(gap, ev)
+				size += len(ev.Content.VeryRaw)
 			}
 		}
 		c.d.mu.Unlock()

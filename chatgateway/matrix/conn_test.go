@@ -114,13 +114,15 @@ func TestEventSize(t *testing.T) {
 // A connection closed while messages are said resumes on the next one from
 // where it stopped: nothing missed, nothing twice. With a timeline limit
 // of 3 and 12 messages in between, the sync is "limited" and the gap is
-// fetched with /messages, in order.
+// fetched with /messages, in order, after waiting out an M_LIMIT_EXCEEDED.
 func TestResumeAndGap(t *testing.T) {
 	needServer(t)
 	room, _ := newRoom(t)
 	var logs syncBuffer
 	log := zerolog.New(&logs)
-	d := newDialer(t, srv.URL(), "bot-b", string(room), func(c *matrix.Config) { c.TimelineLimit, c.Logger = 3, &log })
+	p := newProxy(t, srv.URL())
+	p.set(func(p *proxy) { p.refuseMsg = 1 }) // /messages is rate limited: Read waits and asks again
+	d := newDialer(t, p.URL(), "bot-b", string(room), func(c *matrix.Config) { c.TimelineLimit, c.Logger = 3, &log })
 	b := dial(t, d)
 	a := dial(t, newDialer(t, srv.URL(), "bot-a", string(room)))
 	post := func(text string) {
@@ -143,6 +145,8 @@ func TestResumeAndGap(t *testing.T) {
 	post("after")
 	assert.Equal(t, "after", rb2.next(t, anyText).Text, "nothing twice")
 	assert.Contains(t, logs.String(), `"count":9,"message":"gap filled"`, "12 messages, 3 in the timeline")
+	assert.Equal(t, int64(1), p.limited.Load())
+	assert.Equal(t, 1, strings.Count(logs.String(), `"message":"logged in"`), "the redial kept the token")
 }
 
 // M_UNKNOWN_TOKEN: with a password the next Dial logs in again and the
@@ -190,4 +194,66 @@ func TestForbidden(t *testing.T) {
 	_, err = newDialer(t, srv.URL(), "bot-b", string(resp.RoomID), func(c *matrix.Config) { c.Password = "wrong" }).Dial(context.Background())
 	assert.ErrorIs(t, err, chatgateway.ErrPermanent)
 	assert.ErrorIs(t, err, matrix.ErrAuth)
+}
+
+// A kicked connection's Read fails with ErrLeft and the next Dial joins
+// again; a banned account's Dial fails for good.
+func TestKickAndBan(t *testing.T) {
+	needServer(t)
+	room, _ := newRoom(t)
+	admin := login(t, "bot-a")
+	d := newDialer(t, srv.URL(), "bot-b", string(room))
+	r := read(t, dial(t, d))
+	_, err := admin.KickUser(context.Background(), room, &mautrix.ReqKickUser{UserID: "@bot-b:localhost", Reason: "test"})
+	require.NoError(t, err)
+	assert.ErrorIs(t, r.failed(t, wait), matrix.ErrLeft)
+	r = read(t, dial(t, d))
+	_, err = admin.BanUser(context.Background(), room, &mautrix.ReqBanUser{UserID: "@bot-b:localhost", Reason: "test"})
+	require.NoError(t, err)
+	assert.ErrorIs(t, r.failed(t, wait), matrix.ErrLeft)
+	_, err = d.Dial(context.Background())
+	assert.ErrorIs(t, err, chatgateway.ErrPermanent)
+	assert.ErrorIs(t, err, matrix.ErrForbidden)
+}
+
+// Config.DeviceID is reused by every password login: one device, however
+// often the bot starts.
+func TestDeviceReuse(t *testing.T) {
+	needServer(t)
+	room, _ := newRoom(t)
+	for range 2 {
+		c := dial(t, newDialer(t, srv.URL(), "bot-c", string(room), func(c *matrix.Config) { c.DeviceID = "SMOKEY" }))
+		require.NoError(t, c.Close())
+	}
+	devs, err := login(t, "bot-c").GetDevicesInfo(context.Background())
+	require.NoError(t, err)
+	n := 0
+	for _, dev := range devs.Devices {
+		if dev.DeviceID == "SMOKEY" {
+			n++
+			assert.Equal(t, matrix.DefaultDeviceName, dev.DisplayName)
+		}
+	}
+	assert.Equal(t, 1, n)
+}
+
+// A human's edit (m.replace) is read as Edited, with the edited message's
+// ID and the new text.
+func TestEdit(t *testing.T) {
+	needServer(t)
+	room, _ := newRoom(t)
+	r := read(t, dial(t, newDialer(t, srv.URL(), "bot-a", string(room))))
+	human := joined(t, "bot-c", room)
+	orig, err := human.SendMessageEvent(context.Background(), room, event.EventMessage, map[string]any{"msgtype": "m.text", "body": "!!/cofee"})
+	require.NoError(t, err)
+	_, err = human.SendMessageEvent(context.Background(), room, event.EventMessage, map[string]any{"msgtype": "m.text", "body": "* !!/coffee",
+		"m.new_content": map[string]any{"msgtype": "m.text", "body": "!!/coffee"},
+		"m.relates_to":  map[string]any{"rel_type": "m.replace", "event_id": orig.EventID}})
+	require.NoError(t, err)
+	first := r.next(t, anyText)
+	assert.Equal(t, "!!/cofee", first.Text)
+	assert.False(t, first.Edited)
+	edit := r.next(t, anyText)
+	assert.Equal(t, messages.ChatMessage{ID: first.ID, UserID: first.UserID, UserName: "@bot-c:localhost", Account: "@bot-c:localhost",
+		Text: "!!/coffee", Edited: true, Time: edit.Time}, edit)
 }

@@ -40,13 +40,15 @@
 // keeps what is fetched twice from being returned twice. When more
 // happened than one sync returns (Config.TimelineLimit), the server marks
 // the timeline "limited": Read then pages /messages backwards from the
-// timeline's start to the previous sync token (at most MaxGapEvents) and
+// timeline's start to the previous sync token (at most MaxGapEvents events
+// and MaxGapBytes of content) and
 // returns that gap, oldest first, before the timeline. /messages is rate
 // limited on Dendrite (5 requests per 500 ms and device): Read waits as
 // M_LIMIT_EXCEEDED asks. A /sync that does not answer within
 // PollTimeout + LivenessTimeout fails Read with ErrSilent; the gateway
 // dials again. A sync that shows the account left the room (kicked,
-// banned) fails Read with ErrLeft.
+// banned) fails Read with ErrLeft. A response over MaxResponseSize fails
+// its request.
 //
 // # Posting
 //

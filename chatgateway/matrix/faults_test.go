@@ -116,8 +116,9 @@ func TestRetriedPostAppearsOnce(t *testing.T) {
 // Dendrite v0.13.8 does not rate limit sends (its limiter covers login,
 // joins, /messages): 20 posts at once all pass. With Dendrite's own
 // limiter (5 requests per 500 ms) applied to sends, as Synapse limits
-// messages, an M_LIMIT_EXCEEDED is a RetryAfter of retry_after_ms, and a
-// node's burst of 20 payloads is paced by the gateway without loss.
+// messages, an M_LIMIT_EXCEEDED is a RetryAfter of retry_after_ms; under a
+// stricter one (2 per 300 ms), a node's burst of 10 payloads is paced by
+// the gateway without loss.
 func TestBurstUnderRateLimit(t *testing.T) {
 	needServer(t)
 	room, _ := newRoom(t)
@@ -138,11 +139,12 @@ func TestBurstUnderRateLimit(t *testing.T) {
 	require.True(t, errors.As(err, &ra), "%v", err)
 	assert.Equal(t, 500*time.Millisecond, ra.After)
 
+	p.set(func(p *proxy) { p.limit = &limiter{threshold: 2, cooloff: 300 * time.Millisecond} })
 	a := newNode(t, newDialer(t, p.URL(), "bot-a", string(room)), socketscience.WithoutCoalescing())
 	b := newNode(t, newDialer(t, srv.URL(), "bot-b", string(room)))
 	waitConnected(t, a, b)
 	got := handle[int](t, b, "n")
-	const burst = 20
+	const burst = 10
 	before := p.limited.Load()
 	start := time.Now()
 	for i := range burst {

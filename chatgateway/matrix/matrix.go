@@ -40,6 +40,14 @@ const (
 	// one gap; a longer outage loses what lies before them (logged as
 	// "gap not closed").
 	MaxGapEvents = 10000
+	// MaxGapBytes bounds the bodies Read holds to close one gap, so that a
+	// room flooded while the connection was down cannot fill the heap.
+	MaxGapBytes = 32 << 20
+	// MaxResponseSize bounds one response's body: a sync of
+	// DefaultTimelineLimit full events is about 3.2 MiB, a /messages page
+	// about 6.4 MiB. Larger answers fail the request (mautrix-go's own
+	// default is 512 MiB).
+	MaxResponseSize = 16 << 20
 	// gapPage is how many events one /messages page asks for.
 	gapPage = 100
 	// seenEvents is how many delivered event ids a Dialer remembers, so
@@ -228,6 +236,7 @@ func (d *Dialer) client(ctx context.Context) (*mautrix.Client, error) {
 	}
 	cli.Client = d.cfg.HTTPClient
 	cli.DefaultHTTPRetries = 0 // one attempt: the gateway owns retrying
+	cli.ResponseSizeLimit = MaxResponseSize
 	if token == "" || stale {
 		if d.cfg.Password == "" {
 			return nil, chatgateway.Permanent(fmt.Errorf("%w: the server refused the access token and no password is configured", ErrAuth))

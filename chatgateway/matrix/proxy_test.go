@@ -2,6 +2,7 @@ package matrix_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -27,9 +28,10 @@ type proxy struct {
 	down      bool // every connection is cut unanswered
 	holdSync  bool // /sync requests are held until the client gives up
 	limit     *limiter
+	refuseMsg int      // the next refuseMsg /messages requests get M_LIMIT_EXCEEDED
 	sendPaths []string // PUT /send paths forwarded
 
-	limited atomic.Int64 // sends refused with M_LIMIT_EXCEEDED
+	limited atomic.Int64 // requests refused with M_LIMIT_EXCEEDED
 }
 
 func newProxy(t *testing.T, upstream string) *proxy {
@@ -74,6 +76,14 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.dropSends--
 	}
 	limited := isSend && p.limit != nil && !p.limit.allow(time.Now())
+	retryMS := int64(500)
+	if p.limit != nil {
+		retryMS = p.limit.cooloff.Milliseconds()
+	}
+	if strings.HasSuffix(r.URL.Path, "/messages") && p.refuseMsg > 0 {
+		p.refuseMsg--
+		limited = true
+	}
 	if isSend && !limited {
 		p.sendPaths = append(p.sendPaths, r.URL.Path)
 	}
@@ -89,7 +99,7 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.limited.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusTooManyRequests)
-		_, _ = io.WriteString(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"You are sending too many requests too quickly!","retry_after_ms":500}`)
+		_, _ = fmt.Fprintf(w, `{"errcode":"M_LIMIT_EXCEEDED","error":"You are sending too many requests too quickly!","retry_after_ms":%d}`, retryMS)
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
