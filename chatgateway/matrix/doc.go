@@ -17,10 +17,12 @@
 // Dial logs in with m.login.password (reusing Config.DeviceID if set), or
 // uses Config.AccessToken, and keeps the token for later connections; it
 // joins Config.Room, by id or alias (joining a room the account is in is
-// harmless). The first connection of a Dialer takes the room's current
+// harmless); later connections reuse the token. The first connection of a Dialer takes the room's current
 // sync position: Read returns what is said from then on, not the room's
-// history. A wrong password, a deactivated account and M_FORBIDDEN on
-// joining fail Dial with errors wrapping chatgateway.ErrPermanent.
+// history (the sync token lives in the Dialer, not on disk). A wrong
+// password, a deactivated account and M_FORBIDDEN on joining (an
+// invite-only room, a ban) fail Dial with errors wrapping
+// chatgateway.ErrPermanent.
 // M_UNKNOWN_TOKEN (the server forgot or revoked the token) marks the
 // token stale: with Config.Password the next Dial logs in again, once per
 // refusal; without it the refusal is permanent.
@@ -59,10 +61,11 @@
 // envelope (node, incarnation, seq), so when the answer to a post is lost
 // and the gateway posts the same text again on the next connection, the
 // server recognises the transaction and returns the first event instead
-// of making a second. Homeservers keep transaction ids per device (and
-// access token) for a while (Dendrite: until its transaction cache is
-// swept, about 30 minutes, or it restarts); a re-stamped post is a
-// different text and a second event that receivers drop by its envelope.
+// of making a second. Homeservers keep transaction ids per access token
+// for a while (Dendrite: in memory, 30 to 60 minutes); a retry after the
+// server restarted or the Dialer logged in again, and a re-stamped post
+// (a different text), may make a second event, which receivers drop by its
+// envelope.
 // Plain text (Node.Post) is counted instead: a retry reuses its
 // transaction id, and the same words posted again later make a new event.
 //
