@@ -7,6 +7,7 @@ require (
 	github.com/socketscience/socketscience v0.0.0
 	github.com/stretchr/testify v1.12.1
 	gonum.org/v1/plot v0.17.0
+	maunium.net/go/mautrix v0.32.0
 )
 
 require (
@@ -59,7 +60,6 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	maunium.net/go/mautrix v0.32.0 // indirect
 )
 
 replace github.com/socketscience/socketscience => ../..

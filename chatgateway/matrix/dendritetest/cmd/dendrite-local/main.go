@@ -4,6 +4,7 @@
 // secret, stopped by its process id on Ctrl-C. The demo's recipe:
 //
 //	go run ./chatgateway/matrix/dendritetest/cmd/dendrite-local   # http://127.0.0.1:8008, accounts for the demo
+//	                                                              # (data in ~/.cache/socketscience/dendrite-local)
 //	go run ./cmd/demo -matrix http://127.0.0.1:8008 -room '#bots:localhost'
 //
 // It needs the Dendrite commands built (see dendritetest.InstallCommand);
@@ -26,7 +27,7 @@ import (
 )
 
 func main() {
-	dir := flag.String("dir", "dendrite-local", "the server's folder (configuration, keys, SQLite databases, logs)")
+	dir := flag.String("dir", defaultDir(), "the server's folder (configuration, keys, SQLite databases, logs)")
 	addr := flag.String("addr", "127.0.0.1:8008", "the loopback address to listen on")
 	accounts := flag.String("accounts", "smokey-alpha,smokey-bravo,smokey-charlie,you", "accounts to create on a new server, comma-separated localparts")
 	password := flag.String("password", "demo-password", "their password (the demo reads it from $MATRIX_PASSWORD, default demo-password)")
@@ -35,6 +36,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dendrite-local:", err)
 		os.Exit(1)
 	}
+}
+
+// defaultDir is socketscience/dendrite-local in the user's cache folder,
+// beside the commands, so that the demo's server keeps its rooms between
+// runs without a folder in the working tree.
+func defaultDir() string {
+	c, err := os.UserCacheDir()
+	if err != nil {
+		return "dendrite-local"
+	}
+	return filepath.Join(c, "socketscience", "dendrite-local")
 }
 
 func run(dir, addr string, accounts []string, password string) error {
