@@ -97,3 +97,55 @@ func BenchmarkInboundDispatch(b *testing.B) {
 		})
 	}
 }
+
+// beverage is what a typed handler decodes a "beverage" payload into, as
+// README's example declares it.
+type beverage struct {
+	MessageID    int64  `json:"message_id"`
+	BeverageType string `json:"beverage_type"`
+	Location     string `json:"location"`
+}
+
+// BenchmarkInboundTyped measures one frame's whole way in to a typed
+// handler: 1000 distinct beverage frames, each read, split, routed and
+// decoded into a struct by Handle[T].
+func BenchmarkInboundTyped(b *testing.B) {
+	frames := make([]string, 1000)
+	for i := range frames {
+		var err error
+		frames[i], err = messages.Encode(messages.Payload{"beverage": map[string]any{
+			"message_id": 44402065 + i, "beverage_type": "coffee", "location": "SmokeDetector/ny-bot-01/3f2a9c1",
+		}})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	conn := &feedConn{frames: make(chan string, 1024), closed: make(chan struct{})}
+	n, err := socketscience.New(chatgateway.DialerFunc(func(context.Context) (chatgateway.Conn, error) { return conn, nil }),
+		socketscience.WithMaxPending(1<<30))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close(context.Background())
+	var calls atomic.Int64
+	done := make(chan struct{})
+	want := int64(b.N)
+	if _, err := socketscience.Handle(n, "beverage", func(_ context.Context, v beverage) error {
+		if v.BeverageType != "coffee" {
+			b.Errorf("decoded %+v", v)
+		}
+		if calls.Add(1) == want {
+			close(done)
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		conn.frames <- frames[i%len(frames)]
+	}
+	<-done
+	b.StopTimer()
+}
