@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 )
 
@@ -24,18 +23,12 @@ const maxKeptQueue = 4096
 //     so a panic drops one message, as before;
 //   - the consumer takes everything queued with one lock and reuses the
 //     queue's buffers, so a message costs no allocation in the queue;
-//   - with inline set (the router's), a frame posted while the actor is idle
-//     is routed on the posting goroutine (the connection's reader) instead
-//     of on a new one: the router runs no user code, and its mailbox still
-//     admits one goroutine at a time, so it stays the one ordered point
-//     that frames from every connection pass;
 //   - with flush set (the router's), the actor is sent flush each time it
 //     has taken every queued message, so that it can hand on what it
 //     gathered as one batch per handler.
 type mailbox struct {
 	invoker    actor.MessageInvoker
 	dispatcher actor.Dispatcher
-	inline     bool
 	flush      any
 
 	status    atomic.Int32 // mailboxIdle or mailboxRunning
@@ -89,14 +82,13 @@ func (b *batch) free() {
 
 // routerMailbox is the router actor's mailbox producer.
 func routerMailbox(flush any) actor.MailboxProducer {
-	return func() actor.Mailbox { return &mailbox{inline: true, flush: flush} }
+	return func() actor.Mailbox { return &mailbox{flush: flush} }
 }
 
 // handlerMailbox is a handler actor's mailbox producer.
 func handlerMailbox() actor.Mailbox { return &mailbox{} }
 
 func (m *mailbox) PostUserMessage(msg any) {
-	inline := false
 	m.mu.Lock()
 	switch msg := msg.(type) {
 	case *batch:
@@ -104,26 +96,20 @@ func (m *mailbox) PostUserMessage(msg any) {
 			m.user = append(m.user, entry{msg: &msg.msgs[i], b: msg, last: i == len(msg.msgs)-1})
 		}
 		m.userCount.Add(int32(len(msg.msgs)))
-	case *protocol.Inbound, *protocol.ChatInbound:
-		inline = m.inline
-		m.user = append(m.user, entry{msg: msg})
-		m.userCount.Add(1)
 	default:
 		m.user = append(m.user, entry{msg: msg})
 		m.userCount.Add(1)
 	}
 	m.mu.Unlock()
-	m.schedule(inline)
+	m.schedule()
 }
 
-// PostSystemMessage never runs the mailbox inline: its sender may be a
-// supervisor, or hold a lock the actor takes when it stops.
 func (m *mailbox) PostSystemMessage(msg any) {
 	m.mu.Lock()
 	m.sys = append(m.sys, msg)
 	m.sysCount.Add(1)
 	m.mu.Unlock()
-	m.schedule(false)
+	m.schedule()
 }
 
 func (m *mailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
@@ -134,13 +120,9 @@ func (m *mailbox) Start() {}
 
 func (m *mailbox) UserMessageCount() int { return int(m.userCount.Load()) }
 
-func (m *mailbox) schedule(inline bool) {
+func (m *mailbox) schedule() {
 	if m.status.CompareAndSwap(mailboxIdle, mailboxRunning) {
-		if inline {
-			m.process()
-		} else {
-			m.dispatcher.Schedule(m.process)
-		}
+		m.dispatcher.Schedule(m.process)
 	}
 }
 
