@@ -48,17 +48,42 @@ func (l Limits) Split(content string) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	// The one buffer of the call: Types and Data point into it.
-	b, err := decodeBase64(make([]byte, base64.StdEncoding.DecodedLen(len(body))), body)
+	// The one buffer of the call: Types and Data point into it. A small
+	// frame's one type is kept in the same allocation.
+	var dst []byte
+	var types []RawType
+	if n := base64.StdEncoding.DecodedLen(len(body)); n <= smallFrameLen {
+		s := new(smallFrame)
+		dst, types = s.buf[:n:n], s.types[:0:1]
+	} else {
+		dst = make([]byte, n)
+	}
+	b, err := decodeBase64(dst, body)
 	if err != nil {
 		return Frame{}, err
 	}
-	return splitPayload(b, &l)
+	return splitPayloadInto(b, &l, types)
+}
+
+// smallFrameLen is the most decoded bytes a smallFrame holds: a frame of
+// one small type, such as SmokeDetector's, fits, in the allocator's
+// 160-byte size class.
+const smallFrameLen = 120
+
+// smallFrame is a small frame's decoded bytes and room for one type: one
+// allocation instead of two.
+type smallFrame struct {
+	types [1]RawType
+	buf   [smallFrameLen]byte
 }
 
 // splitPayload splits msgpack bytes into types, checking them with l. b
 // must not be modified afterwards: the type names are views into it.
-func splitPayload(b []byte, l *Limits) (Frame, error) {
+func splitPayload(b []byte, l *Limits) (Frame, error) { return splitPayloadInto(b, l, nil) }
+
+// splitPayloadInto is splitPayload that puts the types in types if they fit
+// its capacity.
+func splitPayloadInto(b []byte, l *Limits, types []RawType) (Frame, error) {
 	var w walker
 	w.init(b, l)
 	n, off, err := w.topMap()
@@ -66,7 +91,10 @@ func splitPayload(b []byte, l *Limits) (Frame, error) {
 		return Frame{}, err
 	}
 	var f Frame
-	if n > 0 {
+	switch {
+	case n > 0 && n <= cap(types):
+		f.Types = types
+	case n > 0:
 		f.Types = make([]RawType, 0, min(n, maxPrealloc))
 	}
 	var seen map[string]int // built only for frames with many types

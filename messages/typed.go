@@ -125,10 +125,11 @@ func planFor(t reflect.Type) *structPlan {
 }
 
 // decode decodes the msgpack map b into the struct at base, and reports
-// whether it could. It walks b exactly as unmarshal's check does (the same
-// walker, limits and order), so it succeeds only on data that
-// Message.Decode accepts, and it then sets the fields Message.Decode would
-// set, to the same values, in the same order.
+// whether it could. It checks b as unmarshal's walk does (the same walker,
+// with the same ceiling, in the same order; for a value that a field takes,
+// the walk is one readHead, which set makes), so it succeeds only on data
+// that Message.Decode accepts, and it then sets the fields Message.Decode
+// would set, to the same values, in the same order.
 func (p *structPlan) decode(b []byte, base unsafe.Pointer) bool {
 	var w walker
 	w.initCeiling(b)
@@ -141,10 +142,15 @@ func (p *structPlan) decode(b []byte, base unsafe.Pointer) bool {
 		if err != nil {
 			return false
 		}
-		if off, err = w.skip(next, 2); err != nil {
-			return false
+		f := p.field(k)
+		if f == nil {
+			if off, err = w.skip(next, 2); err != nil {
+				return false
+			}
+			continue
 		}
-		if f := p.field(k); f != nil && !f.set(b, next, base) {
+		var ok bool
+		if off, ok = f.set(b, next, base); !ok {
 			return false
 		}
 	}
@@ -160,18 +166,32 @@ func (p *structPlan) field(key []byte) *planField {
 	return nil
 }
 
-// set decodes the value at b[off:], which the walk has checked, into f, if
-// it is of the msgpack kind that f's type takes as it is; it reports false
-// for anything vmihailenco/msgpack would convert.
-func (f *planField) set(b []byte, off int, base unsafe.Pointer) bool {
-	h, next, _ := readHead(b, off)
+// set decodes the value at b[off:] into f, if it is valid and of the
+// msgpack kind that f's type takes as it is, and returns the offset past
+// it; it reports false for anything else, such as a value that
+// vmihailenco/msgpack would convert. Every kind it takes is a scalar, which
+// one readHead checks as fully as the walker's skip (under the ceiling, a
+// scalar's charge never fails).
+func (f *planField) set(b []byte, off int, base unsafe.Pointer) (int, bool) {
+	h, next, err := readHead(b, off)
+	if err != nil {
+		return 0, false
+	}
+	if h.kind == kStr {
+		next += h.n
+	}
+	return next, f.store(h, b[:next], base)
+}
+
+// store writes h's value (a str's bytes end b) into f.
+func (f *planField) store(h head, b []byte, base unsafe.Pointer) bool {
 	ptr := unsafe.Add(base, f.offset)
 	switch f.kind {
 	case reflect.String:
 		if h.kind != kStr {
 			return false
 		}
-		*(*string)(ptr) = string(b[next : next+h.n])
+		*(*string)(ptr) = string(b[len(b)-h.n:])
 		return true
 	case reflect.Bool:
 		if h.kind != kBool {
