@@ -50,14 +50,7 @@ func (l Limits) Split(content string) (Frame, error) {
 	}
 	// The one buffer of the call: Types and Data point into it. A small
 	// frame's one type is kept in the same allocation.
-	var dst []byte
-	var types []RawType
-	if n := base64.StdEncoding.DecodedLen(len(body)); n <= smallFrameLen {
-		s := new(smallFrame)
-		dst, types = s.buf[:n:n], s.types[:0:1]
-	} else {
-		dst = make([]byte, n)
-	}
+	dst, types := frameBuffer(base64.StdEncoding.DecodedLen(len(body)))
 	b, err := decodeBase64(dst, body)
 	if err != nil {
 		return Frame{}, err
@@ -65,16 +58,34 @@ func (l Limits) Split(content string) (Frame, error) {
 	return splitPayloadInto(b, &l, types)
 }
 
-// smallFrameLen is the most decoded bytes a smallFrame holds: a frame of
-// one small type, such as SmokeDetector's, fits, in the allocator's
-// 160-byte size class.
-const smallFrameLen = 120
+// frameBuffer returns room for n decoded bytes and, for a small frame, for
+// its one type, in one allocation of the allocator's 64, 96 or 160-byte
+// size class (a RawType is 40 bytes); most frames, SmokeDetector's
+// among them, are that small. types is nil for a bigger frame.
+func frameBuffer(n int) (dst []byte, types []RawType) {
+	switch {
+	case n <= 24:
+		return smallFrame[[24]byte](n)
+	case n <= 56:
+		return smallFrame[[56]byte](n)
+	case n <= 120:
+		return smallFrame[[120]byte](n)
+	}
+	return make([]byte, n), nil
+}
 
-// smallFrame is a small frame's decoded bytes and room for one type: one
-// allocation instead of two.
-type smallFrame struct {
+// smallFrame allocates a frameWith[B]: B is a byte array, n at most its
+// length.
+func smallFrame[B any](n int) ([]byte, []RawType) {
+	s := new(frameWith[B])
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&s.buf)), unsafe.Sizeof(s.buf))
+	return buf[:n:n], s.types[:0:1]
+}
+
+// frameWith is a small frame's decoded bytes and room for its one type.
+type frameWith[B any] struct {
 	types [1]RawType
-	buf   [smallFrameLen]byte
+	buf   B
 }
 
 // splitPayload splits msgpack bytes into types, checking them with l. b

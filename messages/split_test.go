@@ -16,12 +16,17 @@ func TestSplitAllocations(t *testing.T) {
 	}{
 		{Payload{"beverage": map[string]any{"message_id": 1, "beverage_type": "coffee"}}, 1},
 		{Payload{"a": 1, "b": 2}, 2},
-		{Payload{"blob": make([]byte, smallFrameLen)}, 2},
+		{Payload{"blob": make([]byte, 120)}, 2},
+		{Payload{"blob": make([]byte, 100)}, 1},
+		{Payload{}, 1},
 	} {
 		content, err := Encode(c.p)
 		require.NoError(t, err)
 		f, err := Split(content)
 		require.NoError(t, err)
+		if len(c.p) == 0 {
+			assert.Nil(t, f.Types)
+		}
 		require.Len(t, f.Types, len(c.p))
 		for _, rt := range f.Types {
 			var v any

@@ -163,3 +163,27 @@ func FuzzTypedDecode(f *testing.F) {
 		checkTyped(t, dec, data, start)
 	})
 }
+
+// One decoder serves goroutines at once (run with -race).
+func TestTypedDecoderConcurrent(t *testing.T) {
+	dec := NewTypedDecoder[plainStruct]()
+	data := typedSeeds()[0]
+	var want plainStruct
+	require.NoError(t, Message{Data: data}.Decode(&want))
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 200 {
+				var v plainStruct
+				if err := dec.Decode(Message{Data: data}, &v); err != nil || v != want {
+					errs <- fmt.Errorf("got %+v, %v", v, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+}
