@@ -227,56 +227,40 @@ func (f *planField) store(h head, b []byte, base unsafe.Pointer) bool {
 	default:
 		return false
 	}
+	// A switch, not a table of functions: an indirect call would make the
+	// caller's value escape to the heap.
 	switch f.kind {
-	case reflect.Int64:
-		*(*int64)(ptr) = n
 	case reflect.Int:
-		if n != int64(int(n)) {
-			return false
-		}
-		*(*int)(ptr) = int(n)
-	case reflect.Int32:
-		if n != int64(int32(n)) {
-			return false
-		}
-		*(*int32)(ptr) = int32(n)
-	case reflect.Int16:
-		if n != int64(int16(n)) {
-			return false
-		}
-		*(*int16)(ptr) = int16(n)
+		return setInt[int](ptr, n)
 	case reflect.Int8:
-		if n != int64(int8(n)) {
-			return false
-		}
-		*(*int8)(ptr) = int8(n)
-	case reflect.Uint64:
-		if n < 0 {
-			return false
-		}
-		*(*uint64)(ptr) = uint64(n)
+		return setInt[int8](ptr, n)
+	case reflect.Int16:
+		return setInt[int16](ptr, n)
+	case reflect.Int32:
+		return setInt[int32](ptr, n)
+	case reflect.Int64:
+		return setInt[int64](ptr, n)
 	case reflect.Uint:
-		if n < 0 || n != int64(uint(n)) {
-			return false
-		}
-		*(*uint)(ptr) = uint(n)
-	case reflect.Uint32:
-		if n != int64(uint32(n)) {
-			return false
-		}
-		*(*uint32)(ptr) = uint32(n)
-	case reflect.Uint16:
-		if n != int64(uint16(n)) {
-			return false
-		}
-		*(*uint16)(ptr) = uint16(n)
+		return setInt[uint](ptr, n)
 	case reflect.Uint8:
-		if n != int64(uint8(n)) {
-			return false
-		}
-		*(*uint8)(ptr) = uint8(n)
-	default:
+		return setInt[uint8](ptr, n)
+	case reflect.Uint16:
+		return setInt[uint16](ptr, n)
+	case reflect.Uint32:
+		return setInt[uint32](ptr, n)
+	case reflect.Uint64:
+		return setInt[uint64](ptr, n)
+	}
+	return false
+}
+
+// setInt stores n at ptr as a T if a T holds it exactly (neither truncated
+// nor wrapped), and reports whether it did.
+func setInt[T int | int8 | int16 | int32 | int64 | uint | uint8 | uint16 | uint32 | uint64](ptr unsafe.Pointer, n int64) bool {
+	v := T(n)
+	if int64(v) != n || (v < 0) != (n < 0) {
 		return false
 	}
+	*(*T)(ptr) = v
 	return true
 }
