@@ -32,6 +32,8 @@ type config struct {
 
 	irc, ircChannel string // -irc, -channel: see irc.go
 
+	matrix, matrixRoom string // -matrix, -room: see matrix.go
+
 	// rooms (-rooms, rooms.go) runs every instance in two rooms;
 	// moreRooms gives each instance's node its rooms after the first.
 	rooms     bool
@@ -79,6 +81,9 @@ func run(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
 	}
 	if cfg.irc != "" {
 		return runOnIRC(ctx, cfg, in, out)
+	}
+	if cfg.matrix != "" {
+		return runOnMatrix(ctx, cfg, in, out)
 	}
 	if cfg.rooms {
 		return runInRooms(ctx, cfg, in, out)

@@ -40,7 +40,7 @@ type config struct {
 	log           io.Writer
 }
 
-var allScenarios = []string{"inbound", "isolation", "e2e", "ratelimit", "memory", "recovery", "rooms"}
+var allScenarios = []string{"inbound", "isolation", "e2e", "ratelimit", "memory", "recovery", "matrix", "rooms"}
 
 func main() {
 	cfg := config{log: os.Stderr}
@@ -154,6 +154,7 @@ var scenarioFuncs = map[string]func(context.Context, config, *machine) (*section
 	"memory":    runMemory,
 	"rooms":     runRooms,
 	"recovery":  runRecovery,
+	"matrix":    runMatrix,
 }
 
 // findPython returns the first interpreter that imports msgpack.

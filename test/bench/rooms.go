@@ -177,7 +177,7 @@ func runRooms(_ context.Context, cfg config, _ *machine) (*section, error) {
 	}
 	f, sl, both := sides[roomsFastOnly], sides[roomsSlowOnly], sides[roomsFastAndSlow]
 	sec := &section{
-		Title: "7. Several rooms, one slow",
+		Title: "8. Several rooms, one slow",
 		What: fmt.Sprintf("%d payloads (of %d types in turn) sent one at a time (each once the previous one was handled) from a node to another, "+
 			"both in a fast memchat room, or in a slow one (each post takes %v, a far or loaded server), or in both at once "+
 			"(WithRooms, SendToEvery). Latency is Send to the receiver's callback, wall clock. Posts per payload are each room's chat "+
