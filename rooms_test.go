@@ -159,6 +159,12 @@ func TestRoomsFullRoomDropsItsCopy(t *testing.T) {
 	require.NoError(t, sender.Send(ctx, socketscience.Payload{"n": 5}))
 	require.NoError(t, sender.Send(ctx, socketscience.Payload{"n": 6}))
 	assert.ErrorIs(t, sender.Send(ctx, socketscience.Payload{"n": 7}), socketscience.ErrQueueFull)
+
+	// Close waits for them until its ctx ends, then abandons them.
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	assert.ErrorIs(t, sender.Close(short), context.DeadlineExceeded)
+	assert.Equal(t, int64(2), sender.Stats().Rooms[1].Dropped[socketscience.DropAbandoned])
 }
 
 // Flush counts a payload delivered once any room posted it: a room that
