@@ -179,6 +179,9 @@ func (c *Core) Events() []Event {
 // its deadline) and posts a hello to mark where it starts reading.
 func (c *Core) Connect(now time.Time) []Record {
 	c.connected, c.synced = true, false
+	// Hellos read before the gap may have been followed by election
+	// records in it: they no longer prove a vacancy.
+	clear(c.hello)
 	if !c.active {
 		c.known, c.since = false, 0
 	}
@@ -322,9 +325,9 @@ func (c *Core) acked(r *Record) bool {
 }
 
 // live reports whether r, from another node, may come from a node that
-// acts, or will act, as the active: all but renewals and resignations of
-// a term already superseded in this node's view, and claims that their
-// own sender will find stale.
+// acts, or will act, as the active: to a node that knows the state, a
+// renewal or resignation of the current term (or a later one) and a claim
+// that wins; to one that does not, any of them.
 func (c *Core) live(r *Record) bool {
 	if !c.known {
 		return true
@@ -333,45 +336,45 @@ func (c *Core) live(r *Record) bool {
 	case KindRenew, KindResign:
 		return r.Term >= c.st.Term && !(r.Term == c.st.Term && c.st.Vacant)
 	}
-	if r.Ref != nil {
-		_, stale := c.old[*r.Ref]
-		return !stale
+	valid, _ := c.wins(r, c.elections-1)
+	return valid
+}
+
+// wins reports whether claim r wins, read after before election records,
+// and whether this node can tell (it cannot while it does not know the
+// state, but for a vacancy claim whose sender's hello it read).
+func (c *Core) wins(r *Record, before uint64) (valid, known bool) {
+	if r.Ref == nil {
+		h, ok := c.hello[r.Node]
+		switch {
+		case ok && h.inc == r.Inc && h.nonce == r.Nonce:
+			return h.elections == before, true
+		case !c.known:
+			return false, false
+		}
+		// Known, without the sender's hello: this node read an election
+		// record after that hello and before the claim (the one it learned
+		// the state from), and so did the sender.
+		return false, true
 	}
-	h, ok := c.hello[r.Node]
-	return ok && h.inc == r.Inc && h.nonce == r.Nonce && h.elections == c.elections-1
+	if !c.known {
+		return false, false
+	}
+	return *r.Ref == c.st && r.Term > c.st.Term, true
 }
 
 // claim applies a claim: the first claim in room order that names the
 // current state wins; a vacancy claim wins if no election record came
 // between its sender's hello and it.
 func (c *Core) claim(now time.Time, r *Record, own bool, before uint64) {
-	valid, stale := false, false
-	switch {
-	case r.Ref == nil:
-		h, ok := c.hello[r.Node]
-		switch {
-		case ok && h.inc == r.Inc && h.nonce == r.Nonce:
-			valid = h.elections == before
-		case !c.known:
-			return // cannot tell: wait for a renewal to learn the outcome
-		}
-		// Known: this node read an election record after the sender's
-		// hello and before its claim, and so did the sender.
-		stale = !valid
-	case !c.known:
-		return
-	default:
-		valid = *r.Ref == c.st && r.Term > c.st.Term
-		_, stale = c.old[*r.Ref]
+	valid, known := c.wins(r, before)
+	if !known {
+		return // cannot tell: wait for a renewal to learn the outcome
 	}
 	if !valid {
 		if own {
 			c.claiming = false
 			delete(c.claims, r.Seq)
-		} else if c.active && !stale {
-			// The claimant's view differs from this one: it may think it
-			// won, so give way.
-			c.stepDown("competing claim by " + r.Node)
 		}
 		return
 	}

@@ -360,6 +360,10 @@ func (w *world) handle(e *event) {
 			if nd.alive && !nd.connected {
 				w.handle(&event{kind: evUp, node: i})
 			}
+			// A stalled reader's pending read is due now.
+			nd.epoch++
+			nd.reading = false
+			w.pump(i)
 		}
 	}
 }
