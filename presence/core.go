@@ -149,6 +149,15 @@ func (c *Core) Active() bool { return c.active }
 // knows; zero before it knows any.
 func (c *Core) Term() uint64 { return c.st.Term }
 
+// Deadline is when this active steps down unless a renewal is read back
+// first; zero when not active. A driver calls Tick then, not a tick later.
+func (c *Core) Deadline() time.Time {
+	if !c.active {
+		return time.Time{}
+	}
+	return c.doneSent.Add(c.t.RenewDeadline)
+}
+
 // Ready reports whether this node is connected, has read the room without
 // a gap since its hello, and knows the election's state: it would notice a
 // lease running out and could claim.

@@ -39,10 +39,6 @@ const (
 	KindAsk Kind = "ask"
 )
 
-// election reports whether records of kind k take part in the election
-// (as opposed to membership only).
-func (k Kind) election() bool { return k == KindClaim || k == KindRenew || k == KindResign }
-
 // Ref names one election state: the record that set it.
 type Ref struct {
 	Term   uint64 `msgpack:"t"`

@@ -87,8 +87,6 @@ type node struct {
 	postsFailTill time.Duration
 	throttleTill  time.Duration
 	throttle      time.Duration
-	lag           time.Duration
-	tickGen       int
 }
 
 type event struct {
