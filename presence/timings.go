@@ -33,7 +33,7 @@ type Timings struct {
 // Stack Exchange chat: one renewal a minute for the active (60 posts an
 // hour), one heartbeat every five minutes for each standby (12 an hour), a
 // failover within LeaseDuration + Grace + RenewInterval (3.5 minutes) of the
-// active's death, about 2.6 minutes on average. A renewal may be held back by
+// active's death, about 2 minutes on average. A renewal may be held back by
 // 409 throttling for RenewDeadline - RenewInterval (40 s) before the active
 // steps down.
 const (
@@ -57,7 +57,7 @@ func DefaultTimings() Timings {
 }
 
 // FastTimings suit servers that take a post a second or more (IRC after
-// InspIRCd's burst, Matrix): a renewal every 2 s, failover within 9 s of the
+// InspIRCd's burst, Matrix): a renewal every 2 s, failover within 7 s of the
 // active's death, with the same ratios as DefaultTimings.
 func FastTimings() Timings {
 	return Timings{

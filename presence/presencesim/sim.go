@@ -118,10 +118,10 @@ func (q queue) Less(i, j int) bool {
 	}
 	return q[i].seq < q[j].seq
 }
-func (q queue) Swap(i, j int)       { q[i], q[j] = q[j], q[i] }
-func (q *queue) Push(x any)         { *q = append(*q, x.(*event)) }
-func (q *queue) Pop() any           { old := *q; e := old[len(old)-1]; *q = old[:len(old)-1]; return e }
-func (w *world) at(e *event)        { w.seq++; e.seq = w.seq; heap.Push(&w.q, e) }
+func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *queue) Push(x any)   { *q = append(*q, x.(*event)) }
+func (q *queue) Pop() any     { old := *q; e := old[len(old)-1]; *q = old[:len(old)-1]; return e }
+func (w *world) at(e *event)  { w.seq++; e.seq = w.seq; heap.Push(&w.q, e) }
 func (w *world) local(i int) time.Time {
 	n := w.nodes[i]
 	return epoch.Add(n.offset + time.Duration(float64(w.now)*n.rate))
@@ -141,16 +141,17 @@ type world struct {
 	gapped bool // a socket that was down misses what was said (memchat, IRC); else it resumes (sechat)
 	res    Result
 
-	healed     bool
-	healAt     time.Duration
-	settled    time.Duration
-	killAt     time.Duration
-	killed     int
-	lastActive int
-	overlapAt  time.Duration
-	overlap    bool
-	minRate    float64
-	activeOf   []bool
+	healed      bool
+	healAt      time.Duration
+	settled     time.Duration
+	firstActive time.Duration
+	killAt      time.Duration
+	killed      int
+	lastActive  int
+	overlapAt   time.Duration
+	overlap     bool
+	minRate     float64
+	activeOf    []bool
 }
 
 // Run plays the schedule drawn from seed and reports what it showed.
@@ -261,6 +262,9 @@ func (w *world) faultable(i int) bool {
 	if w.healed || !w.nodes[i].alive {
 		return false
 	}
+	if w.cfg.Healthy && (w.firstActive == 0 || w.now < w.firstActive+2*w.t.RenewDeadline) {
+		return false // the healthy schedules fault the standbys of an established active
+	}
 	return !w.cfg.Healthy || !w.activeOf[i]
 }
 
@@ -325,11 +329,8 @@ func (w *world) handle(e *event) {
 		w.post(e.node, nd.core.Connect(w.local(e.node)))
 		w.pump(e.node)
 	case evStall:
-		if !w.faultable(e.node) && e.gen != 2 {
-			return
-		}
-		if !nd.alive || w.healed {
-			return
+		if !w.faultable(e.node) && (e.gen != 2 || !nd.alive || w.healed) {
+			return // throttling alone may hit a healthy active
 		}
 		till := w.now + time.Duration(e.rec.Lease)
 		switch e.gen {
@@ -447,6 +448,9 @@ func (w *world) check() {
 	cur := -1
 	for i, nd := range w.nodes {
 		a := nd.alive && nd.core.Active()
+		if a != w.activeOf[i] && w.cfg.Trace != nil {
+			w.cfg.Trace(w.now, fmt.Sprintf("%s active=%t %s", nd.id, a, nd.core))
+		}
 		if a != w.activeOf[i] {
 			if a {
 				w.res.ActiveTime -= w.now
@@ -473,6 +477,9 @@ func (w *world) check() {
 	case actives <= 1 && w.overlap:
 		w.overlap = false
 		w.res.SplitBrain += w.now - w.overlapAt
+	}
+	if cur >= 0 && w.firstActive == 0 {
+		w.firstActive = w.now
 	}
 	if cur >= 0 && cur != w.lastActive {
 		if w.lastActive >= 0 {
