@@ -102,6 +102,7 @@ type Core struct {
 	to    string    // handover target of a vacant st
 	quiet time.Time // when the latest election record of another node was read
 	max   uint64    // the highest term seen
+	held  uint64    // the highest term this node saw won or renewed
 	fence uint64    // the highest term another node knew when this one won a lower one
 	old   map[Ref]struct{}
 	olds  []Ref
@@ -387,7 +388,7 @@ func (c *Core) claim(now time.Time, r *Record, own bool, before uint64) {
 		}
 		return
 	}
-	lower := r.Term <= c.max && r.Ref == nil && !own
+	lower := r.Term <= c.held && r.Ref == nil && !own
 	c.setState(Ref{Term: r.Term, Holder: r.Node, Inc: r.Inc}, "")
 	if own {
 		sent, ok := c.claims[r.Seq]
@@ -415,13 +416,16 @@ func (c *Core) claim(now time.Time, r *Record, own bool, before uint64) {
 	if lower {
 		// This node knew a term at least as high as the one just won:
 		// say so, so that the winner claims past it.
-		c.notice, c.knewTerm = true, c.max
+		c.notice, c.knewTerm = true, c.held
 	}
 }
 
 // renew applies a renewal.
 func (c *Core) renew(r *Record, own, adopt bool) {
 	ref := Ref{Term: r.Term, Holder: r.Node, Inc: r.Inc, Seq: r.Seq}
+	if r.Term > c.held && c.known && r.Term < c.st.Term {
+		c.held = r.Term // a late renewal of a term this node did not see won
+	}
 	switch {
 	case !c.known && !adopt:
 		// Possibly a late post: wait for one that acknowledges this
@@ -478,6 +482,7 @@ func (c *Core) setState(st Ref, to string) {
 			c.olds = c.olds[1:]
 		}
 	}
+	c.held = max(c.held, st.Term)
 	changed := !c.known || st.Term != c.st.Term || st.Holder != c.st.Holder || st.Vacant != c.st.Vacant
 	c.known, c.st, c.to = true, st, to
 	if changed {
