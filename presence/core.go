@@ -97,19 +97,19 @@ type Core struct {
 
 	// known: st is this node's view of the election, agreed with every
 	// other node that has read the same room since its own connection.
-	known bool
-	st    Ref
-	to    string    // handover target of a vacant st
-	quiet time.Time // when the latest election record of another node was read
-	max   uint64    // the highest term seen
-	held  uint64    // the highest term this node saw won or renewed
-	fence uint64    // the highest term another node knew when this one won a lower one
-	old   map[Ref]struct{}
-	olds  []Ref
-	hello map[string]hello
-	acks  []ack  // hellos of other nodes read lately, for the active's records
-	suspect bool  // active, reconnected, and no own renewal read since
-	since uint64 // the highest term in election records read since the latest connection
+	known   bool
+	st      Ref
+	to      string    // handover target of a vacant st
+	quiet   time.Time // when the latest election record of another node was read
+	max     uint64    // the highest term seen
+	held    uint64    // the highest term this node saw won or renewed
+	fence   uint64    // the highest term another node knew when this one won a lower one
+	old     map[Ref]struct{}
+	olds    []Ref
+	hello   map[string]hello
+	acks    []ack  // hellos of other nodes read lately, for the active's records
+	suspect bool   // active, reconnected, and no own renewal read since
+	since   uint64 // the highest term in election records read since the latest connection
 
 	active     bool
 	doneSent   time.Time // send time of the latest own claim or renewal read back

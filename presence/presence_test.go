@@ -36,10 +36,10 @@ type cluster struct {
 	// actives counts nodes inside WhileActive's fn; most is the highest it
 	// was. gained[i] and lost[i] are when node i last started and stopped.
 	actives, most atomic.Int32
-	mu           sync.Mutex
-	gained, lost []time.Time
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
+	mu            sync.Mutex
+	gained, lost  []time.Time
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 func newCluster(t *testing.T, n int, opts ...presence.Option) *cluster {

@@ -89,8 +89,8 @@ type Record struct {
 	// read within the last lease: a node that has just (re)connected trusts
 	// only a renewal that acknowledges its own hello, so that a late post
 	// from a holder long superseded cannot mislead it.
-	Acks []Ack `msgpack:"acks,omitempty"`
-	To    string `msgpack:"to,omitempty"`
+	Acks []Ack  `msgpack:"acks,omitempty"`
+	To   string `msgpack:"to,omitempty"`
 	// Lease is the sender's lease duration and Every its heartbeat interval
 	// in its current role, in milliseconds.
 	Lease int64 `msgpack:"lease"`
