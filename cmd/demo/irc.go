@@ -11,6 +11,7 @@ import (
 	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway/ircws"
 	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/presence"
 )
 
 // ircFlags adds -irc and -channel: act the scenario out in a channel of a
@@ -34,6 +35,8 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 	trusted := ircws.TrustedAccounts(1, nicks...)
 	var nodes []*socketscience.Node
 	defer func() { closeAll(nodes, out) }()
+	cl := newCluster(presence.FastTimings(), cfg.log)
+	defer cl.close()
 	for i, nick := range nicks {
 		log := cfg.log.With().Str("instance", nick).Logger()
 		d, err := ircws.NewDialer(ircws.Config{URL: cfg.irc, Channel: cfg.ircChannel, Nick: nick, Logger: &log})
@@ -41,18 +44,18 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 			return err
 		}
 		var node *socketscience.Node
-		opts := []socketscience.Option{socketscience.WithLogger(log), socketscience.WithTrustedAccounts(trusted...)}
-		if i == 0 {
-			opts = append(opts, socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
-				answerCommand(ctx, node, m)
-			}))
-		}
+		name := instanceName(i)
+		opts := []socketscience.Option{socketscience.WithLogger(log), socketscience.WithTrustedAccounts(trusted...),
+			socketscience.WithNodeID(name),
+			socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) { cl.command(ctx, name, node, m) })}
 		node, err = socketscience.New(d, opts...)
 		if err != nil {
 			return err
 		}
 		nodes = append(nodes, node)
-		name := instanceName(i)
+		if err := cl.add(name, node, log); err != nil {
+			return err
+		}
 		if _, err := socketscience.Handle(node, "beverage", func(ctx context.Context, b Beverage) error {
 			return node.Post(ctx, fmt.Sprintf("[ %s | %s ] *serves another %s*", botName, name, b.Type))
 		}); err != nil {
@@ -73,8 +76,10 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 		return err
 	}
 	defer you.Close()
-	fmt.Fprintf(out, "%d instances of %s joined %s on %s, each under its own nick; %s is the active one and answers commands.\n",
-		len(nodes), botName, cfg.ircChannel, cfg.irc, nicks[0])
+	fmt.Fprintf(out, "%d instances of %s joined %s on %s, each under its own nick.\n", len(nodes), botName, cfg.ircChannel, cfg.irc)
+	if err := announce(ctx, cfg, cl, out); err != nil {
+		return err
+	}
 
 	want := cfg.nodes * 2
 	var mu sync.Mutex
@@ -107,7 +112,7 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 	}
 	say("!!/coffee")
 	if !cfg.headless {
-		fmt.Fprintf(out, "Join %s with any IRC client and type !!/coffee or !!/tea, or type here; Ctrl-C ends.\n", cfg.ircChannel)
+		fmt.Fprintf(out, "Join %s with any IRC client and type !!/coffee or !!/tea (or !!/failover), or type here; Ctrl-C ends.\n", cfg.ircChannel)
 		readLines(ctx, in, say)
 		<-ctx.Done()
 		return nil
@@ -126,11 +131,14 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 	if got != want {
 		return fmt.Errorf("%d of %d servings missing", want-got, want)
 	}
-	return nil
+	return cl.failover(ctx, say, cfg.timeout, out)
 }
 
 func printIRC(out io.Writer, m messages.ChatMessage) {
 	text := m.Text
+	if presenceOnly(text) {
+		return
+	}
 	if f, err := messages.Split(text); err == nil {
 		types := make([]string, len(f.Types))
 		for i, t := range f.Types {
