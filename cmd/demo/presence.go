@@ -20,7 +20,7 @@ import (
 // presence's default ratios (MaxRateRatio 1.5).
 func demoTimings() presence.Timings {
 	return presence.Timings{RenewInterval: time.Second, RenewDeadline: 2 * time.Second,
-		LeaseDuration: 2500 * time.Millisecond, Grace: 500 * time.Millisecond, ClaimStagger: 200 * time.Millisecond,
+		LeaseDuration: 2500 * time.Millisecond, Grace: 500 * time.Millisecond, ClaimStagger: 400 * time.Millisecond,
 		StandbyInterval: 5 * time.Second, Tick: 20 * time.Millisecond}
 }
 
@@ -43,9 +43,14 @@ func newCluster(timings presence.Timings, log zerolog.Logger) *cluster {
 	return &cluster{timings: timings, log: log}
 }
 
-// add starts presence for an instance's node.
+// add starts presence for an instance's node. Instances added first have
+// the higher priority: alpha claims first, then bravo, …
 func (c *cluster) add(name string, node *socketscience.Node, log zerolog.Logger) error {
+	c.mu.Lock()
+	prio := -len(c.names)
+	c.mu.Unlock()
 	p, err := presence.New(node, presence.WithName(name), presence.WithTimings(c.timings), presence.WithLogger(log),
+		presence.WithPriority(prio),
 		presence.WithOnRoleChange(func(_ context.Context, rc presence.RoleChange) {
 			c.log.Info().Str("instance", name).Bool("active", rc.Active).Uint64("term", rc.Term).Str("cause", rc.Reason).Msg("role")
 		}))
