@@ -38,6 +38,8 @@ type Config struct {
 	RateSpread float64
 	// Chaos is how long faults are injected. Defaults to 90 s.
 	Chaos time.Duration
+	// Quiet injects no faults: for measuring what presence costs at rest.
+	Quiet bool
 	// Trace, if set, is told every record read and every fault.
 	Trace func(at time.Duration, what string)
 }
@@ -59,7 +61,8 @@ type Result struct {
 	Failover      time.Duration
 	FailoverBound time.Duration
 	// Posts counts presence records posted, by role when posted, and
-	// Elapsed the simulated time.
+	// ActiveTime and StandbyTime the node-time spent in each role (alive);
+	// Elapsed is the simulated time.
 	ActivePosts, StandbyPosts int
 	ActiveTime, StandbyTime   time.Duration
 	Elapsed                   time.Duration
@@ -152,6 +155,7 @@ type world struct {
 	overlap     bool
 	minRate     float64
 	activeOf    []bool
+	alive       time.Duration // node-time alive, summed
 }
 
 // Run plays the schedule drawn from seed and reports what it showed.
@@ -186,11 +190,13 @@ func Run(seed uint64, cfg Config) Result {
 		w.at(&event{at: time.Duration(w.rng.Int64N(int64(2 * time.Second))), kind: evUp, node: i})
 		w.at(&event{at: time.Duration(w.rng.Int64N(int64(cfg.Timings.Tick))), kind: evTick, node: i})
 	}
-	w.schedule()
+	if !cfg.Quiet {
+		w.schedule()
+	}
 	w.healAt = w.cfg.Chaos
 	w.at(&event{at: w.healAt, kind: evHeal})
 	end := w.healAt + 20*w.bound()
-	for w.q.Len() > 0 && w.res.Err == nil {
+	for w.q.Len() > 0 && w.res.Err == nil && w.res.Failover == 0 {
 		e := heap.Pop(&w.q).(*event)
 		if e.at > end {
 			break
@@ -200,6 +206,15 @@ func Run(seed uint64, cfg Config) Result {
 		w.check()
 	}
 	w.res.Elapsed = w.now
+	for i, nd := range w.nodes {
+		if w.activeOf[i] {
+			w.res.ActiveTime += w.now
+		}
+		if nd.alive {
+			w.alive += w.now
+		}
+	}
+	w.res.StandbyTime = w.alive - w.res.ActiveTime
 	if w.res.Err == nil && w.killed >= 0 && w.res.Failover == 0 {
 		w.res.Err = fmt.Errorf("no new active after the active was killed at %v", w.killAt)
 	}
@@ -350,8 +365,7 @@ func (w *world) handle(e *event) {
 				return
 			}
 		}
-		w.nodes[i].alive = false
-		w.activeOf[i] = false
+		w.die(i)
 	case evHeal:
 		w.healed = true
 		for i, nd := range w.nodes {
@@ -420,6 +434,16 @@ func (w *world) activeNode() int {
 		}
 	}
 	return -1
+}
+
+// die kills node i now.
+func (w *world) die(i int) {
+	if w.activeOf[i] {
+		w.res.ActiveTime += w.now
+	}
+	w.nodes[i].alive = false
+	w.activeOf[i] = false
+	w.alive += w.now
 }
 
 // allReady reports whether every live node could take over.
@@ -510,8 +534,7 @@ func (w *world) check() {
 			return
 		}
 		w.killed, w.killAt = cur, w.now
-		w.nodes[cur].alive = false
-		w.activeOf[cur] = false
+		w.die(cur)
 		w.res.FailoverBound = w.bound()
 	case w.killed >= 0 && w.res.Failover == 0 && cur >= 0:
 		w.res.Failover = w.now - w.killAt
