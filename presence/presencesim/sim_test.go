@@ -30,17 +30,25 @@ func TestSchedules(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			n := schedules(t)
-			var worst, sum time.Duration
+			var worst, sum, bound time.Duration
+			split, changes, failovers := 0, 0, 0
 			for seed := range uint64(n) {
 				r := presencesim.Run(seed, presencesim.Config{Healthy: healthy})
 				require.NoError(t, r.Err, "seed %d (%d nodes)", seed, r.Nodes)
 				require.Zero(t, r.SplitBrainInstants)
+				split += r.SplitBrainInstants
+				if healthy {
+					changes += r.Changes - 1 // the kill after healing makes one
+				}
 				if r.Failover > 0 {
-					worst = max(worst, r.Failover)
-					sum += r.Failover
+					failovers++
+					worst, sum, bound = max(worst, r.Failover), sum+r.Failover, max(bound, r.FailoverBound)
 				}
 			}
-			t.Logf("%d schedules: failover mean %v, worst %v", n, sum/time.Duration(n), worst)
+			require.Positive(t, failovers)
+			t.Logf("%d schedules: %d split-brain instants, %d changes of active while healthy; %d failovers: mean %v, worst %v (bound at most %v)",
+				n, split, changes, failovers, (sum / time.Duration(failovers)).Round(time.Millisecond),
+				worst.Round(time.Millisecond), bound.Round(time.Millisecond))
 		})
 	}
 }
