@@ -45,8 +45,10 @@ type Presence struct {
 
 	unregister []func()
 	wake       chan struct{}
-	quit       chan struct{}
-	done       chan struct{}
+	// ctx ends when Close stops the loop, cancelling a Send in progress.
+	ctx  context.Context
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // pingType is SmokeDetector's presence message type.
@@ -88,16 +90,19 @@ func New(node *socketscience.Node, opts ...Option) (*Presence, error) {
 	}
 	p := &Presence{node: node, opts: o, clock: o.clock, core: core, log: o.log.With().Str("node", node.ID()).Logger(),
 		changed: make(chan struct{}), flushed: make(chan struct{}),
-		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	p.ctx, p.stop = context.WithCancel(context.Background())
 	core.force = o.force
 	un, err := node.Register(RecordType, p.onRecord)
 	if err != nil {
+		p.stop()
 		return nil, err
 	}
 	p.unregister = append(p.unregister, un)
 	un, err = socketscience.Handle(node, pingType, p.onPing)
 	if err != nil {
 		p.unregister[0]()
+		p.stop()
 		return nil, err
 	}
 	p.unregister = append(p.unregister, un)
@@ -168,7 +173,7 @@ func (p *Presence) WhileActive(ctx context.Context, fn func(context.Context) err
 				continue
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-p.quit:
+			case <-p.ctx.Done():
 				return ErrClosed
 			}
 		}
@@ -187,7 +192,7 @@ func (p *Presence) WhileActive(ctx context.Context, fn func(context.Context) err
 		case <-actx.Done():
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-p.quit:
+		case <-p.ctx.Done():
 			return ErrClosed
 		}
 	}
@@ -268,7 +273,7 @@ func (p *Presence) Close(ctx context.Context) error {
 	for _, un := range p.unregister {
 		un()
 	}
-	close(p.quit)
+	p.stop()
 	<-p.done
 	return err
 }
@@ -427,15 +432,10 @@ func (p *Presence) armDeadline() {
 // loop posts the outbox and runs the callbacks, in order, off the lock.
 func (p *Presence) loop() {
 	defer close(p.done)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-p.quit
-		cancel()
-	}()
+	ctx := p.ctx
 	for {
 		select {
-		case <-p.quit:
+		case <-ctx.Done():
 			p.mu.Lock()
 			if p.cancelActive != nil {
 				p.cancelActive()

@@ -229,9 +229,20 @@ func TestHandoverStepDownForce(t *testing.T) {
 	require.NoError(t, c.pres[next].Force(ctx, presence.ForceStandby))
 	last := c.active(5*time.Second, next)
 	require.NotEqual(t, next, last)
-	for _, m := range c.pres[last].Members() {
-		if m.ID == c.nodes[next].ID() {
-			require.Equal(t, presence.RoleObserver, m.Role)
+	require.Eventually(t, func() bool {
+		for _, m := range c.pres[last].Members() {
+			if m.ID == c.nodes[next].ID() {
+				return m.Role == presence.RoleObserver
+			}
 		}
-	}
+		return false
+	}, 5*time.Second, 10*time.Millisecond)
+
+	// Forced active: it asks the active to hand over, and gets the role
+	// without waiting for a lease.
+	start = time.Now()
+	require.NoError(t, c.pres[next].Force(ctx, presence.ForceActive))
+	require.Equal(t, next, c.active(5*time.Second))
+	require.Less(t, time.Since(start), testTimings().LeaseDuration)
+	require.ErrorIs(t, c.pres[next].Force(ctx, "sideways"), presence.ErrInvalidOption)
 }
