@@ -242,7 +242,8 @@ func TestHandoverStepDownForce(t *testing.T) {
 	// without waiting for a lease.
 	start = time.Now()
 	require.NoError(t, c.pres[next].Force(ctx, presence.ForceActive))
-	require.Equal(t, next, c.active(5*time.Second))
+	require.Eventually(t, c.pres[next].IsActive, 5*time.Second, 5*time.Millisecond)
+	require.Equal(t, next, c.active(time.Second))
 	require.Less(t, time.Since(start), testTimings().LeaseDuration)
 	require.ErrorIs(t, c.pres[next].Force(ctx, "sideways"), presence.ErrInvalidOption)
 }
