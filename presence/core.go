@@ -54,6 +54,8 @@ type Event struct {
 	// Reason says why this node's role changed (EventRole).
 	Reason string
 	Member Member
+	// At is the local time of the input that caused the event.
+	At time.Time
 }
 
 // superseded remembers this many replaced election states.
@@ -128,6 +130,7 @@ type Core struct {
 
 	members members
 	events  []Event
+	at      time.Time // the time of the input being handled
 }
 
 // NewCore returns the Core of a node that starts at now, disconnected.
@@ -188,6 +191,7 @@ func (c *Core) Events() []Event {
 // state (unless it is active: its own state is authoritative to it until
 // its deadline) and posts a hello to mark where it starts reading.
 func (c *Core) Connect(now time.Time) []Record {
+	c.at = now
 	c.connected, c.synced = true, false
 	// Hellos read before the gap may have been followed by election
 	// records in it: they no longer prove a vacancy.
@@ -213,6 +217,7 @@ func (c *Core) Disconnect(time.Time) {
 
 // Force sets the operator's override.
 func (c *Core) Force(now time.Time, f Force) []Record {
+	c.at = now
 	c.force = f
 	if f == ForceStandby && c.active {
 		c.stepDown("forced standby")
@@ -230,6 +235,7 @@ func (c *Core) StepDown(now time.Time) ([]Record, error) { return c.Handover(now
 // standby if empty): it may claim as soon as it reads the resignation; the
 // others wait a full lease for it.
 func (c *Core) Handover(now time.Time, to string) ([]Record, error) {
+	c.at = now
 	if !c.active {
 		return nil, ErrNotActive
 	}
@@ -245,6 +251,7 @@ func (c *Core) Handover(now time.Time, to string) ([]Record, error) {
 
 // ReadPing records a SmokeDetector instance's ping, read at now.
 func (c *Core) ReadPing(now time.Time, location string, sent time.Time) {
+	c.at = now
 	if location == "" || len(location) > maxNameLen {
 		return
 	}
@@ -257,6 +264,7 @@ func (c *Core) ReadPing(now time.Time, location string, sent time.Time) {
 
 // Read takes one record read from the room at now, in room order.
 func (c *Core) Read(now time.Time, r Record) ([]Record, error) {
+	c.at = now
 	if err := r.check(); err != nil {
 		return nil, err
 	}
@@ -402,7 +410,7 @@ func (c *Core) claim(now time.Time, r *Record, own bool, before uint64) {
 		}
 		if !c.active {
 			c.active = true
-			c.events = append(c.events, Event{Kind: EventRole, Active: true, Term: r.Term, Holder: c.self.ID, Reason: "claim won"})
+			c.events = append(c.events, Event{Kind: EventRole, Active: true, Term: r.Term, Holder: c.self.ID, Reason: "claim won", At: c.at})
 			c.lastRenew = sent
 		}
 		c.claiming, c.doneSent, c.nextSeq = false, sent, 1
@@ -500,13 +508,14 @@ func (c *Core) stepDown(reason string) {
 		c.known, c.suspect, c.since = false, false, 0
 	}
 	clear(c.sent)
-	c.events = append(c.events, Event{Kind: EventRole, Active: false, Term: c.st.Term, Holder: c.Holder(), Reason: reason})
+	c.events = append(c.events, Event{Kind: EventRole, Active: false, Term: c.st.Term, Holder: c.Holder(), Reason: reason, At: c.at})
 }
 
 // Tick lets the Core act on the time: the active steps down past its
 // deadline or renews; a standby claims once the lease ran out; heartbeats
 // go out; members' statuses age.
 func (c *Core) Tick(now time.Time) []Record {
+	c.at = now
 	var out []Record
 	if c.active && !now.Before(c.doneSent.Add(c.t.RenewDeadline)) {
 		c.stepDown("renew deadline")

@@ -3,6 +3,7 @@ package presence
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -36,6 +37,10 @@ type RoleChange struct {
 	// Reason says why the role changed ("claim won", "renew deadline",
 	// "claimed by n2", "handover", …).
 	Reason string
+	// At is when the role changed, by presence's clock: a loss is at the
+	// instant IsActive turned false and WhileActive's context was
+	// cancelled, even though the callback runs a little later.
+	At time.Time
 }
 
 func defaultOptions() options {

@@ -466,7 +466,7 @@ func (p *Presence) loop() {
 func (p *Presence) notify(ctx context.Context, ev Event) {
 	switch {
 	case ev.Kind == EventRole && p.opts.onRole != nil:
-		p.opts.onRole(ctx, RoleChange{Active: ev.Active, Term: ev.Term, Reason: ev.Reason})
+		p.opts.onRole(ctx, RoleChange{Active: ev.Active, Term: ev.Term, Reason: ev.Reason, At: ev.At})
 	case ev.Kind == EventMember && p.opts.onMember != nil:
 		p.opts.onMember(ctx, ev.Member)
 	}

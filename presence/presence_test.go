@@ -3,6 +3,7 @@ package presence_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,13 +34,15 @@ type cluster struct {
 	member []*memchat.Member
 	nodes  []*socketscience.Node
 	pres   []*presence.Presence
-	// actives counts nodes inside WhileActive's fn; most is the highest it
-	// was. gained[i] and lost[i] are when node i last started and stopped.
-	actives, most atomic.Int32
-	mu            sync.Mutex
-	gained, lost  []time.Time
-	cancel        context.CancelFunc
-	wg            sync.WaitGroup
+	// roles are the role changes, at the instant each happened (RoleChange.At);
+	// gained[i] and lost[i] are when node i last became active and stopped.
+	mu           sync.Mutex
+	roles        []roleEvent
+	gained, lost []time.Time
+	// ran counts WhileActive's work starting.
+	ran    atomic.Int32
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 func newCluster(t *testing.T, n int, opts ...presence.Option) *cluster {
@@ -53,29 +56,26 @@ func newCluster(t *testing.T, n int, opts ...presence.Option) *cluster {
 		m := c.room.Member(chatgateway.Identity{UserID: 1, UserName: "smokey"}, fmt.Sprintf("n%d", i))
 		node, err := rt.NewNode(m, socketscience.WithNodeID(fmt.Sprintf("n%d", i)))
 		require.NoError(t, err)
-		p, err := presence.New(node, append([]presence.Option{presence.WithTimings(testTimings()),
-			presence.WithPriority(n - i)}, opts...)...)
+		watch := presence.WithOnRoleChange(func(_ context.Context, rc presence.RoleChange) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.roles = append(c.roles, roleEvent{node: i, active: rc.Active, at: rc.At})
+			if rc.Active {
+				c.gained[i] = rc.At
+			} else {
+				c.lost[i] = rc.At
+			}
+		})
+		all := append([]presence.Option{presence.WithTimings(testTimings()), presence.WithPriority(n - i)}, opts...)
+		p, err := presence.New(node, append(all, watch)...)
 		require.NoError(t, err)
 		c.member, c.nodes, c.pres = append(c.member, m), append(c.nodes, node), append(c.pres, p)
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
 			_ = p.WhileActive(ctx, func(actx context.Context) error {
-				now := c.actives.Add(1)
-				for {
-					old := c.most.Load()
-					if now <= old || c.most.CompareAndSwap(old, now) {
-						break
-					}
-				}
-				c.mu.Lock()
-				c.gained[i] = time.Now()
-				c.mu.Unlock()
+				c.ran.Add(1)
 				<-actx.Done()
-				c.mu.Lock()
-				c.lost[i] = time.Now()
-				c.mu.Unlock()
-				c.actives.Add(-1)
 				return nil
 			})
 		}()
@@ -93,7 +93,45 @@ func (c *cluster) close() {
 	}
 	c.wg.Wait()
 	require.NoError(c.t, c.rt.Close(ctx))
-	require.LessOrEqual(c.t, c.most.Load(), int32(1), "two nodes were active at once")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	require.LessOrEqual(c.t, mostActive(c.roles), 1, "two nodes were active at once")
+	require.Positive(c.t, c.ran.Load(), "WhileActive never ran its work")
+}
+
+// roleEvent is one node's role change at an instant.
+type roleEvent struct {
+	node   int
+	active bool
+	at     time.Time
+}
+
+// mostActive is the most nodes active at one instant: role changes in
+// time order, a loss before a gain at the same instant.
+func mostActive(evs []roleEvent) int {
+	evs = slices.Clone(evs)
+	slices.SortStableFunc(evs, func(a, b roleEvent) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		switch {
+		case a.active == b.active:
+			return 0
+		case a.active:
+			return 1
+		}
+		return -1
+	})
+	now, most := map[int]bool{}, 0
+	for _, e := range evs {
+		if e.active {
+			now[e.node] = true
+		} else {
+			delete(now, e.node)
+		}
+		most = max(most, len(now))
+	}
+	return most
 }
 
 // active waits for exactly one active among the nodes not in skip, and

@@ -53,16 +53,16 @@ func (c *cutConn) Post(ctx context.Context, text string) (int64, error) {
 }
 
 // election watches presences: each runs its work in WhileActive, and the
-// watch records when each started and stopped acting and the most that
-// ever acted at once.
+// watch records each role change at the instant it happened
+// (RoleChange.At) and the most nodes that were ever active at once.
 type election struct {
 	t       *testing.T
 	nodes   []*socketscience.Node
 	pres    []*presence.Presence
 	dialers []*cutDialer
-	acting  atomic.Int32
-	most    atomic.Int32
+	acting  atomic.Int32 // nodes running WhileActive's work
 	mu      sync.Mutex
+	terms   []span // every node's time as the active
 	gained  []time.Time
 	lost    []time.Time
 	// actedAfterLoss counts work done by a node whose context said it had
@@ -84,6 +84,7 @@ func newElection(t *testing.T, timings presence.Timings, dialers []chatgateway.D
 		p, err := presence.New(n, presence.WithTimings(timings), presence.WithPriority(len(dialers)-i),
 			presence.WithOnRoleChange(func(_ context.Context, c presence.RoleChange) {
 				t.Logf("node-%d active=%t term=%d: %s", i, c.Active, c.Term, c.Reason)
+				e.record(i, c)
 			}))
 		require.NoError(t, err)
 		e.nodes, e.pres, e.dialers = append(e.nodes, n), append(e.pres, p), append(e.dialers, cd)
@@ -91,13 +92,13 @@ func newElection(t *testing.T, timings presence.Timings, dialers []chatgateway.D
 		go func() {
 			defer e.wg.Done()
 			_ = p.WhileActive(ctx, func(actx context.Context) error {
-				e.record(i, true)
+				e.acting.Add(1)
+				defer e.acting.Add(-1)
 				tick := time.NewTicker(timings.Tick)
 				defer tick.Stop()
 				for {
 					select {
 					case <-actx.Done():
-						e.record(i, false)
 						return nil
 					case <-tick.C:
 						// The work an active does: never after its ctx said it lost.
@@ -113,19 +114,50 @@ func newElection(t *testing.T, timings presence.Timings, dialers []chatgateway.D
 	return e
 }
 
-func (e *election) record(i int, gained bool) {
+// span is one node's time as the active, from the instant it won to the
+// instant it lost (zero while it still holds the role).
+type span struct {
+	node       int
+	from, till time.Time
+}
+
+// record follows node i's role changes, each stamped with the instant it
+// happened (RoleChange.At), reported in order per node.
+func (e *election) record(i int, c presence.RoleChange) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if gained {
-		e.gained[i] = time.Now()
-		now := e.acting.Add(1)
-		if now > e.most.Load() {
-			e.most.Store(now)
-		}
+	if c.Active {
+		e.gained[i] = c.At
+		e.terms = append(e.terms, span{node: i, from: c.At})
 		return
 	}
-	e.lost[i] = time.Now()
-	e.acting.Add(-1)
+	e.lost[i] = c.At
+	for k := len(e.terms) - 1; k >= 0; k-- {
+		if e.terms[k].node == i && e.terms[k].till.IsZero() {
+			e.terms[k].till = c.At
+			break
+		}
+	}
+}
+
+// overlaps reports two nodes' times as the active that intersect.
+func (e *election) overlaps() []string {
+	var out []string
+	for i, a := range e.terms {
+		for _, b := range e.terms[i+1:] {
+			aEnd, bEnd := a.till, b.till
+			if aEnd.IsZero() {
+				aEnd = time.Now()
+			}
+			if bEnd.IsZero() {
+				bEnd = time.Now()
+			}
+			if a.node != b.node && a.from.Before(bEnd) && b.from.Before(aEnd) {
+				out = append(out, fmt.Sprintf("node-%d %v–%v and node-%d %v–%v", a.node, a.from, a.till, b.node, b.from, b.till))
+			}
+		}
+	}
+	return out
 }
 
 func (e *election) close() {
@@ -137,7 +169,9 @@ func (e *election) close() {
 		_ = e.nodes[i].Close(ctx)
 	}
 	e.wg.Wait()
-	require.LessOrEqual(e.t, e.most.Load(), int32(1), "two nodes acted as the active at once")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	require.Empty(e.t, e.overlaps(), "two nodes were active at once")
 	require.Zero(e.t, e.actedAfterLoss.Load(), "an active acted after presence said it had lost")
 }
 
