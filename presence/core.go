@@ -431,9 +431,6 @@ func (c *Core) claim(now time.Time, r *Record, own bool, before uint64) {
 // renew applies a renewal.
 func (c *Core) renew(r *Record, own, adopt bool) {
 	ref := Ref{Term: r.Term, Holder: r.Node, Inc: r.Inc, Seq: r.Seq}
-	if r.Term > c.held && c.known && r.Term < c.st.Term {
-		c.held = r.Term // a late renewal of a term this node did not see won
-	}
 	switch {
 	case !c.known && !adopt:
 		// Possibly a late post: wait for one that acknowledges this
