@@ -202,3 +202,37 @@ func TestTimingsAndOptionsChecked(t *testing.T) {
 	require.InDelta(t, 1.5, presence.DefaultTimings().MaxRateRatio(), 0.01)
 	require.InDelta(t, 1.5, presence.FastTimings().MaxRateRatio(), 0.02)
 }
+
+// A vacancy claim can win a term no higher than one a node knew (its
+// sender missed that term while away); that node says so, and the new
+// active claims past it, so the fencing token keeps increasing.
+func TestCoreFencingTokenKeepsIncreasing(t *testing.T) {
+	r := &room{t: t, now: time.Unix(1700000000, 0), cores: map[string]*presence.Core{}, next: map[string]int{}}
+	for i, id := range []string{"a", "b"} {
+		c, err := presence.NewCore(presence.Self{ID: id, Inc: uint64(i + 1)}, presence.FastTimings(), r.now)
+		require.NoError(t, err)
+		r.cores[id] = c
+	}
+	r.post(r.cores["b"].Force(r.now, presence.ForceStandby))
+	r.post(r.cores["b"].Connect(r.now))
+	r.read("b")
+	// b learns that z held term 5 (z then dies).
+	r.post([]presence.Record{{V: 1, Kind: presence.KindRenew, Node: "z", Inc: 9, Term: 5, Seq: 3,
+		Acks: []presence.Ack{{Node: "b", Inc: 2, Nonce: 1}}}})
+	r.read("b")
+	require.Equal(t, uint64(5), r.cores["b"].Term())
+	r.next["a"] = len(r.log) // a never saw term 5
+	r.post(r.cores["a"].Connect(r.now))
+	r.run(20*time.Second, "a", "b")
+	var terms []uint64
+	for _, ev := range r.cores["a"].Events() {
+		if ev.Kind == presence.EventTerm && ev.Holder == "a" {
+			terms = append(terms, ev.Term)
+		}
+	}
+	require.Equal(t, []uint64{1, 6}, terms, "won term 1 (all it knew), then claimed past term 5")
+	require.True(t, r.cores["a"].Active())
+	require.Greater(t, r.cores["a"].Term(), uint64(5))
+	require.Equal(t, r.cores["a"].Term(), r.cores["b"].Term())
+	require.Equal(t, "a", r.cores["b"].Holder())
+}
