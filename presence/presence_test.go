@@ -20,8 +20,8 @@ import (
 // testTimings are fast enough for tests on the real clock and slow enough
 // that -race on a loaded machine does not cause a failover by itself.
 func testTimings() presence.Timings {
-	return presence.Timings{RenewInterval: 150 * time.Millisecond, RenewDeadline: 600 * time.Millisecond,
-		LeaseDuration: 900 * time.Millisecond, Grace: 100 * time.Millisecond, ClaimStagger: 50 * time.Millisecond,
+	return presence.Timings{RenewInterval: 200 * time.Millisecond, RenewDeadline: time.Second,
+		LeaseDuration: 1300 * time.Millisecond, Grace: 200 * time.Millisecond, ClaimStagger: 50 * time.Millisecond,
 		StandbyInterval: time.Second, Tick: 20 * time.Millisecond}
 }
 
