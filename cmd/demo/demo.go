@@ -14,6 +14,7 @@ import (
 	"github.com/socketscience/socketscience/chatgateway/sechat"
 	"github.com/socketscience/socketscience/chatgateway/sechat/sechattest"
 	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/presence"
 )
 
 type config struct {
@@ -110,22 +111,34 @@ func run(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
 	defer status.Close()
 	rs := status.addRoom(fmt.Sprint(room.ID), "SocketScience demo", srv.RoomURL(room.ID), srv, room.ID, bot.ID)
 
-	nodes, err := startInstances(ctx, cfg, rt, rs, status, base, room.ID)
+	cl := newCluster(demoTimings(), cfg.log)
+	nodes, err := startInstances(ctx, cfg, rt, rs, status, cl, base, room.ID)
 	defer closeAll(nodes, out)
+	defer cl.close()
 	if err != nil {
 		return err
+	}
+	rs.failover = func() {
+		if i := cl.active(); i >= 0 {
+			cl.stop(instanceName(i))
+		}
 	}
 	fmt.Fprintf(out, "Room: %s\n", srv.RoomURL(room.ID))
 	fmt.Fprintf(out, "Status: %s\n", status.pageURL(rs))
 	fmt.Fprintf(out, "Metrics: %s/metrics (probes: %s/healthz, %s/readyz)\n", status.URL, status.URL, status.URL)
-	fmt.Fprintf(out, "%d instances of %s joined it, each over its own WebSocket; %s is the active one and answers commands.\n",
-		len(nodes), botName, instanceName(0))
+	fmt.Fprintf(out, "%d instances of %s joined it, each over its own WebSocket.\n", len(nodes), botName)
+	if err := announce(ctx, cfg, cl, out); err != nil {
+		return err
+	}
 
 	say := func(text string) { _, _ = srv.Say(room.ID, human.ID, text) }
 	if cfg.headless {
 		say("!!/coffee")
 		say("!!/tea")
-		return report(ctx, cfg, srv, room.ID, out)
+		if err := report(ctx, cfg, srv, room.ID, out); err != nil {
+			return err
+		}
+		return cl.failover(ctx, say, cfg.timeout, out)
 	}
 	printed := 0
 	follow := make(chan struct{})
@@ -143,7 +156,7 @@ func run(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
 		}
 	}()
 	say("!!/coffee")
-	fmt.Fprintln(out, "Open the room in a browser and type !!/coffee or !!/tea, or type here; Ctrl-C ends.")
+	fmt.Fprintln(out, "Open the room in a browser and type !!/coffee or !!/tea (or !!/failover to stop the active instance), or type here; Ctrl-C ends.")
 	readLines(ctx, in, say)
 	<-ctx.Done()
 	<-follow
@@ -179,10 +192,10 @@ func readLines(ctx context.Context, in io.Reader, say func(string)) {
 	}
 }
 
-// startInstances makes cfg.nodes nodes on rt, the first one active; with
+// startInstances makes cfg.nodes nodes on rt, each in cl's election; with
 // rs (and status), each feeds the room's status page and the metrics.
 func startInstances(ctx context.Context, cfg config, rt *socketscience.Runtime, rs *roomStatus, status *statusServer,
-	base sechat.Config, roomID int64) ([]*socketscience.Node, error) {
+	cl *cluster, base sechat.Config, roomID int64) ([]*socketscience.Node, error) {
 	var nodes []*socketscience.Node
 	for i := range cfg.nodes {
 		name := instanceName(i)
@@ -195,14 +208,10 @@ func startInstances(ctx context.Context, cfg config, rt *socketscience.Runtime, 
 			return nodes, err
 		}
 		var node *socketscience.Node
-		// The active instance sends the payload and serves too: nodes
-		// handle their own payloads by default.
-		opts := []socketscience.Option{socketscience.WithLogger(log)}
-		if i == 0 {
-			opts = append(opts, socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
-				answerCommand(ctx, node, m)
-			}))
-		}
+		// The elected active instance sends the payload and serves too:
+		// nodes handle their own payloads by default.
+		opts := []socketscience.Option{socketscience.WithLogger(log), socketscience.WithNodeID(name),
+			socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) { cl.command(ctx, name, node, m) })}
 		if cfg.moreRooms != nil {
 			more, err := cfg.moreRooms(&log)
 			if err != nil {
@@ -213,11 +222,14 @@ func startInstances(ctx context.Context, cfg config, rt *socketscience.Runtime, 
 		attach := func(*socketscience.Node) {}
 		if rs != nil {
 			var more []socketscience.Option
-			more, attach = rs.options(status, name, i == 0)
+			more, attach = rs.options(status, name, cl.isActive(name))
 			opts = append(opts, more...)
 		}
 		node, err = rt.NewNode(client.Room(roomID), opts...)
 		if err != nil {
+			return nodes, err
+		}
+		if err := cl.add(name, node, log); err != nil {
 			return nodes, err
 		}
 		attach(node)
@@ -236,19 +248,6 @@ func startInstances(ctx context.Context, cfg config, rt *socketscience.Runtime, 
 		}
 	}
 	return nodes, nil
-}
-
-// answerCommand turns "!!/coffee" and "!!/tea" from a person into a
-// beverage payload.
-func answerCommand(ctx context.Context, node *socketscience.Node, m messages.ChatMessage) {
-	if m.UserName == botName || m.Edited {
-		return
-	}
-	kind, ok := strings.CutPrefix(strings.TrimSpace(m.Text), "!!/")
-	if !ok || (kind != "coffee" && kind != "tea") {
-		return
-	}
-	_ = node.Send(ctx, socketscience.Payload{"beverage": Beverage{MessageID: m.ID, Type: kind}})
 }
 
 func report(ctx context.Context, cfg config, srv *sechattest.Server, roomID int64, out io.Writer) error {
@@ -284,6 +283,9 @@ func served(ms []sechattest.Message) int {
 }
 
 func printMessage(out io.Writer, m sechattest.Message) {
+	if presenceOnly(m.Text) {
+		return
+	}
 	fmt.Fprintf(out, "  %s\n", messageLine(m))
 }
 
@@ -308,12 +310,17 @@ func runOnStackExchange(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	defer closeRuntime(rt, out)
-	nodes, err := startInstances(ctx, cfg, rt, nil, nil, base, cfg.seRoom)
+	cl := newCluster(presence.DefaultTimings(), cfg.log)
+	nodes, err := startInstances(ctx, cfg, rt, nil, nil, cl, base, cfg.seRoom)
 	defer closeAll(nodes, out)
+	defer cl.close()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "%d instances joined https://%s/rooms/%d; type !!/coffee there. Ctrl-C ends.\n", len(nodes), cfg.seHost, cfg.seRoom)
+	if err := announce(ctx, cfg, cl, out); err != nil {
+		return err
+	}
 	<-ctx.Done()
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/ircws"
 	"github.com/socketscience/socketscience/messages"
+	"github.com/socketscience/socketscience/presence"
 )
 
 // ircFlags adds -irc and -channel: act the scenario out in a channel of a
@@ -31,7 +32,9 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 		nicks[i] = "smokey-" + instanceName(i)
 	}
 	trusted := ircws.TrustedAccounts(1, nicks...)
-	nodes, err := startPeers(ctx, cfg, nicks, trusted, func(i int) (chatgateway.Dialer, error) {
+	cl := newCluster(presence.FastTimings(), cfg.log)
+	defer cl.close()
+	nodes, err := startPeers(ctx, cfg, cl, nicks, trusted, func(i int) (chatgateway.Dialer, error) {
 		log := cfg.log.With().Str("instance", nicks[i]).Logger()
 		return ircws.NewDialer(ircws.Config{URL: cfg.irc, Channel: cfg.ircChannel, Nick: nicks[i], Logger: &log})
 	})
@@ -48,14 +51,18 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 		return err
 	}
 	defer you.Close()
-	fmt.Fprintf(out, "%d instances of %s joined %s on %s, each under its own nick; %s is the active one and answers commands.\n",
-		len(nodes), botName, cfg.ircChannel, cfg.irc, nicks[0])
-
-	return actOut(ctx, cfg, in, out, you, "Join "+cfg.ircChannel+" with any IRC client")
+	fmt.Fprintf(out, "%d instances of %s joined %s on %s, each under its own nick.\n", len(nodes), botName, cfg.ircChannel, cfg.irc)
+	if err := announce(ctx, cfg, cl, out); err != nil {
+		return err
+	}
+	return actOut(ctx, cfg, cl, in, out, you, "Join "+cfg.ircChannel+" with any IRC client")
 }
 
 func printIRC(out io.Writer, m messages.ChatMessage) {
 	text := m.Text
+	if presenceOnly(text) {
+		return
+	}
 	if f, err := messages.Split(text); err == nil {
 		types := make([]string, len(f.Types))
 		for i, t := range f.Types {

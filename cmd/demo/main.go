@@ -1,12 +1,14 @@
 // Command demo acts out SocketScience's beverage example: several bot
 // instances share one Stack Exchange chat room, each over its own
 // WebSocket; when someone types !!/coffee or !!/tea, the active instance
-// sends a "beverage" payload and every instance serves one.
+// sends a "beverage" payload and every instance serves one. The active
+// instance is elected over the room (package presence); !!/failover, or the
+// status page's button, stops it and another takes over.
 //
 // By default the room is on a local, protocol-faithful chat server
 // (sechattest) on loopback, whose room page you can open in a browser:
 //
-//	go run ./cmd/demo -headless   # act it out, print the transcript and "served 6/6"
+//	go run ./cmd/demo -headless   # act it out, print the transcript, "served 6/6" and the failover time
 //	go run ./cmd/demo             # act it out, then keep going: type !!/coffee in the browser or here
 //
 // Beside the room's URL it prints a live status page of the room's

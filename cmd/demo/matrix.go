@@ -14,6 +14,7 @@ import (
 
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/matrix"
+	"github.com/socketscience/socketscience/presence"
 )
 
 // matrixPasswordEnv names the variable holding the password of the demo's
@@ -61,14 +62,18 @@ func runOnMatrix(ctx context.Context, cfg config, in io.Reader, out io.Writer) e
 		users[i] = "smokey-" + instanceName(i)
 		trusted[i] = "@" + users[i] + ":" + server
 	}
-	nodes, err := startPeers(ctx, cfg, users, trusted, func(i int) (chatgateway.Dialer, error) { return dialer(users[i]) })
+	cl := newCluster(presence.FastTimings(), cfg.log)
+	defer cl.close()
+	nodes, err := startPeers(ctx, cfg, cl, users, trusted, func(i int) (chatgateway.Dialer, error) { return dialer(users[i]) })
 	defer func() { closeAll(nodes, out) }()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%d instances of %s joined %s on %s, each as its own account; %s is the active one and answers commands.\n",
-		len(nodes), botName, you.Identity().Room, cfg.matrix, trusted[0])
-	return actOut(ctx, cfg, in, out, you, "Open the room in any Matrix client as @you (password from $"+matrixPasswordEnv+")")
+	fmt.Fprintf(out, "%d instances of %s joined %s on %s, each as its own account.\n", len(nodes), botName, you.Identity().Room, cfg.matrix)
+	if err := announce(ctx, cfg, cl, out); err != nil {
+		return err
+	}
+	return actOut(ctx, cfg, cl, in, out, you, "Open the room in any Matrix client as @you (password from $"+matrixPasswordEnv+")")
 }
 
 // ensureRoom creates the room as a public one, as the first instance,

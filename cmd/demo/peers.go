@@ -13,10 +13,11 @@ import (
 )
 
 // startPeers starts one instance per account on a server where each has
-// its own (IRC, Matrix), instance i on dial(i), each trusting trusted: the
-// first answers commands, every one serves beverages. It returns once all
-// are connected, and the nodes it started also on error, for closing.
-func startPeers(ctx context.Context, cfg config, accounts, trusted []string, dial func(i int) (chatgateway.Dialer, error)) ([]*socketscience.Node, error) {
+// its own (IRC, Matrix), instance i on dial(i), each trusting trusted and
+// in cl's election: the elected active answers commands, every one serves
+// beverages. It returns once all are connected, and the nodes it started
+// also on error, for closing.
+func startPeers(ctx context.Context, cfg config, cl *cluster, accounts, trusted []string, dial func(i int) (chatgateway.Dialer, error)) ([]*socketscience.Node, error) {
 	var nodes []*socketscience.Node
 	for i, account := range accounts {
 		d, err := dial(i)
@@ -24,18 +25,18 @@ func startPeers(ctx context.Context, cfg config, accounts, trusted []string, dia
 			return nodes, err
 		}
 		var node *socketscience.Node
-		opts := []socketscience.Option{socketscience.WithLogger(cfg.log.With().Str("instance", account).Logger()),
-			socketscience.WithTrustedAccounts(trusted...)}
-		if i == 0 {
-			opts = append(opts, socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
-				answerCommand(ctx, node, m)
-			}))
-		}
+		name := instanceName(i)
+		log := cfg.log.With().Str("instance", account).Logger()
+		opts := []socketscience.Option{socketscience.WithLogger(log), socketscience.WithTrustedAccounts(trusted...),
+			socketscience.WithNodeID(name),
+			socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) { cl.command(ctx, name, node, m) })}
 		if node, err = socketscience.New(d, opts...); err != nil {
 			return nodes, err
 		}
 		nodes = append(nodes, node)
-		name := instanceName(i)
+		if err := cl.add(name, node, log); err != nil {
+			return nodes, err
+		}
 		if _, err := socketscience.Handle(node, "beverage", func(ctx context.Context, b Beverage) error {
 			return node.Post(ctx, fmt.Sprintf("[ %s | %s ] *serves another %s*", botName, name, b.Type))
 		}); err != nil {
@@ -51,9 +52,9 @@ func startPeers(ctx context.Context, cfg config, accounts, trusted []string, dia
 }
 
 // actOut has you type !!/coffee (and !!/tea when headless, then counts the
-// distinct servings), or what is typed on in until ctx ends, and prints
-// what is said in the room.
-func actOut(ctx context.Context, cfg config, in io.Reader, out io.Writer, you chatgateway.Conn, hint string) error {
+// distinct servings and acts a failover out), or what is typed on in until
+// ctx ends, and prints what is said in the room.
+func actOut(ctx context.Context, cfg config, cl *cluster, in io.Reader, out io.Writer, you chatgateway.Conn, hint string) error {
 	want := cfg.nodes * 2
 	var mu sync.Mutex
 	seen := map[string]bool{}
@@ -84,7 +85,7 @@ func actOut(ctx context.Context, cfg config, in io.Reader, out io.Writer, you ch
 	}
 	say("!!/coffee")
 	if !cfg.headless {
-		fmt.Fprintf(out, "%s and type !!/coffee or !!/tea, or type here; Ctrl-C ends.\n", hint)
+		fmt.Fprintf(out, "%s and type !!/coffee or !!/tea (or !!/failover), or type here; Ctrl-C ends.\n", hint)
 		readLines(ctx, in, say)
 		<-ctx.Done()
 		return nil
@@ -103,5 +104,5 @@ func actOut(ctx context.Context, cfg config, in io.Reader, out io.Writer, you ch
 	if got != want {
 		return fmt.Errorf("%d of %d servings missing", want-got, want)
 	}
-	return nil
+	return cl.failover(ctx, say, cfg.timeout, out)
 }

@@ -86,16 +86,20 @@ func runInRooms(ctx context.Context, cfg config, in io.Reader, out io.Writer) er
 		return []socketscience.Option{socketscience.WithRooms(client.Room(second.room.ID))}, nil
 	}
 	base := sechat.Config{BaseURL: first.srv.URL, Email: botEmail, Password: botPassword}
-	nodes, err := startInstances(ctx, cfg, rt, nil, nil, base, first.room.ID)
+	cl := newCluster(demoTimings(), cfg.log)
+	nodes, err := startInstances(ctx, cfg, rt, nil, nil, cl, base, first.room.ID)
 	defer closeAll(nodes, out)
+	defer cl.close()
 	if err != nil {
 		return err
 	}
 	for _, r := range []*localRoom{first, second} {
 		fmt.Fprintf(out, "Room: %s\n", r.srv.RoomURL(r.room.ID))
 	}
-	fmt.Fprintf(out, "%d instances of %s joined both rooms, one node each; %s is the active one and answers commands.\n",
-		len(nodes), botName, instanceName(0))
+	fmt.Fprintf(out, "%d instances of %s joined both rooms, one node each.\n", len(nodes), botName)
+	if err := announce(ctx, cfg, cl, out); err != nil {
+		return err
+	}
 	if !cfg.headless {
 		first.say("!!/coffee")
 		fmt.Fprintln(out, "Type !!/coffee or !!/tea in either room in a browser, or here (posted in the first); Ctrl-C ends.")

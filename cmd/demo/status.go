@@ -42,13 +42,17 @@ type roomStatus struct {
 	srv               *sechattest.Server // nil on a real server: no recent frames, no kill
 	roomID, botID     int64
 
+	// failover stops the active instance (POST /status/{room}/failover);
+	// nil where the demo cannot.
+	failover func()
+
 	mu        sync.Mutex
 	instances []*instanceStatus
 }
 
 type instanceStatus struct {
 	name   string
-	active bool
+	active func() bool // elected (package presence)
 	node   *socketscience.Node
 	// handled counts callback outcomes by type and outcome, from the
 	// handler observer; changes is the log of connection state changes.
@@ -81,6 +85,7 @@ func newStatusServer(addr string, rt *socketscience.Runtime) (*statusServer, err
 	mux.HandleFunc("GET /status/{room}/events", s.handleEvents)
 	mux.HandleFunc("GET /status/{room}/json", s.handleJSON)
 	mux.HandleFunc("POST /status/{room}/kill", s.handleKill)
+	mux.HandleFunc("POST /status/{room}/failover", s.handleFailover)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(s.done)
@@ -114,7 +119,7 @@ func (s *statusServer) pageURL(r *roomStatus) string { return s.URL + "/status/"
 // options returns the node options that feed the status of the room's
 // instance: the collector's observer, joined with the page's own, and a
 // state handler. attach gives the instance its node once it is made.
-func (r *roomStatus) options(s *statusServer, name string, active bool) (opts []socketscience.Option, attach func(*socketscience.Node)) {
+func (r *roomStatus) options(s *statusServer, name string, active func() bool) (opts []socketscience.Option, attach func(*socketscience.Node)) {
 	in := &instanceStatus{name: name, active: active, handled: map[string]map[string]int64{}}
 	r.mu.Lock()
 	r.instances = append(r.instances, in)
@@ -191,7 +196,7 @@ func (r *roomStatus) snapshot() snapshot {
 	snap := snapshot{Room: r.name, RoomURL: r.roomURL, Instances: []instanceSnapshot{}, Frames: []string{}}
 	r.mu.Lock()
 	for _, in := range r.instances {
-		is := instanceSnapshot{Name: in.name, Active: in.active, State: "starting", Disconnects: in.downs,
+		is := instanceSnapshot{Name: in.name, Active: in.active(), State: "starting", Disconnects: in.downs,
 			Types: map[string]map[string]int64{}, Dropped: map[string]int64{}, Changes: append([]string{}, in.changes...)}
 		for t, m := range in.handled {
 			is.Types[t] = map[string]int64{}
@@ -302,13 +307,28 @@ func (s *statusServer) handleKill(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// handleFailover stops the active instance, as !!/failover does.
+func (s *statusServer) handleFailover(w http.ResponseWriter, req *http.Request) {
+	r := s.room(w, req)
+	if r == nil {
+		return
+	}
+	if r.failover == nil {
+		http.Error(w, "failover works in the local demo only", http.StatusNotImplemented)
+		return
+	}
+	r.failover()
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *statusServer) handlePage(w http.ResponseWriter, req *http.Request) {
 	r := s.room(w, req)
 	if r == nil {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = statusPage.Execute(w, map[string]string{"Room": r.name, "RoomURL": r.roomURL, "Events": "/status/" + r.id + "/events"})
+	_ = statusPage.Execute(w, map[string]string{"Room": r.name, "RoomURL": r.roomURL, "Events": "/status/" + r.id + "/events",
+		"Failover": "/status/" + r.id + "/failover"})
 }
 
 var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
@@ -321,6 +341,7 @@ pre{margin:0;font-size:90%}#stream{color:#888}
 </style></head><body>
 <h1>Status of <a href="{{.RoomURL}}">{{.Room}}</a></h1>
 <p id="stream">connecting…</p>
+<p><button id="failover" type="button">Stop the active instance</button> (as <code>!!/failover</code> in the room does): watch another take over.</p>
 <table id="instances"><thead><tr><th>instance</th><th>node</th><th>state</th><th>since</th><th>disconnects / reconnects</th>
 <th>sent / posted / frames / delivered</th><th>per type</th><th>queue</th><th>dropped</th><th>recent changes</th></tr></thead><tbody></tbody></table>
 <h2>Recent frames</h2><pre id="frames"></pre>
@@ -328,6 +349,7 @@ pre{margin:0;font-size:90%}#stream{color:#888}
 "use strict";
 function cell(tr, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.appendChild(td); return td; }
 function kv(m) { return Object.keys(m || {}).sort().map(k => k + ": " + (typeof m[k] === "object" ? kv(m[k]) : m[k])).join(", "); }
+document.getElementById("failover").onclick = () => fetch({{.Failover}}, {method: "POST"});
 const es = new EventSource({{.Events}});
 es.onopen = () => { document.getElementById("stream").textContent = "live"; };
 es.onerror = () => { document.getElementById("stream").textContent = "reconnecting…"; };

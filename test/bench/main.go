@@ -40,7 +40,7 @@ type config struct {
 	log           io.Writer
 }
 
-var allScenarios = []string{"inbound", "isolation", "e2e", "ratelimit", "memory", "recovery", "matrix", "rooms"}
+var allScenarios = []string{"inbound", "isolation", "e2e", "ratelimit", "memory", "recovery", "matrix", "rooms", "presence"}
 
 func main() {
 	cfg := config{log: os.Stderr}
@@ -155,6 +155,7 @@ var scenarioFuncs = map[string]func(context.Context, config, *machine) (*section
 	"rooms":     runRooms,
 	"recovery":  runRecovery,
 	"matrix":    runMatrix,
+	"presence":  runPresence,
 }
 
 // findPython returns the first interpreter that imports msgpack.
