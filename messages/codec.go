@@ -109,6 +109,7 @@ func encodeRaw(p Payload, env *Envelope, sign *signer, use func(raw []byte) erro
 	if sign != nil {
 		b := s.buf.Bytes()
 		m := newMAC(sign.secret, sign.room, env)
+		defer m.free()
 		for i, k := range keys {
 			m.add(k, b[spans[i][0]:spans[i][1]])
 		}
