@@ -2,6 +2,7 @@ package messages
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,4 +40,45 @@ func TestSplitAllocations(t *testing.T) {
 			}
 		}), "%v", c.p)
 	}
+}
+
+// SplitInto keeps a frame that fits in the caller's buffers, allocating
+// nothing, and otherwise splits as Split does; either way the result is
+// Split's.
+func TestSplitInto(t *testing.T) {
+	var into struct {
+		types [1]RawType
+		buf   [64]byte
+	}
+	for _, v := range loadVectors(t) {
+		want, wantErr := Split(v.Content)
+		got, err := Limits{}.SplitInto(v.Content, into.buf[:], into.types[:])
+		if wantErr != nil {
+			assert.Equal(t, wantErr, err, v.Name)
+			continue
+		}
+		require.NoError(t, err, v.Name)
+		assert.Equal(t, want, got, v.Name)
+	}
+	content, err := Encode(Payload{"beverage": map[string]any{"message_id": 1, "beverage_type": "coffee"}})
+	require.NoError(t, err)
+	f, err := Limits{}.SplitInto(content, into.buf[:], into.types[:])
+	require.NoError(t, err)
+	require.Len(t, f.Types, 1)
+	assert.Same(t, &into.types[0], &f.Types[0], "the caller's types")
+	d := uintptr(unsafe.Pointer(&f.Types[0].Data[0]))
+	assert.True(t, d >= uintptr(unsafe.Pointer(&into.buf[0])) && d < uintptr(unsafe.Pointer(&into.buf[0]))+uintptr(len(into.buf)), "the caller's bytes")
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		if _, err := (Limits{}).SplitInto(content, into.buf[:], into.types[:]); err != nil {
+			t.Fatal(err)
+		}
+	}))
+	// Too small a buffer: Split's own allocation, nothing written.
+	var small [8]byte
+	f, err = Limits{}.SplitInto(content, small[:], nil)
+	require.NoError(t, err)
+	assert.Equal(t, [8]byte{}, small)
+	var v map[string]any
+	require.NoError(t, Message{Data: f.Types[0].Data}.Decode(&v))
+	assert.Equal(t, "coffee", v["beverage_type"])
 }
