@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -81,4 +82,13 @@ func TestSplitInto(t *testing.T) {
 	var v map[string]any
 	require.NoError(t, Message{Data: f.Types[0].Data}.Decode(&v))
 	assert.Equal(t, "coffee", v["beverage_type"])
+}
+
+// strip's shortcut for text with nothing to trim at its ASCII ends agrees
+// with the full trim, at each kind of end.
+func TestStripShortcut(t *testing.T) {
+	for _, s := range []string{"", " ", "a", ".\n\x02x\x03", " .\n\x02x\x03", ".\n\x02x\x03\n", "\x1c.x", "x\x1f",
+		"\u00a0x", "x\u00a0", "\u3000x\u3000", "\u200bx", "x\r", "\rx", "\u0085x", "x\x00", "\x00x"} {
+		assert.Equal(t, strings.TrimFunc(zeroWidth.Replace(s), isPySpace), strip(s), "%q", s)
+	}
 }
