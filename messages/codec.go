@@ -109,6 +109,7 @@ func encodeRaw(p Payload, env *Envelope, sign *signer, use func(raw []byte) erro
 	if sign != nil {
 		b := s.buf.Bytes()
 		m := newMAC(sign.secret, sign.room, env)
+		defer m.free()
 		for i, k := range keys {
 			m.add(k, b[spans[i][0]:spans[i][1]])
 		}
@@ -466,22 +467,36 @@ func readHead(b []byte, off int) (h head, next int, err error) {
 	return h, off, nil
 }
 
-// validUTF8 is utf8.Valid with a loop for the short ASCII strings that
-// payloads are made of, where the call itself is most of utf8.Valid's cost.
-// It checks eight bytes at a time while they are ASCII.
+// validUTF8 is utf8.Valid with a fast path for the short ASCII strings
+// that payloads are made of, where the call itself is most of utf8.Valid's
+// cost. It checks eight bytes at a time while they are ASCII, and the
+// last eight (or four) bytes as one word, overlapping the ones before.
 func validUTF8(s []byte) bool {
-	i := 0
-	for ; len(s)-i >= 8; i += 8 {
-		if binary.LittleEndian.Uint64(s[i:])&0x8080808080808080 != 0 {
-			return utf8.Valid(s[i:])
+	const ascii8 = 0x8080808080808080
+	n := len(s)
+	switch {
+	case n >= 8:
+		for i := 0; i < n-8; i += 8 {
+			if binary.LittleEndian.Uint64(s[i:])&ascii8 != 0 {
+				return utf8.Valid(s[i:])
+			}
 		}
-	}
-	for ; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return utf8.Valid(s[i:])
+		if binary.LittleEndian.Uint64(s[n-8:])&ascii8 == 0 {
+			return true
 		}
+	case n >= 4:
+		if (binary.LittleEndian.Uint32(s)|binary.LittleEndian.Uint32(s[n-4:]))&0x80808080 == 0 {
+			return true
+		}
+	default:
+		for _, c := range s {
+			if c >= utf8.RuneSelf {
+				return utf8.Valid(s)
+			}
+		}
+		return true
 	}
-	return true
+	return utf8.Valid(s)
 }
 
 // timestamp decodes the msgpack timestamp ext's data, with the checks that
@@ -587,6 +602,20 @@ func (w *walker) container(h head, off, depth int) error {
 
 // skip walks the value at off, at depth, and returns the offset past it.
 func (w *walker) skip(off, depth int) (int, error) {
+	// The commonest values, a small positive int and a short string
+	// within every limit, without readHead; anything else, or anything
+	// wrong with these, takes the full path and its error.
+	if off < len(w.b) {
+		switch c := w.b[off]; {
+		case c <= 0x7f:
+			return off + 1, w.charge(costNum, off)
+		case c&0xe0 == 0xa0:
+			n := int(c & 0x1f)
+			if end := off + 1 + n; end <= len(w.b) && n <= w.maxStr && validUTF8(w.b[off+1:end]) {
+				return end, w.charge(costStr+roundStr(n), off)
+			}
+		}
+	}
 	h, next, err := readHead(w.b, off)
 	if err != nil {
 		return 0, err
@@ -758,6 +787,14 @@ func decodeValue(b []byte, off, depth int) (any, int, error) {
 
 // readKey reads a map key, which must be a str, and returns its bytes.
 func readKey(b []byte, off int) ([]byte, int, error) {
+	// A short valid key without readHead; the full path finds what is
+	// wrong with any other.
+	if off < len(b) && b[off]&0xe0 == 0xa0 {
+		start := off + 1
+		if end := start + int(b[off]&0x1f); end <= len(b) && validUTF8(b[start:end]) {
+			return b[start:end], end, nil
+		}
+	}
 	h, next, err := readHead(b, off)
 	if err != nil {
 		return nil, 0, err

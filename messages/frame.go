@@ -65,6 +65,12 @@ func strip(content string) string {
 	if hasZeroWidth(content) {
 		content = zeroWidth.Replace(content)
 	}
+	// Most text, every frame among it, has nothing to trim: ASCII that is
+	// not space at both ends settles it without TrimFunc's rune decoding.
+	if n := len(content); n > 0 && content[0] < utf8.RuneSelf && content[n-1] < utf8.RuneSelf &&
+		!isPySpace(rune(content[0])) && !isPySpace(rune(content[n-1])) {
+		return content
+	}
 	return strings.TrimFunc(content, isPySpace)
 }
 

@@ -1,11 +1,13 @@
 package messages
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"hash"
+	"sync"
 	"unsafe"
 )
 
@@ -66,6 +68,7 @@ func Sign(types []RawType, env *Envelope, room string, secret []byte) ([]byte, e
 		return nil, fmt.Errorf("%w: a signed frame needs an envelope", ErrBadEnvelope)
 	}
 	m := newMAC(secret, room, env)
+	defer m.free()
 	for _, t := range types {
 		m.add(t.Type, t.Data)
 	}
@@ -78,6 +81,15 @@ func Sign(types []RawType, env *Envelope, room string, secret []byte) ([]byte, e
 		}
 	}
 	return m.sum(), nil
+}
+
+// signTypes is Sign for Verify: the signature is in m's buffer, valid until
+// m.free.
+func signTypes(m *mac, types []RawType) []byte {
+	for _, t := range types {
+		m.add(t.Type, t.Data)
+	}
+	return m.h.Sum(m.out[:0])
 }
 
 // Verify checks the frame's signature, as made for room (the receiving
@@ -101,21 +113,38 @@ func (f Frame) Verify(room string, secret []byte) error {
 	if f.Envelope.repeated {
 		return fmt.Errorf("%w: the frame lists a type twice", ErrBadSignature)
 	}
-	sig, _ := Sign(f.Types, f.Envelope, room, secret)
-	if !hmac.Equal(sig, f.Envelope.Sig) {
+	m := newMAC(secret, room, f.Envelope)
+	defer m.free()
+	if !hmac.Equal(signTypes(m, f.Types), f.Envelope.Sig) {
 		return ErrBadSignature
 	}
 	return nil
 }
 
-// mac builds a frame's signature.
+// mac builds a frame's signature. Macs are pooled, each with the HMAC of
+// the secret it last used: a receiver verifies every frame under one
+// secret, and making an HMAC is most of a small frame's verify.
 type mac struct {
 	h       hash.Hash
+	key     []byte // h's secret
 	scratch [2 * binary.MaxVarintLen64]byte
+	out     [sha256.Size]byte
 }
 
+var macPool = sync.Pool{New: func() any { return new(mac) }}
+
+// newMAC returns a mac from the pool, started on a frame's signed string;
+// free returns it.
 func newMAC(secret []byte, room string, env *Envelope) *mac {
-	m := &mac{h: hmac.New(sha256.New, secret)}
+	m := macPool.Get().(*mac)
+	// The secret is the node's own, so comparing it in variable time tells
+	// a peer nothing.
+	if m.h != nil && bytes.Equal(m.key, secret) {
+		m.h.Reset()
+	} else {
+		m.h = hmac.New(sha256.New, secret)
+		m.key = append(m.key[:0], secret...)
+	}
 	m.writeString(SignatureDomain)
 	m.writeLenString(room)
 	m.writeLenString(env.Node)
@@ -148,4 +177,16 @@ func (m *mac) writeString(s string) {
 	}
 }
 
+// sum returns the signature in a new slice.
 func (m *mac) sum() []byte { return m.h.Sum(nil) }
+
+// free returns m to the pool; m's buffers must not be used after.
+func (m *mac) free() {
+	if len(m.key) > maxPooledKey {
+		return // a huge secret is not worth keeping
+	}
+	macPool.Put(m)
+}
+
+// maxPooledKey is the longest secret that a pooled mac keeps.
+const maxPooledKey = 1 << 10

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -336,5 +337,38 @@ func TestEnvelopeSig(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, f.Envelope)
 		})
+	}
+}
+
+// Verify keeps HMACs in a pool keyed by secret: a mac last used with one
+// secret must never check a frame under another, from any goroutine, and a
+// signature that Sign returned is the caller's, not the pool's.
+func TestVerifyPooledSecrets(t *testing.T) {
+	content, f := signedTestFrame(t)
+	secrets := [][]byte{testSecret, []byte("wrong secret"), append(bytes.Clone(testSecret), 'x'), testSecret[:len(testSecret)-1]}
+	sig, err := Sign(f.Types, f.Envelope, testRoom, testSecret)
+	require.NoError(t, err)
+	want := bytes.Clone(sig)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				s := secrets[(g+i)%len(secrets)]
+				err := f.Verify(testRoom, s)
+				if bytes.Equal(s, testSecret) {
+					assert.NoError(t, err)
+				} else {
+					assert.ErrorIs(t, err, ErrBadSignature)
+				}
+				_, err = Sign(f.Types, f.Envelope, testRoom, s)
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, want, sig)
+	assert.Equal(t, want, f.Envelope.Sig, content)
+	if !raceEnabled {
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = f.Verify(testRoom, testSecret) }))
 	}
 }

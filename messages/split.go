@@ -45,13 +45,28 @@ func Split(content string) (Frame, error) {
 // Split accepts DecodeFrame accepts too; and it decodes the envelope, if
 // there is one. It does not check a signature: see Frame.Verify.
 func (l Limits) Split(content string) (Frame, error) {
+	return l.SplitInto(content, nil, nil)
+}
+
+// SplitInto is Split that keeps the frame's decoded bytes in buf, and its
+// types in types, when buf has room for the bytes; a reader that allocates
+// one object for a frame and what carries it, with room for both, saves
+// an allocation. Whatever does not fit is allocated, as Split does. The
+// Frame's Types and Data then point into buf and types, so the caller must
+// not write to them while the Frame is in use.
+func (l Limits) SplitInto(content string, buf []byte, types []RawType) (Frame, error) {
 	body, err := frameBody(content, &l)
 	if err != nil {
 		return Frame{}, err
 	}
 	// The one buffer of the call: Types and Data point into it. A small
 	// frame's one type is kept in the same allocation.
-	dst, types := frameBuffer(base64.StdEncoding.DecodedLen(len(body)))
+	var dst []byte
+	if n := base64.StdEncoding.DecodedLen(len(body)); n <= cap(buf) {
+		dst, types = buf[:n:n], types[:0:cap(types)]
+	} else {
+		dst, types = frameBuffer(n)
+	}
 	b, err := decodeBase64(dst, body)
 	if err != nil {
 		return Frame{}, err

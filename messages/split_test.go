@@ -1,7 +1,9 @@
 package messages
 
 import (
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,5 +40,55 @@ func TestSplitAllocations(t *testing.T) {
 				t.Fatal(err)
 			}
 		}), "%v", c.p)
+	}
+}
+
+// SplitInto keeps a frame that fits in the caller's buffers, allocating
+// nothing, and otherwise splits as Split does; either way the result is
+// Split's.
+func TestSplitInto(t *testing.T) {
+	var into struct {
+		types [1]RawType
+		buf   [64]byte
+	}
+	for _, v := range loadVectors(t) {
+		want, wantErr := Split(v.Content)
+		got, err := Limits{}.SplitInto(v.Content, into.buf[:], into.types[:])
+		if wantErr != nil {
+			assert.Equal(t, wantErr, err, v.Name)
+			continue
+		}
+		require.NoError(t, err, v.Name)
+		assert.Equal(t, want, got, v.Name)
+	}
+	content, err := Encode(Payload{"beverage": map[string]any{"message_id": 1, "beverage_type": "coffee"}})
+	require.NoError(t, err)
+	f, err := Limits{}.SplitInto(content, into.buf[:], into.types[:])
+	require.NoError(t, err)
+	require.Len(t, f.Types, 1)
+	assert.Same(t, &into.types[0], &f.Types[0], "the caller's types")
+	d := uintptr(unsafe.Pointer(&f.Types[0].Data[0]))
+	assert.True(t, d >= uintptr(unsafe.Pointer(&into.buf[0])) && d < uintptr(unsafe.Pointer(&into.buf[0]))+uintptr(len(into.buf)), "the caller's bytes")
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		if _, err := (Limits{}).SplitInto(content, into.buf[:], into.types[:]); err != nil {
+			t.Fatal(err)
+		}
+	}))
+	// Too small a buffer: Split's own allocation, nothing written.
+	var small [8]byte
+	f, err = Limits{}.SplitInto(content, small[:], nil)
+	require.NoError(t, err)
+	assert.Equal(t, [8]byte{}, small)
+	var v map[string]any
+	require.NoError(t, Message{Data: f.Types[0].Data}.Decode(&v))
+	assert.Equal(t, "coffee", v["beverage_type"])
+}
+
+// strip's shortcut for text with nothing to trim at its ASCII ends agrees
+// with the full trim, at each kind of end.
+func TestStripShortcut(t *testing.T) {
+	for _, s := range []string{"", " ", "a", ".\n\x02x\x03", " .\n\x02x\x03", ".\n\x02x\x03\n", "\x1c.x", "x\x1f",
+		"\u00a0x", "x\u00a0", "\u3000x\u3000", "\u200bx", "x\r", "\rx", "\u0085x", "x\x00", "\x00x"} {
+		assert.Equal(t, strings.TrimFunc(zeroWidth.Replace(s), isPySpace), strip(s), "%q", s)
 	}
 }

@@ -127,9 +127,10 @@ func planFor(t reflect.Type) *structPlan {
 // decode decodes the msgpack map b into the struct at base, and reports
 // whether it could. It checks b as unmarshal's walk does (the same walker,
 // with the same ceiling, in the same order; for a value that a field takes,
-// the walk is one readHead, which set makes), so it succeeds only on data
-// that Message.Decode accepts, and it then sets the fields Message.Decode
-// would set, to the same values, in the same order.
+// the walk is one readHead), so it succeeds only on data that
+// Message.Decode accepts, and it then sets the fields Message.Decode would
+// set, to the same values, in the same order. The string fields' bytes
+// share one allocation.
 func (p *structPlan) decode(b []byte, base unsafe.Pointer) bool {
 	var w walker
 	w.initCeiling(b)
@@ -137,6 +138,7 @@ func (p *structPlan) decode(b []byte, base unsafe.Pointer) bool {
 	if err != nil || h.kind != kMap || w.container(h, 0, 1) != nil {
 		return false
 	}
+	var strs pendingStrs
 	for range h.n {
 		k, next, err := w.key(off)
 		if err != nil {
@@ -149,12 +151,68 @@ func (p *structPlan) decode(b []byte, base unsafe.Pointer) bool {
 			}
 			continue
 		}
-		var ok bool
-		if off, ok = f.set(b, next, base); !ok {
+		v, next, err := readHead(b, next)
+		if err != nil {
 			return false
 		}
+		switch {
+		case f.kind != reflect.String:
+			if !f.store(v, unsafe.Add(base, f.offset)) {
+				return false
+			}
+		case v.kind != kStr:
+			return false
+		default:
+			if strs.n == len(strs.at) {
+				strs.flush(b, base)
+			}
+			strs.at[strs.n] = pendingStr{field: f.offset, start: next, end: next + v.n}
+			strs.n++
+			next += v.n
+		}
+		off = next
 	}
-	return off == len(b)
+	if off != len(b) {
+		return false
+	}
+	strs.flush(b, base)
+	return true
+}
+
+// pendingStrs are string fields decoded but not yet set, so that their
+// bytes can be copied into one allocation. They hold offsets, not
+// pointers, so that the struct decoded into stays on the caller's stack.
+type pendingStrs struct {
+	n  int
+	at [8]pendingStr
+}
+
+// pendingStr is a string field (its offset in the struct) and its bytes
+// (their bounds in the data).
+type pendingStr struct {
+	field      uintptr
+	start, end int
+}
+
+// flush copies the pending strings' bytes into one new buffer, sets their
+// fields to views of it, in the order they were decoded, and empties s.
+func (s *pendingStrs) flush(b []byte, base unsafe.Pointer) {
+	total := 0
+	for _, p := range s.at[:s.n] {
+		total += p.end - p.start
+	}
+	// Never written after the copies, so the strings may view it.
+	buf := make([]byte, 0, total)
+	for _, p := range s.at[:s.n] {
+		var str string
+		if p.end > p.start {
+			i := len(buf)
+			buf = append(buf, b[p.start:p.end]...)
+			str = unsafe.String(&buf[i], p.end-p.start)
+		}
+		*(*string)(unsafe.Add(base, p.field)) = str
+	}
+	s.n = 0
 }
 
 func (p *structPlan) field(key []byte) *planField {
@@ -166,33 +224,14 @@ func (p *structPlan) field(key []byte) *planField {
 	return nil
 }
 
-// set decodes the value at b[off:] into f, if it is valid and of the
-// msgpack kind that f's type takes as it is, and returns the offset past
-// it; it reports false for anything else, such as a value that
+// store writes h's value into the field at ptr, of kind f.kind, if it is
+// of the msgpack kind that the field's type takes as it is, and reports
+// whether it did; it reports false for anything else, such as a value that
 // vmihailenco/msgpack would convert. Every kind it takes is a scalar, which
 // one readHead checks as fully as the walker's skip (under the ceiling, a
-// scalar's charge never fails).
-func (f *planField) set(b []byte, off int, base unsafe.Pointer) (int, bool) {
-	h, next, err := readHead(b, off)
-	if err != nil {
-		return 0, false
-	}
-	if h.kind == kStr {
-		next += h.n
-	}
-	return next, f.store(h, b[:next], base)
-}
-
-// store writes h's value (a str's bytes end b) into f.
-func (f *planField) store(h head, b []byte, base unsafe.Pointer) bool {
-	ptr := unsafe.Add(base, f.offset)
+// scalar's charge never fails). Strings are decode's.
+func (f *planField) store(h head, ptr unsafe.Pointer) bool {
 	switch f.kind {
-	case reflect.String:
-		if h.kind != kStr {
-			return false
-		}
-		*(*string)(ptr) = string(b[len(b)-h.n:])
-		return true
 	case reflect.Bool:
 		if h.kind != kBool {
 			return false

@@ -47,7 +47,7 @@ func FuzzInboundCheck(f *testing.F) {
 			}
 		case err == nil && kind == messages.KindFrame:
 			if _, serr := messages.Split(text); serr != nil {
-				t.Fatalf("accepted %q (%d types), which does not split: %v", text, len(fr.Types), serr)
+				t.Fatalf("accepted %q (%d types), which does not split: %v", text, len(fr.Frame.Types), serr)
 			}
 		}
 	})

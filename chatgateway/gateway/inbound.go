@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/internal/metrics"
+	"github.com/socketscience/socketscience/internal/protocol"
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 )
@@ -99,18 +101,19 @@ func (in *inbound) countDropped() {
 	}
 }
 
-// check returns msg's frame, or why there is none: messages.ErrNotFrame
-// for plain chat, errIncomplete for a fragment kept, or the reason to drop.
-// What is a frame or a fragment is messages.Classify's call, the same one
-// that a node's Post refuses to post.
-func (in *inbound) check(msg messages.ChatMessage, room string, trusted trust) (messages.Frame, error) {
+// check returns msg's frame, ready for the router, or why there is none:
+// messages.ErrNotFrame for plain chat, errIncomplete for a fragment kept,
+// or the reason to drop. What is a frame or a fragment is
+// messages.Classify's call, the same one that a node's Post refuses to
+// post.
+func (in *inbound) check(msg messages.ChatMessage, room string, trusted trust) (*protocol.Inbound, error) {
 	kind := messages.Classify(msg.Text)
 	if kind == messages.KindChat {
-		return messages.Frame{}, messages.ErrNotFrame
+		return nil, messages.ErrNotFrame
 	}
 	// Before anything is decoded or kept: a stranger costs a comparison.
 	if !trusted.has(msg) {
-		return messages.Frame{}, ErrUntrusted
+		return nil, ErrUntrusted
 	}
 	text := msg.Text
 	if kind == messages.KindFragment {
@@ -118,13 +121,13 @@ func (in *inbound) check(msg messages.ChatMessage, room string, trusted trust) (
 		in.countDropped()
 		switch {
 		case err != nil:
-			return messages.Frame{}, err
+			return nil, err
 		case !done:
-			return messages.Frame{}, errIncomplete
+			return nil, errIncomplete
 		}
 		text = whole
 	}
-	frame, err := in.limits.Split(text)
+	ib, err := splitInbound(in.limits, text, msg)
 	if err != nil {
 		switch {
 		case errors.Is(err, messages.ErrNotFrame) && kind == messages.KindFragment:
@@ -132,22 +135,57 @@ func (in *inbound) check(msg messages.ChatMessage, room string, trusted trust) (
 		case errors.Is(err, messages.ErrNotFrame):
 			err = fmt.Errorf("%w: %w", ErrBadFrame, err)
 		}
-		return frame, err
+		return nil, err
 	}
 	if in.secret == nil {
-		return frame, nil
+		return ib, nil
 	}
+	frame := &ib.Frame
 	if err := frame.Verify(room, in.secret); err != nil {
-		return frame, err
+		return nil, err
 	}
 	sent, now := time.UnixMilli(frame.Envelope.Time), in.clock.Now()
 	if now.Sub(sent).Abs() > in.skew {
-		return frame, fmt.Errorf("%w: sent %v, %v from now", ErrStale, sent.UTC(), now.Sub(sent).Round(time.Second))
+		return nil, fmt.Errorf("%w: sent %v, %v from now", ErrStale, sent.UTC(), now.Sub(sent).Round(time.Second))
 	}
 	// What this run of the node has seen is all it remembers, so a frame
 	// made before it started may have been handled by its earlier run.
 	if frame.Envelope.Time < in.start.UnixMilli() { // at the envelope's resolution
-		return frame, fmt.Errorf("%w: sent %v, before this node started (%v)", ErrStale, sent.UTC(), in.start.UTC())
+		return nil, fmt.Errorf("%w: sent %v, before this node started (%v)", ErrStale, sent.UTC(), in.start.UTC())
 	}
-	return frame, nil
+	return ib, nil
+}
+
+// smallFrameLen is the most decoded bytes that an Inbound is allocated
+// with: 112 makes an inboundWith 288 bytes, one of the allocator's size
+// classes, and holds most frames, SmokeDetector's among them.
+const smallFrameLen = 112
+
+// inboundWith is an Inbound with room for a small frame's bytes and its
+// one type, so that such a frame costs the reader one allocation.
+type inboundWith struct {
+	msg   protocol.Inbound
+	types [1]messages.RawType
+	buf   [smallFrameLen]byte
+}
+
+// splitInbound splits text into a new Inbound from msg. A frame whose
+// decoded bytes would fit (the base64 of text bounds them from above) is
+// split into the Inbound's own room; a bigger one allocates nothing more
+// until it has split.
+func splitInbound(l messages.Limits, text string, msg messages.ChatMessage) (*protocol.Inbound, error) {
+	if base64.StdEncoding.DecodedLen(len(text)) > smallFrameLen {
+		f, err := l.Split(text)
+		if err != nil {
+			return nil, err
+		}
+		return &protocol.Inbound{Frame: f, Chat: msg}, nil
+	}
+	w := new(inboundWith)
+	f, err := l.SplitInto(text, w.buf[:], w.types[:])
+	if err != nil {
+		return nil, err
+	}
+	w.msg = protocol.Inbound{Frame: f, Chat: msg}
+	return &w.msg, nil
 }

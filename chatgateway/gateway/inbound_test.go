@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor/fakeclock"
@@ -76,5 +77,39 @@ func TestInboundCheck(t *testing.T) {
 				assert.ErrorIs(t, err, c.want)
 			}
 		})
+	}
+}
+
+// check hands the router an Inbound holding the chat message and the frame
+// as messages.Split makes it, whether the frame fits the Inbound's own
+// room or not, and signed frames verify from that room too.
+func TestInboundCheckCarriesFrame(t *testing.T) {
+	assert.Equal(t, uintptr(288), unsafe.Sizeof(inboundWith{}), "a size class of the allocator")
+	clock := fakeclock.New(time.UnixMilli(1))
+	secret := []byte("k")
+	signed, err := messages.EncodeSignedFrame(messages.Payload{"ping": 1}, &messages.Envelope{Node: "n", Seq: 1, Time: 1}, "room", secret)
+	require.NoError(t, err)
+	for _, p := range []messages.Payload{
+		{"beverage": map[string]any{"message_id": 1, "beverage_type": "coffee"}},
+		{"a": 1, "b": "two"},
+		{"blob": strings.Repeat("x", smallFrameLen)},
+		{"blob": strings.Repeat("x", 3*smallFrameLen)},
+	} {
+		text, err := messages.Encode(p)
+		require.NoError(t, err)
+		for _, s := range []string{text, signed} {
+			in := inbound{skew: DefaultMaxClockSkew, clock: clock, start: clock.Now(),
+				reassembler: messages.NewReassembler(messages.ReassemblyLimits{})}
+			if s == signed {
+				in.secret = secret
+			}
+			msg := messages.ChatMessage{ID: 9, UserID: 1, UserName: "me", Text: s}
+			got, err := in.check(msg, "room", trust{ids: []int64{1}})
+			require.NoError(t, err)
+			want, err := messages.Split(s)
+			require.NoError(t, err)
+			assert.Equal(t, msg, got.Chat)
+			assert.Equal(t, want, got.Frame)
+		}
 	}
 }

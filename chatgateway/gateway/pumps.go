@@ -57,7 +57,8 @@ func (g *Gateway) read(s *session) {
 		switch {
 		case err == nil:
 			g.counters.Frames.Add(1)
-			root.Send(g.cfg.Router, &protocol.Inbound{Frame: frame, Chat: msg, Room: g.cfg.Room})
+			frame.Room = g.cfg.Room
+			root.Send(g.cfg.Router, frame)
 		case errors.Is(err, messages.ErrNotFrame):
 			root.Send(g.cfg.Router, &protocol.ChatInbound{Chat: msg})
 		case errors.Is(err, errIncomplete):
