@@ -40,7 +40,9 @@ func TestLayers(t *testing.T) {
 		"actors":                          {may: append(slices.Clone(leaves), "internal/metrics", "internal/protocol"), protoact: true},
 		// A user could have written it: the root package's API and the
 		// contracts, never the machinery.
-		"observability": {may: []string{"", "messages", "chatgateway"}, direct: true},
+		"observability":        {may: []string{"", "messages", "chatgateway"}, direct: true},
+		"presence":             {may: []string{"", "supervisor"}, direct: true},
+		"presence/presencesim": {may: []string{"presence", "supervisor"}, direct: true},
 		"chatgateway/gateway": {may: append(slices.Clone(leaves), "internal/goroutines", "internal/metrics", "internal/protocol"),
 			protoact: true},
 	} {
