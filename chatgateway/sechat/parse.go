@@ -90,6 +90,9 @@ type event struct {
 	UserName  string `json:"user_name"`
 	RoomID    int64  `json:"room_id"`
 	MessageID int64  `json:"message_id"`
+	// Content is the message's rendered HTML; nil when absent (a deleted
+	// message has none).
+	Content *string `json:"content"`
 }
 
 const (

@@ -536,7 +536,7 @@ func browserDelete(t *testing.T, f *fixture, email, pass string, msgID int64) {
 // socket carries on.
 func TestReadSkipsDeletedMessage(t *testing.T) {
 	f := newFixture(t)
-	d := f.client(t).Room(f.room.ID)
+	d := f.client(t, exactChatText).Room(f.room.ID)
 	conn, err := d.Dial(context.Background())
 	require.NoError(t, err)
 	ch := reader(t, conn)
