@@ -5,8 +5,15 @@ import (
 	"sync"
 )
 
-// maxRemembered bounds how many own posts a Dialer remembers for their echo.
-const maxRemembered = 64
+// maxRemembered and maxRememberedBytes bound the own posts a Dialer
+// remembers for their echoes. Posting runs ahead of reading when the room
+// is busy (Read has the others' messages to fetch too): with 64, a node
+// posting as fast as it could forgot its posts before their echoes came,
+// and fetched them.
+const (
+	maxRemembered      = 1024
+	maxRememberedBytes = 4 << 20
+)
 
 // echoes remembers what a Dialer's conns posted, so that the echo of an
 // own post, which the socket brings back like anyone's message, needs no
@@ -18,6 +25,7 @@ type echoes struct {
 	mu     sync.Mutex
 	posted map[int64]string // by message id
 	order  []int64          // posted's ids, oldest first
+	bytes  int              // posted's texts' length
 	begun  uint64           // posts begun, numbering them from 1
 	open   map[uint64]bool  // posts begun and not yet answered
 	ended  chan struct{}    // closed, and replaced, when a post is answered
@@ -45,12 +53,15 @@ func (m *echoes) end(n uint64, id int64, text string) {
 		if m.posted == nil {
 			m.posted = make(map[int64]string)
 		}
-		if len(m.order) == maxRemembered {
-			delete(m.posted, m.order[0])
+		for len(m.order) > 0 && (len(m.order) == maxRemembered || m.bytes+len(text) > maxRememberedBytes) {
+			m.forget(m.order[0])
 			m.order = m.order[1:]
 		}
-		m.posted[id] = text
-		m.order = append(m.order, id)
+		if len(text) <= maxRememberedBytes {
+			m.posted[id] = text
+			m.bytes += len(text)
+			m.order = append(m.order, id)
+		}
 	}
 	delete(m.open, n)
 	close(m.ended)
@@ -70,8 +81,15 @@ func (m *echoes) recall(id int64) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	text, ok := m.posted[id]
-	delete(m.posted, id)
+	m.forget(id)
 	return text, ok
+}
+
+// forget drops post id's text, if still remembered; its id stays in order
+// until it comes up there.
+func (m *echoes) forget(id int64) {
+	m.bytes -= len(m.posted[id])
+	delete(m.posted, id)
 }
 
 // await returns the text of own post id once every post numbered up to
@@ -82,7 +100,7 @@ func (m *echoes) await(ctx context.Context, id int64, upTo uint64) (string, bool
 		m.mu.Lock()
 		text, ok := m.posted[id]
 		if ok {
-			delete(m.posted, id)
+			m.forget(id)
 			m.mu.Unlock()
 			return text, true
 		}

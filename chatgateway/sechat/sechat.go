@@ -187,6 +187,16 @@ type Config struct {
 	ExactChatText bool
 }
 
+// defaultTransport is http.DefaultTransport keeping enough idle connections
+// per host for a room's fetches in flight and its posts: with the standard
+// two, every fetch past the second opened (and closed) a connection of its
+// own.
+var defaultTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = maxFetches + 2
+	return t
+}()
+
 // Client is one logged-in account session on one chat server: its cookies,
 // its chat fkey and its own identity. It is shared by every room the
 // account joins, because SE ties the fkey to the session (logging in again
@@ -255,7 +265,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if jar == nil {
 		jar, _ = cookiejar.New(nil) // never fails with nil options
 	}
-	hc := http.Client{Timeout: DefaultHTTPTimeout}
+	hc := http.Client{Timeout: DefaultHTTPTimeout, Transport: defaultTransport}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
