@@ -188,12 +188,13 @@ type Config struct {
 }
 
 // defaultTransport is http.DefaultTransport keeping enough idle connections
-// per host for a room's fetches in flight and its posts: with the standard
-// two, every fetch past the second opened (and closed) a connection of its
-// own.
+// per host for several rooms' fetches in flight (maxFetches each) and
+// posts: with the standard two, every fetch past the second opened (and
+// closed) a connection of its own. Idle ones still close after
+// IdleConnTimeout (90 s).
 var defaultTransport = func() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = maxFetches + 2
+	t.MaxIdleConnsPerHost = 4 * (maxFetches + 1)
 	return t
 }()
 
