@@ -759,7 +759,7 @@ func (k *conn) Close() error {
 		}
 		k.cancel()
 		k.closeSocket()
-		<-k.pumpDone   // it ends on the closed socket or the cancelled ctx
+		<-k.pumpDone     // it ends on the closed socket or the cancelled ctx
 		k.fetches.Wait() // they end on the cancelled ctx
 		k.log.Debug().Msg("room socket closed")
 	})
