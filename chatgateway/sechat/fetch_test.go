@@ -116,3 +116,49 @@ func TestFetchesArePipelinedInOrder(t *testing.T) {
 		assert.Equal(t, "message "+strconv.Itoa(i), nextMsg(t, ch).Text)
 	}
 }
+
+// At most 8 fetches run at once: the ninth waits for a slot.
+func TestAtMostEightFetchesAtOnce(t *testing.T) {
+	h := newHostile(t)
+	release := make(chan struct{})
+	h.on(routePlain, func(_ http.ResponseWriter, r *http.Request, _ int) bool {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return false
+	})
+	ch := reader(t, h.dial(t))
+	for i := range 12 {
+		h.sayHuman("message " + strconv.Itoa(i))
+	}
+	require.Eventually(t, func() bool { return h.requests(routePlain) == 8 }, waitLimit, time.Millisecond)
+	require.Never(t, func() bool { return h.requests(routePlain) > 8 }, 50*time.Millisecond, time.Millisecond)
+	close(release)
+	for i := range 12 {
+		assert.Equal(t, "message "+strconv.Itoa(i), nextMsg(t, ch).Text)
+	}
+}
+
+// A person's message deleted while the socket was down is replayed with
+// its content (no fetch, so no 404 to tell it was deleted), as the docs
+// say; with ExactChatText it is skipped (TestReadSkipsDeletedMessage).
+func TestDeletedPersonsMessageReplayedFromContent(t *testing.T) {
+	f := newFixture(t)
+	d := f.client(t).Room(f.room.ID)
+	conn, err := d.Dial(context.Background())
+	require.NoError(t, err)
+	ch := reader(t, conn)
+	f.srv.KillSockets(f.bot.ID)
+	nextErr(t, ch)
+
+	gone, err := f.srv.Say(f.room.ID, f.human.ID, "regrettable")
+	require.NoError(t, err)
+	browserDelete(t, f, "makyen@example.com", "other", gone)
+
+	conn, err = d.Dial(context.Background())
+	require.NoError(t, err)
+	ch = reader(t, conn)
+	assert.Equal(t, "regrettable", nextMsg(t, ch).Text)
+	assert.Zero(t, f.srv.Requests("/message/"))
+}
