@@ -145,20 +145,8 @@ func TestAtMostEightFetchesAtOnce(t *testing.T) {
 // say; with ExactChatText it is skipped (TestReadSkipsDeletedMessage).
 func TestDeletedPersonsMessageReplayedFromContent(t *testing.T) {
 	f := newFixture(t)
-	d := f.client(t).Room(f.room.ID)
-	conn, err := d.Dial(context.Background())
-	require.NoError(t, err)
-	ch := reader(t, conn)
-	f.srv.KillSockets(f.bot.ID)
-	nextErr(t, ch)
-
-	gone, err := f.srv.Say(f.room.ID, f.human.ID, "regrettable")
-	require.NoError(t, err)
-	browserDelete(t, f, "makyen@example.com", "other", gone)
-
-	conn, err = d.Dial(context.Background())
-	require.NoError(t, err)
-	ch = reader(t, conn)
+	ch, _ := replayAfterDelete(t, f)
 	assert.Equal(t, "regrettable", nextMsg(t, ch).Text)
+	assert.Equal(t, "kept", nextMsg(t, ch).Text)
 	assert.Zero(t, f.srv.Requests("/message/"))
 }
