@@ -503,7 +503,10 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 			"Latency: one member sends %d payloads one at a time, each once both others have the previous one; from Send (or the post) "+
 			"to the handler (or the socket frame) on each other member. Nodes: socketscience over the sechat adapter "+
 			"(WithoutCoalescing, so both sides post the same number of messages). Bare relay: the same frames (with an envelope, as a node's) "+
-			"posted by plain HTTP clients, one post at a time per client, and read from the room's WebSocket with gorilla/websocket, no library.", m, seqN),
+			"posted by plain HTTP clients, one post at a time per client, and read from the room's WebSocket with gorilla/websocket, no library. "+
+			"GETs: the server's count of plain-source requests; in a third run per round each member sends %d payloads while a person "+
+			"(another account) says %d everyday things (markdown, a link, a mention, multi-line and fixed-font text) among them, and "+
+			"each node has a chat handler; its GETs for the person's messages are counted on their own.", m, seqN, talkM, talkN),
 		Target: "Nodes ≥ 70% of the bare relay's payloads/s; one-at-a-time p50 latency ≤ 2× the relay's; 0 plain-source GETs per person's message",
 		Header: []string{"", "Nodes", "bare relay", "Nodes / bare"},
 		Rows: [][]string{
