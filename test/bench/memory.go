@@ -66,7 +66,8 @@ func cpuTime() time.Duration {
 // Runtime at each of sharedCounts, whose process CPU time it measures over
 // an idle window of idle.
 func measureMemory(types, nodes int, sharedCounts []int, idle time.Duration) (memResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// A minute for the setup, plus the idle windows.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(len(sharedCounts))*idle)
 	defer cancel()
 	var res memResult
 	room := memchat.NewRoom()
