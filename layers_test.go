@@ -26,16 +26,18 @@ func TestLayers(t *testing.T) {
 		// nothing but what a user could.
 		direct bool
 	}{
-		"messages":                      {},
-		"supervisor":                    {},
-		"supervisor/fakeclock":          {may: []string{"supervisor"}},
-		"chatgateway":                   {may: []string{"messages"}},
-		"chatgateway/memchat":           {may: leaves},
-		"chatgateway/sechat":            {may: leaves},
-		"chatgateway/sechat/sechattest": {may: leaves},
-		"chatgateway/ircws":             {may: leaves},
-		"internal/protocol":             {may: []string{"messages"}},
-		"actors":                        {may: append(slices.Clone(leaves), "internal/metrics", "internal/protocol"), protoact: true},
+		"messages":                        {},
+		"supervisor":                      {},
+		"supervisor/fakeclock":            {may: []string{"supervisor"}},
+		"chatgateway":                     {may: []string{"messages"}},
+		"chatgateway/memchat":             {may: leaves},
+		"chatgateway/sechat":              {may: leaves},
+		"chatgateway/sechat/sechattest":   {may: leaves},
+		"chatgateway/ircws":               {may: leaves},
+		"chatgateway/matrix":              {may: leaves},
+		"chatgateway/matrix/dendritetest": {may: leaves},
+		"internal/protocol":               {may: []string{"messages"}},
+		"actors":                          {may: append(slices.Clone(leaves), "internal/metrics", "internal/protocol"), protoact: true},
 		// A user could have written it: the root package's API and the
 		// contracts, never the machinery.
 		"observability": {may: []string{"", "messages", "chatgateway"}, direct: true},

@@ -314,21 +314,6 @@ func (n *Node) Register(typ string, fn HandlerFunc) (unregister func(), err erro
 	return unregister, nil
 }
 
-// Handle registers a callback that receives typ's data decoded into a T. A
-// payload whose data does not decode into T counts as a handler error.
-func Handle[T any](n *Node, typ string, fn func(ctx context.Context, v T) error) (unregister func(), err error) {
-	if fn == nil {
-		return nil, ErrNilHandler
-	}
-	return n.Register(typ, func(ctx context.Context, m Message) error {
-		var v T
-		if err := m.Decode(&v); err != nil {
-			return err
-		}
-		return fn(ctx, v)
-	})
-}
-
 // WaitConnected blocks until the node is connected to the room, or its
 // connection has failed for good (ErrStopped), or Close has stopped it
 // (ErrClosed), or ctx ends (ctx's error).

@@ -44,6 +44,9 @@ type handler struct {
 	stopMu    sync.Mutex
 	stopping  bool
 	logErrors rate.Sometimes // a handler that fails on every message must not flood the log
+	// out is what the router actor has gathered for this handler and not
+	// yet handed on; owned by the router actor.
+	out *batch
 }
 
 type callback struct {

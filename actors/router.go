@@ -124,7 +124,11 @@ type Router struct {
 	chat       *handler
 	state      *handler
 	dedup      *dedup // owned by the router actor
-	logDrops   rate.Sometimes
+	// gathered are the handlers with messages gathered for them (in
+	// handler.out) since the router actor last handed them on; owned by the
+	// router actor.
+	gathered []*handler
+	logDrops rate.Sometimes
 }
 
 // NewRouter spawns the router actor (and the chat handler, if any).
@@ -155,7 +159,8 @@ func NewRouter(cfg Config) *Router {
 		r.log = *cfg.Logger
 	}
 	r.ctx, r.cancel = context.WithCancel(cfg.Context)
-	var routerProps []actor.PropsOption
+	routerProps := []actor.PropsOption{actor.WithMailbox(routerMailbox(flushGathered{}))}
+	r.props = append(r.props, actor.WithMailbox(handlerMailbox))
 	if cfg.Strategy != nil {
 		r.props = append(r.props, actor.WithGuardian(cfg.Strategy))
 	}
@@ -233,6 +238,10 @@ func (r *Router) unregister(h *handler, id uint64) {
 
 // poisonHandler asks the router actor to poison a handler it no longer routes to.
 type poisonHandler struct{ h *handler }
+
+// flushGathered is what the router's mailbox sends the router actor once it
+// has taken every queued message: time to hand on what it gathered.
+type flushGathered struct{}
 
 // Forget stops routing to the handler actor pid, which its supervisor has
 // stopped for good; that type's messages count as unhandled from now on.
@@ -492,20 +501,30 @@ func waitCtx(ctx context.Context, done <-chan struct{}) error {
 }
 
 // routerActor splits frames by type and hands each type to its handler.
+// It gathers each handler's messages and hands them on as one batch per
+// handler when its mailbox runs dry (flushGathered), so that a burst of
+// frames wakes each handler once, not once a frame. Anything else it sends
+// a handler waits until what was gathered for it has been handed on, which
+// keeps each handler's messages in order.
 type routerActor struct{ r *Router }
 
 func (a routerActor) Receive(c actor.Context) {
 	r := a.r
 	switch m := c.Message().(type) {
 	case *protocol.Inbound:
-		r.route(c, m)
+		r.route(m)
+	case flushGathered:
+		r.handOn(c)
 	case *protocol.ChatInbound:
 		if r.chat != nil && r.admit(r.chat, msgSize(m)) {
 			c.Send(r.chat.pid, m)
 		}
 	case *poisonHandler:
+		r.handOn(c)
 		m.h.poison(c.Poison)
 	case *actor.Stopping:
+		// The handlers are poisoned only once the router has stopped.
+		r.handOn(c)
 		r.mu.Lock()
 		r.routerStopping = true
 		r.mu.Unlock()
@@ -514,7 +533,7 @@ func (a routerActor) Receive(c actor.Context) {
 	}
 }
 
-func (r *Router) route(c actor.Context, in *protocol.Inbound) {
+func (r *Router) route(in *protocol.Inbound) {
 	sender := messages.Sender{UserID: in.Chat.UserID, UserName: in.Chat.UserName}
 	var sent time.Time
 	if env := in.Frame.Envelope; env != nil {
@@ -539,8 +558,22 @@ func (r *Router) route(c actor.Context, in *protocol.Inbound) {
 		if !r.admit(h, int64(len(rt.Data))) {
 			continue
 		}
-		c.Send(h.pid, &messages.Message{Type: rt.Type, Data: rt.Data, Sender: sender, ChatMessageID: in.Chat.ID, Sent: sent})
+		if h.out == nil {
+			h.out = newBatch()
+			r.gathered = append(r.gathered, h)
+		}
+		h.out.msgs = append(h.out.msgs, messages.Message{Type: rt.Type, Data: rt.Data, Sender: sender, ChatMessageID: in.Chat.ID, Sent: sent})
 	}
+}
+
+// handOn sends each handler the messages gathered for it, as one batch.
+func (r *Router) handOn(c actor.Context) {
+	for i, h := range r.gathered {
+		c.Send(h.pid, h.out)
+		h.out = nil
+		r.gathered[i] = nil
+	}
+	r.gathered = r.gathered[:0]
 }
 
 // admit counts a message of size bytes into h's mailbox, or drops it when

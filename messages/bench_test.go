@@ -154,3 +154,36 @@ func BenchmarkFragment(b *testing.B) {
 		}
 	}
 }
+
+// benchBeverage is what a typed handler decodes a beverage into, as
+// README's example declares it.
+type benchBeverage struct {
+	MessageID    int64  `json:"message_id"`
+	BeverageType string `json:"beverage_type"`
+	Location     string `json:"location"`
+}
+
+// BenchmarkDecodeTyped decodes one beverage's data into a struct, as
+// Handle[T] does for each payload (with a TypedDecoder; before it had one,
+// with Message.Decode).
+func BenchmarkDecodeTyped(b *testing.B) {
+	content, err := Encode(Payload{"beverage": map[string]any{
+		"message_id": 44402065, "beverage_type": "coffee", "location": "SmokeDetector/ny-bot-01/3f2a9c1",
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := Split(content)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := Message{Type: "beverage", Data: f.Types[0].Data}
+	dec := NewTypedDecoder[benchBeverage]()
+	b.ReportAllocs()
+	for b.Loop() {
+		var v benchBeverage
+		if err := dec.Decode(m, &v); err != nil || v.MessageID != 44402065 {
+			b.Fatal(err, v)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -619,4 +620,17 @@ func TestMessageDecode(t *testing.T) {
 	assert.True(t, when.Equal(back.When))
 	back.When = when
 	assert.Equal(t, msgpackTagged{MessageID: -3, Kind: "tea", When: when, Extra: "x"}, back)
+}
+
+// validUTF8 agrees with utf8.Valid wherever a bad or multi-byte sequence
+// falls, across its eight-byte steps.
+func TestValidUTF8(t *testing.T) {
+	for n := range 20 {
+		for i := range n + 1 {
+			for _, ins := range []string{"é", "\xff", "\xe2\x80", "€"} {
+				s := []byte(strings.Repeat("a", i) + ins + strings.Repeat("b", n-i))
+				assert.Equal(t, utf8.Valid(s), validUTF8(s), "%q", s)
+			}
+		}
+	}
 }

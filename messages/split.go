@@ -48,17 +48,53 @@ func (l Limits) Split(content string) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	// The one buffer of the call: Types and Data point into it.
-	b, err := decodeBase64(make([]byte, base64.StdEncoding.DecodedLen(len(body))), body)
+	// The one buffer of the call: Types and Data point into it. A small
+	// frame's one type is kept in the same allocation.
+	dst, types := frameBuffer(base64.StdEncoding.DecodedLen(len(body)))
+	b, err := decodeBase64(dst, body)
 	if err != nil {
 		return Frame{}, err
 	}
-	return splitPayload(b, &l)
+	return splitPayloadInto(b, &l, types)
+}
+
+// frameBuffer returns room for n decoded bytes and, for a small frame, for
+// its one type, in one allocation of the allocator's 64, 96 or 160-byte
+// size class (a RawType is 40 bytes); most frames, SmokeDetector's
+// among them, are that small. types is nil for a bigger frame.
+func frameBuffer(n int) (dst []byte, types []RawType) {
+	switch {
+	case n <= 24:
+		return smallFrame[[24]byte](n)
+	case n <= 56:
+		return smallFrame[[56]byte](n)
+	case n <= 120:
+		return smallFrame[[120]byte](n)
+	}
+	return make([]byte, n), nil
+}
+
+// smallFrame allocates a frameWith[B]: B is a byte array, n at most its
+// length.
+func smallFrame[B any](n int) ([]byte, []RawType) {
+	s := new(frameWith[B])
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&s.buf)), unsafe.Sizeof(s.buf))
+	return buf[:n:n], s.types[:0:1]
+}
+
+// frameWith is a small frame's decoded bytes and room for its one type.
+type frameWith[B any] struct {
+	types [1]RawType
+	buf   B
 }
 
 // splitPayload splits msgpack bytes into types, checking them with l. b
 // must not be modified afterwards: the type names are views into it.
-func splitPayload(b []byte, l *Limits) (Frame, error) {
+func splitPayload(b []byte, l *Limits) (Frame, error) { return splitPayloadInto(b, l, nil) }
+
+// splitPayloadInto is splitPayload that puts the types in types if they fit
+// its capacity.
+func splitPayloadInto(b []byte, l *Limits, types []RawType) (Frame, error) {
 	var w walker
 	w.init(b, l)
 	n, off, err := w.topMap()
@@ -66,7 +102,10 @@ func splitPayload(b []byte, l *Limits) (Frame, error) {
 		return Frame{}, err
 	}
 	var f Frame
-	if n > 0 {
+	switch {
+	case n > 0 && n <= cap(types):
+		f.Types = types
+	case n > 0:
 		f.Types = make([]RawType, 0, min(n, maxPrealloc))
 	}
 	var seen map[string]int // built only for frames with many types

@@ -31,6 +31,8 @@ type config struct {
 	seEmail, sePassword string
 
 	irc, ircChannel string // -irc, -channel: see irc.go
+
+	matrix, matrixRoom string // -matrix, -room: see matrix.go
 }
 
 func (c config) check() error {
@@ -74,6 +76,9 @@ func run(ctx context.Context, cfg config, in io.Reader, out io.Writer) error {
 	}
 	if cfg.irc != "" {
 		return runOnIRC(ctx, cfg, in, out)
+	}
+	if cfg.matrix != "" {
+		return runOnMatrix(ctx, cfg, in, out)
 	}
 	srv, err := sechattest.NewServerAt(cfg.addr)
 	if err != nil {

@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 
-	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/ircws"
 	"github.com/socketscience/socketscience/messages"
 )
@@ -32,37 +31,13 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 		nicks[i] = "smokey-" + instanceName(i)
 	}
 	trusted := ircws.TrustedAccounts(1, nicks...)
-	var nodes []*socketscience.Node
+	nodes, err := startPeers(ctx, cfg, nicks, trusted, func(i int) (chatgateway.Dialer, error) {
+		log := cfg.log.With().Str("instance", nicks[i]).Logger()
+		return ircws.NewDialer(ircws.Config{URL: cfg.irc, Channel: cfg.ircChannel, Nick: nicks[i], Logger: &log})
+	})
 	defer func() { closeAll(nodes, out) }()
-	for i, nick := range nicks {
-		log := cfg.log.With().Str("instance", nick).Logger()
-		d, err := ircws.NewDialer(ircws.Config{URL: cfg.irc, Channel: cfg.ircChannel, Nick: nick, Logger: &log})
-		if err != nil {
-			return err
-		}
-		var node *socketscience.Node
-		opts := []socketscience.Option{socketscience.WithLogger(log), socketscience.WithTrustedAccounts(trusted...)}
-		if i == 0 {
-			opts = append(opts, socketscience.WithChatHandler(func(ctx context.Context, m messages.ChatMessage) {
-				answerCommand(ctx, node, m)
-			}))
-		}
-		node, err = socketscience.New(d, opts...)
-		if err != nil {
-			return err
-		}
-		nodes = append(nodes, node)
-		name := instanceName(i)
-		if _, err := socketscience.Handle(node, "beverage", func(ctx context.Context, b Beverage) error {
-			return node.Post(ctx, fmt.Sprintf("[ %s | %s ] *serves another %s*", botName, name, b.Type))
-		}); err != nil {
-			return err
-		}
-	}
-	for _, n := range nodes {
-		if err := n.WaitConnected(ctx); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	d, err := ircws.NewDialer(ircws.Config{URL: cfg.irc, Channel: cfg.ircChannel, Nick: humanName, DisableEchoMessage: true})
 	if err != nil {
@@ -76,57 +51,7 @@ func runOnIRC(ctx context.Context, cfg config, in io.Reader, out io.Writer) erro
 	fmt.Fprintf(out, "%d instances of %s joined %s on %s, each under its own nick; %s is the active one and answers commands.\n",
 		len(nodes), botName, cfg.ircChannel, cfg.irc, nicks[0])
 
-	want := cfg.nodes * 2
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	all := make(chan struct{})
-	followed := make(chan struct{})
-	go func() { // ends when you is closed
-		defer close(followed)
-		for {
-			m, err := you.Read()
-			if err != nil {
-				return
-			}
-			printIRC(out, m)
-			if strings.Contains(m.Text, "*serves another ") {
-				mu.Lock()
-				seen[m.Text] = true
-				if len(seen) == want {
-					close(all)
-				}
-				mu.Unlock()
-			}
-		}
-	}()
-	defer func() { you.Close(); <-followed }()
-	say := func(text string) {
-		if _, err := you.Post(ctx, text); err != nil {
-			fmt.Fprintln(out, "posting:", err)
-		}
-	}
-	say("!!/coffee")
-	if !cfg.headless {
-		fmt.Fprintf(out, "Join %s with any IRC client and type !!/coffee or !!/tea, or type here; Ctrl-C ends.\n", cfg.ircChannel)
-		readLines(ctx, in, say)
-		<-ctx.Done()
-		return nil
-	}
-	say("!!/tea")
-	tctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-	select {
-	case <-all:
-	case <-tctx.Done():
-	}
-	mu.Lock()
-	got := len(seen)
-	mu.Unlock()
-	fmt.Fprintf(out, "served %d/%d\n", got, want)
-	if got != want {
-		return fmt.Errorf("%d of %d servings missing", want-got, want)
-	}
-	return nil
+	return actOut(ctx, cfg, in, out, you, "Join "+cfg.ircChannel+" with any IRC client")
 }
 
 func printIRC(out io.Writer, m messages.ChatMessage) {

@@ -15,7 +15,9 @@
 //
 // With -se-room, the instances join a real Stack Exchange chat room instead,
 // logging in with SE_EMAIL and SE_PASSWORD. With -irc (and -channel), they
-// join a channel on a real IRC server, each under its own nick.
+// join a channel on a real IRC server, each under its own nick. With
+// -matrix (and -room), they join a room on a Matrix homeserver, each as its
+// own account (matrix.go).
 package main
 
 import (
@@ -40,6 +42,7 @@ func main() {
 	flag.Int64Var(&cfg.seRoom, "se-room", 0, "join this room on a real Stack Exchange chat server instead (credentials from SE_EMAIL and SE_PASSWORD)")
 	flag.StringVar(&cfg.seHost, "se-host", sechat.DefaultHost, "the Stack Exchange chat server for -se-room")
 	ircFlags(&cfg)
+	matrixFlags(&cfg)
 	verbose := flag.Bool("v", false, "log what the nodes do to stderr")
 	flag.Parse()
 	cfg.log = zerolog.Nop()

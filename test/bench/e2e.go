@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/socketscience/socketscience"
+	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/sechat"
 	"github.com/socketscience/socketscience/chatgateway/sechat/sechattest"
 	"github.com/socketscience/socketscience/messages"
@@ -73,8 +74,10 @@ func pingPayload(from, seq int) messages.Payload {
 // until both others have it (for unqueued latency).
 //
 // talk: a person (another account) says that many things from personSays
-// in between, spread over the first member's sends; the run then also
-// waits until every node's chat handler had them all.
+// in between, spread over the first half of the first member's sends, and
+// every node has a chat handler; before its last send, the first member
+// waits until every node's handler had them all, so that the count of
+// GETs for them is complete.
 func nodesE2E(m int, sequential bool, talk int) (e2eResult, error) {
 	srv := sechattest.NewServer()
 	defer srv.Close()
@@ -84,18 +87,56 @@ func nodesE2E(m int, sequential bool, talk int) (e2eResult, error) {
 	var said []int64 // the person's message ids
 	var heard atomic.Int64
 	allHeard := make(chan struct{})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var mu sync.Mutex
-	var lat []time.Duration
-	var got atomic.Int64
-	want := int64(e2eNodes * (e2eNodes - 1) * m)
-	senders := e2eNodes
-	if sequential {
-		want, senders = int64((e2eNodes-1)*m), 1
+	var opts []socketscience.Option
+	if talk > 0 {
+		opts = append(opts, socketscience.WithChatHandler(func(context.Context, messages.ChatMessage) {
+			if heard.Add(1) == int64(e2eNodes*talk) {
+				close(allHeard)
+			}
+		}))
 	}
-	done := make(chan struct{})
-	tick := make(chan struct{}, want)
+	every := max(m/(2*max(talk, 1)), 1)
+	res, err := nodesRun(m, sequential, func(int) (chatgateway.Dialer, []socketscience.Option, error) {
+		client, err := sechat.NewClient(sechat.Config{BaseURL: srv.URL, Email: botEmail, Password: botPassword})
+		if err != nil {
+			return nil, nil, err
+		}
+		return client.Room(room.ID), opts, nil
+	}, func(i, j int) error {
+		switch {
+		case i != 0 || talk == 0:
+		case j%every == 0 && len(said) < talk:
+			id, err := srv.Say(room.ID, person.ID, personSays[len(said)%len(personSays)])
+			if err != nil {
+				return err
+			}
+			said = append(said, id)
+		case j == m-1:
+			select {
+			case <-allHeard:
+			case <-time.After(time.Minute):
+				return fmt.Errorf("nodes: %d of %d person's messages heard", heard.Load(), e2eNodes*talk)
+			}
+		}
+		return nil
+	})
+	res.plainGets = srv.Requests("/message/")
+	res.humans = len(said)
+	for _, id := range said {
+		res.humanGets += srv.RequestsTo("/message/" + strconv.FormatInt(id, 10))
+	}
+	return res, err
+}
+
+// nodesRun runs e2eNodes Nodes, member i on the Dialer and options that
+// dial(i) returns, each sending m ping payloads (sequential: only the
+// first, one at a time), until every node has handled its peers'. Each
+// before hook runs before member i sends payload j.
+func nodesRun(m int, sequential bool, dial func(i int) (chatgateway.Dialer, []socketscience.Option, error),
+	before ...func(i, j int) error) (e2eResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t, senders := newTally(m, sequential)
 	nodes := make([]*socketscience.Node, e2eNodes)
 	defer func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -107,33 +148,18 @@ func nodesE2E(m int, sequential bool, talk int) (e2eResult, error) {
 		}
 	}()
 	for i := range nodes {
-		client, err := sechat.NewClient(sechat.Config{BaseURL: srv.URL, Email: botEmail, Password: botPassword})
+		d, opts, err := dial(i)
 		if err != nil {
 			return e2eResult{}, err
 		}
-		opts := []socketscience.Option{socketscience.WithoutCoalescing(), socketscience.WithQueueSize(m + 1),
-			socketscience.WithoutSelfDelivery()} // each node counts its peers' pings
-		if talk > 0 {
-			opts = append(opts, socketscience.WithChatHandler(func(context.Context, messages.ChatMessage) {
-				if heard.Add(1) == int64(e2eNodes*talk) {
-					close(allHeard)
-				}
-			}))
-		}
-		n, err := socketscience.New(client.Room(room.ID), opts...)
+		n, err := socketscience.New(d, append([]socketscience.Option{socketscience.WithoutCoalescing(), socketscience.WithQueueSize(m + 1),
+			socketscience.WithoutSelfDelivery()}, opts...)...) // each node counts its peers' pings
 		if err != nil {
 			return e2eResult{}, err
 		}
 		nodes[i] = n
 		if _, err := socketscience.Handle(n, "ping", func(ctx context.Context, p pingData) error {
-			d := time.Duration(time.Now().UnixNano() - p.T)
-			mu.Lock()
-			lat = append(lat, d)
-			mu.Unlock()
-			tick <- struct{}{}
-			if got.Add(1) == want {
-				close(done)
-			}
+			t.add(time.Duration(time.Now().UnixNano() - p.T))
 			return nil
 		}); err != nil {
 			return e2eResult{}, err
@@ -144,39 +170,87 @@ func nodesE2E(m int, sequential bool, talk int) (e2eResult, error) {
 			return e2eResult{}, err
 		}
 	}
-	every := m
-	if talk > 0 {
-		every = max(m/talk, 1)
-	}
-	el, err := drive(ctx, senders, m, sequential, tick, done, func(i, j int) error {
-		if i == 0 && talk > 0 && j%every == 0 && len(said) < talk {
-			id, err := srv.Say(room.ID, person.ID, personSays[len(said)%len(personSays)])
-			if err != nil {
+	res, err := t.drive(ctx, senders, m, sequential, func(i, j int) error {
+		for _, b := range before {
+			if err := b(i, j); err != nil {
 				return err
 			}
-			said = append(said, id)
 		}
 		return nodes[i].Send(ctx, pingPayload(i, j))
 	})
 	if err != nil {
-		return e2eResult{}, fmt.Errorf("nodes: %d of %d deliveries: %w", got.Load(), want, err)
+		return e2eResult{}, fmt.Errorf("nodes: %w", err)
 	}
-	res := e2eResult{rate: float64(senders*m) / el.Seconds(), plainGets: srv.Requests("/message/")}
-	if talk > 0 {
-		select {
-		case <-allHeard:
-		case <-ctx.Done():
-			return e2eResult{}, fmt.Errorf("nodes: %d of %d person's messages heard: %w", heard.Load(), e2eNodes*talk, ctx.Err())
-		}
-		res.humans = len(said)
-		for _, id := range said {
-			res.humanGets += srv.RequestsTo("/message/" + strconv.FormatInt(id, 10))
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	res.lat = slices.Clone(lat)
 	return res, nil
+}
+
+// tally counts the deliveries of one run and their latencies.
+type tally struct {
+	want   int64
+	got    atomic.Int64
+	done   chan struct{} // closed at want deliveries
+	tick   chan struct{} // one per delivery
+	sentAt sync.Map      // bare relays: frame key → sent
+
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+type sent struct {
+	from int
+	at   time.Time
+}
+
+// newTally is for e2eNodes members each sending m payloads, or only the
+// first when sequential; it also returns how many members send.
+func newTally(m int, sequential bool) (*tally, int) {
+	want, senders := int64(e2eNodes*(e2eNodes-1)*m), e2eNodes
+	if sequential {
+		want, senders = int64((e2eNodes-1)*m), 1
+	}
+	return &tally{want: want, done: make(chan struct{}), tick: make(chan struct{}, want)}, senders
+}
+
+// add counts one delivery that took d.
+func (t *tally) add(d time.Duration) {
+	t.mu.Lock()
+	t.lat = append(t.lat, d)
+	t.mu.Unlock()
+	t.tick <- struct{}{}
+	if t.got.Add(1) == t.want {
+		close(t.done)
+	}
+}
+
+// posting notes that member from is about to post the frame text.
+func (t *tally) posting(from int, text string) {
+	k, _ := frameKey(text)
+	t.sentAt.Store(k, sent{from, time.Now()})
+}
+
+// seen counts the frame in content that member to read at now, if a bare
+// peer of to's posted it.
+func (t *tally) seen(to int, content string, now time.Time) {
+	k, ok := frameKey(content)
+	if !ok {
+		return
+	}
+	v, ok := t.sentAt.Load(k)
+	if !ok || v.(sent).from == to {
+		return
+	}
+	t.add(now.Sub(v.(sent).at))
+}
+
+// drive runs the senders (see drive) and returns the run's result.
+func (t *tally) drive(ctx context.Context, senders, m int, sequential bool, send func(i, j int) error) (e2eResult, error) {
+	el, err := drive(ctx, senders, m, sequential, t.tick, t.done, send)
+	if err != nil {
+		return e2eResult{}, fmt.Errorf("%d of %d deliveries: %w", t.got.Load(), t.want, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return e2eResult{rate: float64(senders*m) / el.Seconds(), lat: slices.Clone(t.lat)}, nil
 }
 
 // drive has each of senders goroutines call send(i, j) for j in [0, m),
@@ -360,21 +434,7 @@ func bareE2E(m int, sequential bool) (e2eResult, error) {
 	srv.AddUser("SmokeDetector", botEmail, botPassword)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	type sent struct {
-		from int
-		at   time.Time
-	}
-	var sentAt sync.Map // frame key → sent
-	var mu sync.Mutex
-	var lat []time.Duration
-	var got atomic.Int64
-	want := int64(e2eNodes * (e2eNodes - 1) * m)
-	senders := e2eNodes
-	if sequential {
-		want, senders = int64((e2eNodes-1)*m), 1
-	}
-	done := make(chan struct{})
-	tick := make(chan struct{}, want)
+	t, senders := newTally(m, sequential)
 	clients := make([]*bareClient, e2eNodes)
 	var readers sync.WaitGroup
 	defer func() {
@@ -394,43 +454,35 @@ func bareE2E(m int, sequential bool) (e2eResult, error) {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
-			c.read(func(content string) {
-				now := time.Now()
-				k, ok := frameKey(content)
-				if !ok {
-					return
-				}
-				v, ok := sentAt.Load(k)
-				if !ok || v.(sent).from == i {
-					return
-				}
-				mu.Lock()
-				lat = append(lat, now.Sub(v.(sent).at))
-				mu.Unlock()
-				tick <- struct{}{}
-				if got.Add(1) == want {
-					close(done)
-				}
-			})
+			c.read(func(content string) { t.seen(i, content, time.Now()) })
 		}()
 	}
-	run := time.Now().UnixNano() // makes node ids unique per run
-	el, err := drive(ctx, senders, m, sequential, tick, done, func(i, j int) error {
-		env := &messages.Envelope{Node: fmt.Sprintf("bare%d-%x", i, run), Seq: uint64(j + 1), Time: time.Now().UnixMilli()}
-		text, err := messages.EncodeFrame(pingPayload(i, j), env)
+	return t.driveBare(ctx, senders, m, sequential, func(i int, text string) error { return clients[i].say(ctx, text) })
+}
+
+// driveBare drives bare relays (see drive): member i's j-th ping frame is
+// noted, then posted with post.
+func (t *tally) driveBare(ctx context.Context, senders, m int, sequential bool, post func(i int, text string) error) (e2eResult, error) {
+	run := time.Now().UnixNano()
+	res, err := t.drive(ctx, senders, m, sequential, func(i, j int) error {
+		text, err := bareFrame(run, i, j)
 		if err != nil {
 			return err
 		}
-		k, _ := frameKey(text)
-		sentAt.Store(k, sent{i, time.Now()})
-		return clients[i].say(ctx, text)
+		t.posting(i, text)
+		return post(i, text)
 	})
 	if err != nil {
-		return e2eResult{}, fmt.Errorf("bare: %d of %d deliveries: %w", got.Load(), want, err)
+		return e2eResult{}, fmt.Errorf("bare: %w", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return e2eResult{rate: float64(senders*m) / el.Seconds(), lat: slices.Clone(lat)}, nil
+	return res, nil
+}
+
+// bareFrame is member i's j-th ping in run as a frame with an envelope,
+// as a node's; run makes node ids unique per run.
+func bareFrame(run int64, i, j int) (string, error) {
+	env := &messages.Envelope{Node: fmt.Sprintf("bare%d-%x", i, run), Seq: uint64(j + 1), Time: time.Now().UnixMilli()}
+	return messages.EncodeFrame(pingPayload(i, j), env)
 }
 
 func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {

@@ -40,7 +40,7 @@ type config struct {
 	log           io.Writer
 }
 
-var allScenarios = []string{"inbound", "isolation", "e2e", "ratelimit", "memory", "recovery"}
+var allScenarios = []string{"inbound", "isolation", "e2e", "ratelimit", "memory", "recovery", "matrix"}
 
 func main() {
 	cfg := config{log: os.Stderr}
@@ -153,6 +153,7 @@ var scenarioFuncs = map[string]func(context.Context, config, *machine) (*section
 	"ratelimit": runRateLimit,
 	"memory":    runMemory,
 	"recovery":  runRecovery,
+	"matrix":    runMatrix,
 }
 
 // findPython returns the first interpreter that imports msgpack.
