@@ -18,7 +18,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/socketscience/socketscience/chatgateway"
-	"github.com/socketscience/socketscience/messages"
 	"github.com/socketscience/socketscience/supervisor"
 )
 
@@ -51,37 +50,7 @@ type roomDialer struct {
 	failedMsg int64
 	failures  int
 	lastPost  postMark // the last Post made through this Dialer's conns
-	// posted holds the text of this Dialer's recent posts by message id:
-	// their echo needs no fetch of the plain source.
-	posted map[int64]string
-	order  []int64 // posted's ids, oldest first
-}
-
-// maxRemembered bounds how many own posts a Dialer remembers for their echo.
-const maxRemembered = 64
-
-// remember keeps the text of own post id until its echo is read.
-func (d *roomDialer) remember(id int64, text string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.posted == nil {
-		d.posted = make(map[int64]string)
-	}
-	if len(d.order) == maxRemembered {
-		delete(d.posted, d.order[0])
-		d.order = d.order[1:]
-	}
-	d.posted[id] = text
-	d.order = append(d.order, id)
-}
-
-// recall returns, and forgets, the text of own post id.
-func (d *roomDialer) recall(id int64) (string, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	text, ok := d.posted[id]
-	delete(d.posted, id)
-	return text, ok
+	echoes    echoes   // own posts' texts, for their echoes
 }
 
 // postMark identifies a post attempt: which conn made it, and a hash of the
@@ -348,9 +317,11 @@ type conn struct {
 	anchor int64 // the events endpoint's cursor when dialing, to spot a first frame far ahead
 
 	// Owned by the Read goroutine.
-	pending []event // the rest of the last frame's events
-	frameT  int64   // the last frame's cursor, recorded once pending is drained
-	readErr error   // sticky: once Read failed, the socket is dead
+	ahead   []*item       // events taken from frames, in order, their texts being had
+	started int           // how many of ahead have been started
+	readErr error         // sticky: once Read failed, the socket is dead
+	slots   chan struct{} // one per fetch in flight, up to maxFetches
+	fetches sync.WaitGroup
 
 	mu       sync.Mutex
 	reason   error  // why the adapter closed the socket: chatgateway.ErrConnClosed, ErrSilent or ErrRefresh
@@ -367,7 +338,7 @@ var _ chatgateway.Conn = (*conn)(nil)
 // checks the first frame against. It starts the pump.
 func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.Conn, lastT, anchor int64) *conn {
 	k := &conn{c: c, d: d, room: d.room, self: self, ws: ws, lastT: lastT, anchor: anchor,
-		frames: newFrameQueue(), pumpDone: make(chan struct{})}
+		frames: newFrameQueue(), pumpDone: make(chan struct{}), slots: make(chan struct{}, maxFetches)}
 	k.log = c.log.With().Str("room", d.name).Logger()
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	if c.cfg.RefreshInterval > 0 {
@@ -378,92 +349,6 @@ func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.
 	k.log.Info().Int64("user_id", self.UserID).Msg("room socket open")
 	go k.pump()
 	return k
-}
-
-// Read returns the next message posted or edited in the room, own posts
-// included. Its Text is the message's plain source, as typed, fetched from
-// /message/<id>?plain=true, because the event's HTML content is escaped and,
-// for long messages, cut short; U+200B and U+200C are removed. A fetch,
-// its retries included, is bounded by about Config.LivenessTimeout on the
-// Clock (each of its plainTries attempts gets an equal share), and failed
-// attempts are retried with backoff on the Clock. A message deleted before
-// its source was read (404) is skipped. A message whose source cannot be
-// had otherwise fails Read with ErrNoPlainSource, without moving the
-// resume cursor past its frame, so that the next socket replays it; only
-// after MaxFetchFailures connections in a row failed on the same message
-// is it logged as an error and skipped, so that one message a server never
-// serves cannot deafen the node for good. The events of one frame are
-// returned one by one, in order; only once all of them are returned does
-// the Dialer's resume cursor move past them.
-//
-// The socket is read all the time by the conn's own goroutine, also while
-// Read fetches (up to maxQueuedFrames frames, maxQueuedBytes bytes, wait
-// for Read; past that, the socket waits, and so does the liveness
-// deadline). The socket counts as dead when no frame (keep-alives
-// included) arrives for Config.LivenessTimeout while it is being read: it
-// is closed, and Read returns, after what was queued before, an error
-// wrapping ErrSilent. Once the socket is Config.RefreshInterval old, Read
-// returns what is queued and then an error wrapping ErrRefresh. After Close
-// it returns chatgateway.ErrConnClosed.
-func (k *conn) Read() (messages.ChatMessage, error) {
-	for {
-		if k.ctx.Err() != nil {
-			return messages.ChatMessage{}, chatgateway.ErrConnClosed
-		}
-		if k.readErr != nil {
-			return messages.ChatMessage{}, k.readErr
-		}
-		if len(k.pending) > 0 {
-			e := k.pending[0]
-			msg, ok, err := k.message(e)
-			if k.ctx.Err() != nil {
-				// Not returned: the next socket's replay brings it again.
-				return messages.ChatMessage{}, chatgateway.ErrConnClosed
-			}
-			if err != nil {
-				if n := k.d.fetchFailed(e.MessageID); n < MaxFetchFailures {
-					// Never skip a message for a server's passing trouble:
-					// fail the socket without moving the resume cursor
-					// past the frame, and the next socket replays it.
-					k.readErr = fmt.Errorf("%w: message %d (failure %d of %d before it is skipped): %w",
-						ErrNoPlainSource, e.MessageID, n, MaxFetchFailures, err)
-					k.log.Warn().Err(err).Int64("message_id", e.MessageID).Int("attempt", n).Msg("no plain source; closing the socket to read the frame again")
-					k.closeSocket()
-					return messages.ChatMessage{}, k.readErr
-				}
-				k.log.Error().Err(err).Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Int("attempt", MaxFetchFailures).
-					Msg("skipped message: no plain source on as many connections in a row")
-				ok = false
-			}
-			k.pending = k.pending[1:]
-			k.d.sawMessage(e.MessageID)
-			if len(k.pending) == 0 {
-				k.d.advance(k.frameT)
-			}
-			if ok {
-				k.log.Debug().Int64("message_id", msg.ID).Int64("user_id", msg.UserID).Bool("edited", msg.Edited).Int("len", len(msg.Text)).Msg("read message")
-				return msg, nil
-			}
-			continue
-		}
-		f, err := k.frames.pop(k.ctx)
-		if err != nil {
-			return messages.ChatMessage{}, chatgateway.ErrConnClosed
-		}
-		if f.err != nil {
-			if k.ctx.Err() != nil {
-				return messages.ChatMessage{}, chatgateway.ErrConnClosed
-			}
-			k.readErr = f.err
-			k.log.Debug().Err(f.err).Msg("room socket ended")
-			return messages.ChatMessage{}, f.err
-		}
-		if len(f.events) == 0 {
-			k.d.advance(f.t)
-			continue
-		}
-		k.pending, k.frameT = f.events, f.t
-	}
 }
 
 // pump is the socket's one reader. It checks each frame's cursor and
@@ -507,7 +392,8 @@ func (k *conn) pump() {
 		if len(evs) > 0 {
 			size = len(data)
 		}
-		if k.frames.push(k.ctx, queuedFrame{events: evs, t: cur.T, size: size}) != nil {
+		f := queuedFrame{events: evs, t: cur.T, size: size, posts: k.d.echoes.begunSoFar()}
+		if k.frames.push(k.ctx, f) != nil {
 			return // closed
 		}
 	}
@@ -591,39 +477,6 @@ func (k *conn) closeSocket() {
 	_ = k.ws.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(closeGrace))
 	_ = k.ws.Close()
-}
-
-// message turns an event into a ChatMessage with the plain source as Text,
-// reports false when the message is to be skipped (deleted), or the error
-// that kept its source from being had.
-func (k *conn) message(e event) (messages.ChatMessage, bool, error) {
-	text, own := "", false
-	if e.EventType == eventMessagePosted && e.UserID == k.self.UserID {
-		text, own = k.d.recall(e.MessageID) // exactly what Post sent
-	}
-	var err error
-	if !own {
-		text, err = k.plainSource(k.ctx, e.MessageID)
-	}
-	switch {
-	case errors.Is(err, errNoSuchMessage):
-		k.log.Info().Int64("message_id", e.MessageID).Int64("user_id", e.UserID).Msg("skipped message: deleted before its source was read")
-		return messages.ChatMessage{}, false, nil
-	case err != nil:
-		return messages.ChatMessage{}, false, err
-	}
-	k.d.fetchOK(e.MessageID)
-	msg := messages.ChatMessage{
-		ID:       e.MessageID,
-		UserID:   e.UserID,
-		UserName: e.UserName,
-		Text:     text,
-		Edited:   e.EventType == eventMessageEdited,
-	}
-	if e.TimeStamp > 0 {
-		msg.Time = time.Unix(e.TimeStamp, 0)
-	}
-	return msg, true, nil
 }
 
 var (
@@ -725,6 +578,14 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 	defer cancel()
 	defer context.AfterFunc(k.ctx, cancel)()
 
+	n := k.d.echoes.begin()
+	id, err := k.post(ctx, text)
+	k.d.echoes.end(n, id, text)
+	return id, err
+}
+
+// post is one attempt of Post's, past its checks.
+func (k *conn) post(ctx context.Context, text string) (int64, error) {
 	mark, prev := k.d.markPost(k, text)
 	path := "/chats/" + strconv.FormatInt(k.room, 10) + "/messages/new"
 	resp, err := k.c.postFkey(ctx, path, url.Values{"text": {text}})
@@ -740,7 +601,6 @@ func (k *conn) Post(ctx context.Context, text string) (int64, error) {
 		k.log.Debug().Msg("post answered with a time but no id")
 		return 0, nil
 	case err == nil:
-		k.d.remember(id, text)
 		return id, nil
 	case errors.Is(err, ErrDuplicate):
 		if k.repeatOfEarlierAttempt(prev, text) {
@@ -899,7 +759,8 @@ func (k *conn) Close() error {
 		}
 		k.cancel()
 		k.closeSocket()
-		<-k.pumpDone // it ends on the closed socket or the cancelled ctx
+		<-k.pumpDone     // it ends on the closed socket or the cancelled ctx
+		k.fetches.Wait() // they end on the cancelled ctx
 		k.log.Debug().Msg("room socket closed")
 	})
 	return nil

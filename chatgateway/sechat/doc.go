@@ -26,16 +26,25 @@
 //
 // Read turns the socket's message-posted and message-edited events for this
 // room into messages.ChatMessage values, one at a time in the server's
-// order, ignoring other rooms and other event types. Their Text is the
-// message's plain source, fetched per message from /message/<id>?plain=true,
-// never the event's HTML, which is escaped and, for long messages such as
-// frames, only a 'partial' beginning; U+200B and U+200C, which SE inserts
-// into long words, are removed. A fetch that fails is retried with backoff
-// on the clock; if it still fails, Read fails with ErrNoPlainSource without
-// moving the resume cursor past the message, so that the next socket
-// replays it. Only a deleted message (404) is skipped, and, so that one
-// message cannot deafen the node for good, one whose source failed on
-// MaxFetchFailures connections in a row (logged as an error).
+// order, ignoring other rooms and other event types. A message that may be
+// a frame has as Text its plain source, fetched from
+// /message/<id>?plain=true, never the event's HTML, which is escaped and,
+// for long messages, only a 'partial' beginning: any message from the
+// account itself or a Config.TrustedUsers account, and any whose content is
+// missing, cut short, holds a control character or starts like a frame or
+// fragment might. The echo of the conn's own post is the text Post sent.
+// Any other message is a person's chat, read from its content converted to
+// text (markup dropped, line breaks and entities kept), without a GET,
+// unless Config.ExactChatText asks for every source; docs/sechat-reading.md
+// says exactly what the conversion keeps and loses. U+200B and U+200C,
+// which SE inserts into long words, are removed. Up to 8 fetches run at
+// once, ahead of the message Read returns next. A fetch that fails is
+// retried with backoff on the clock; if it still fails, Read fails with
+// ErrNoPlainSource without moving the resume cursor past the message, so
+// that the next socket replays it. Only a deleted message (404) is skipped,
+// and, so that one message cannot deafen the node for good, one whose
+// source failed on MaxFetchFailures connections in a row (logged as an
+// error).
 //
 // Post posts with the chat fkey, refreshing the fkey once when SE refuses
 // it, and makes one attempt: it never sleeps or retries inside, because the

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,18 @@ func FuzzRoomEvents(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, frame []byte, room, last, anchor int64) {
 		evs, cur, err := roomEvents(frame, room)
+		// The one-pass decode agrees with the piece-by-piece one on the
+		// events (the cursor of a frame whose rooms disagree is any one
+		// of theirs, in map order, either way).
+		pevs, _, perr := roomEventsByPiece(frame, room)
+		if (err == nil) != (perr == nil) || len(evs) != len(pevs) {
+			t.Fatalf("one pass: %d events, %v; by piece: %d events, %v", len(evs), err, len(pevs), perr)
+		}
+		for i := range evs {
+			if !reflect.DeepEqual(evs[i], pevs[i]) {
+				t.Fatalf("event %d: one pass %+v, by piece %+v", i, evs[i], pevs[i])
+			}
+		}
 		if err != nil && len(evs) > 0 {
 			t.Fatalf("events with an error: %v", err)
 		}

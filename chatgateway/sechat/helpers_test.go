@@ -222,3 +222,7 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 	c.r.mu.Unlock()
 	return c.Conn.Write(p)
 }
+
+// exactChatText makes the client fetch every message's plain source, for
+// tests of the fetch path with a person's messages.
+func exactChatText(c *sechat.Config) { c.ExactChatText = true }

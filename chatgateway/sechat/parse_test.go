@@ -61,7 +61,7 @@ func TestRoomEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, cursor{T: 14, D: ptr(int64(3))}, cur)
 	require.Len(t, evs, 3)
-	assert.Equal(t, event{EventType: 1, TimeStamp: 1540642697, ID: 10, UserID: 4, UserName: "F", RoomID: 11540, MessageID: 100}, evs[0])
+	assert.Equal(t, event{EventType: 1, TimeStamp: 1540642697, ID: 10, UserID: 4, UserName: "F", RoomID: 11540, MessageID: 100, Content: ptr("a")}, evs[0])
 	assert.Equal(t, int64(13), evs[1].ID)
 	assert.Equal(t, eventMessageEdited, evs[1].EventType)
 	assert.Equal(t, int64(101), evs[2].MessageID)

@@ -22,7 +22,10 @@ type queuedFrame struct {
 	events []event
 	t      int64
 	size   int // the frame's length, counted against maxQueuedBytes
-	err    error
+	// posts is how many posts the Dialer had begun when the frame was
+	// read: an own message in it can only be from one of them.
+	posts uint64
+	err   error
 }
 
 // frameQueue hands frames from the socket pump to Read, bounded by count
@@ -87,23 +90,31 @@ func (q *frameQueue) fail(err error) {
 // error that ended the socket stays queued, for every later pop.
 func (q *frameQueue) pop(ctx context.Context) (queuedFrame, error) {
 	for {
-		q.mu.Lock()
-		if len(q.frames) > 0 {
-			f := q.frames[0]
-			if f.err == nil {
-				q.frames[0] = queuedFrame{}
-				q.frames = q.frames[1:]
-				q.bytes -= f.size
-			}
-			q.mu.Unlock()
-			signal(q.taken)
+		if f, ok := q.tryPop(); ok {
 			return f, nil
 		}
-		q.mu.Unlock()
 		select {
 		case <-q.added:
 		case <-ctx.Done():
 			return queuedFrame{}, ctx.Err()
 		}
 	}
+}
+
+// tryPop takes the oldest frame if there is one, without waiting. The error
+// that ended the socket stays queued.
+func (q *frameQueue) tryPop() (queuedFrame, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		return queuedFrame{}, false
+	}
+	f := q.frames[0]
+	if f.err == nil {
+		q.frames[0] = queuedFrame{}
+		q.frames = q.frames[1:]
+		q.bytes -= f.size
+	}
+	signal(q.taken)
+	return f, true
 }

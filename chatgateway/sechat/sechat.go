@@ -170,7 +170,33 @@ type Config struct {
 	// RefreshInterval defaults to DefaultRefreshInterval; negative disables
 	// refreshing.
 	RefreshInterval time.Duration
+	// TrustedUsers are the accounts, besides the Client's own, whose
+	// messages Read always takes from their plain source, whatever their
+	// content looks like. Set it to the node's
+	// socketscience.WithTrustedUsers list. Defaults to none: only the
+	// account's own messages. (A frame from anyone is fetched anyway:
+	// content that may be a frame or fragment always is.)
+	TrustedUsers []int64
+	// ExactChatText makes Read fetch the plain source of every message, so
+	// that a person's message reaches a chat handler exactly as typed
+	// (markdown, link URLs and all) rather than as its socket content
+	// converted to text. Set it when the node has a chat handler
+	// (socketscience.WithChatHandler) that needs the source. Defaults to
+	// off: one GET per message per node is load on SE that a node without
+	// such a handler does not need.
+	ExactChatText bool
 }
+
+// defaultTransport is http.DefaultTransport keeping enough idle connections
+// per host for several rooms' fetches in flight (maxFetches each) and
+// posts: with the standard two, every fetch past the second opened (and
+// closed) a connection of its own. Idle ones still close after
+// IdleConnTimeout (90 s).
+var defaultTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 4 * (maxFetches + 1)
+	return t
+}()
 
 // Client is one logged-in account session on one chat server: its cookies,
 // its chat fkey and its own identity. It is shared by every room the
@@ -202,6 +228,8 @@ type Client struct {
 	loggedIn bool // believed logged in: a jar was given, or a login succeeded
 
 	ident atomic.Pointer[chatgateway.Identity] // self, readable without waiting for a login
+
+	trusted map[int64]bool // Config.TrustedUsers
 }
 
 // NewClient checks cfg and returns a Client. It does no I/O: the account
@@ -221,6 +249,11 @@ func NewClient(cfg Config) (*Client, error) {
 		c.cfg.RefreshInterval = DefaultRefreshInterval
 	}
 
+	c.trusted = make(map[int64]bool, len(cfg.TrustedUsers))
+	for _, id := range cfg.TrustedUsers {
+		c.trusted[id] = true
+	}
+
 	c.haveCreds = cfg.Email != "" && cfg.Password != ""
 	jar := cfg.Jar
 	if jar == nil && cfg.HTTPClient != nil {
@@ -233,7 +266,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if jar == nil {
 		jar, _ = cookiejar.New(nil) // never fails with nil options
 	}
-	hc := http.Client{Timeout: DefaultHTTPTimeout}
+	hc := http.Client{Timeout: DefaultHTTPTimeout, Transport: defaultTransport}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}

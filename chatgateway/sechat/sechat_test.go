@@ -536,7 +536,19 @@ func browserDelete(t *testing.T, f *fixture, email, pass string, msgID int64) {
 // socket carries on.
 func TestReadSkipsDeletedMessage(t *testing.T) {
 	f := newFixture(t)
-	d := f.client(t).Room(f.room.ID)
+	ch, gone := replayAfterDelete(t, f, exactChatText)
+	// The new socket replays both posts (and the delete); the deleted one's
+	// plain source answers 404.
+	assert.Equal(t, "kept", nextMsg(t, ch).Text)
+	assert.Equal(t, 1, f.srv.Requests("/message/"+strconv.FormatInt(gone, 10)))
+}
+
+// replayAfterDelete reads the room until its socket dies; meanwhile the
+// person says "regrettable", deletes it, and says "kept". It returns what a
+// second socket of the same Dialer reads, and the deleted message's id.
+func replayAfterDelete(t *testing.T, f *fixture, edit ...func(*sechat.Config)) (<-chan readResult, int64) {
+	t.Helper()
+	d := f.client(t, edit...).Room(f.room.ID)
 	conn, err := d.Dial(context.Background())
 	require.NoError(t, err)
 	ch := reader(t, conn)
@@ -549,13 +561,9 @@ func TestReadSkipsDeletedMessage(t *testing.T) {
 	_, err = f.srv.Say(f.room.ID, f.human.ID, "kept")
 	require.NoError(t, err)
 
-	// The new socket replays both posts (and the delete); the deleted one's
-	// plain source answers 404.
 	conn, err = d.Dial(context.Background())
 	require.NoError(t, err)
-	ch = reader(t, conn)
-	assert.Equal(t, "kept", nextMsg(t, ch).Text)
-	assert.Equal(t, 1, f.srv.Requests("/message/"+strconv.FormatInt(gone, 10)))
+	return reader(t, conn), gone
 }
 
 // postThenRedial posts "payload" on one conn, closes it, and returns a

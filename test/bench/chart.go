@@ -43,6 +43,11 @@ func writeChart(path string, secs []*section) error {
 		p.Title.Text = "no latency scenarios were run"
 		panels = append(panels, p)
 	}
+	return writePanels(path, panels)
+}
+
+// writePanels draws panels one above the other into path (.svg or .png).
+func writePanels(path string, panels []*plot.Plot) error {
 	w, h := 16*vg.Centimeter, vg.Length(len(panels))*8*vg.Centimeter
 	var c interface {
 		vg.CanvasSizer

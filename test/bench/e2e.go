@@ -34,6 +34,26 @@ type e2eResult struct {
 	rate      float64 // payloads sent per second, until every other member had them all
 	lat       []time.Duration
 	plainGets int // requests for plain sources
+	// humanGets: requests for the plain sources of the person's messages,
+	// of which each node read humans
+	humanGets, humans int
+}
+
+// personSays is what the person in the room says while the nodes talk
+// (nodesE2E's talk): everyday chat with markdown, links, a mention, a
+// multi-line message and a fixed-font one, all under the server's partial
+// threshold.
+var personSays = []string{
+	"morning all",
+	"anyone else seeing the **coffee machine** out again?",
+	"see [the wiki](https://charcoal-se.org/smokey/SocketScience) for the format",
+	"@SmokeDetector what's `!!/status` say?",
+	"first line\nsecond line\nthird",
+	"    go run ./cmd/demo\n    echo done",
+	"... and it's back :)",
+	"> quoting the last one",
+	"fish & chips <3 \"quoted\" it's fine",
+	". not a frame, just a sentence starting with a dot",
 }
 
 type pingData struct {
@@ -52,26 +72,68 @@ func pingPayload(from, seq int) messages.Payload {
 //
 // sequential: only the first member sends, one payload at a time, waiting
 // until both others have it (for unqueued latency).
-func nodesE2E(m int, sequential bool) (e2eResult, error) {
+//
+// talk: a person (another account) says that many things from personSays
+// in between, spread over the first half of the first member's sends, and
+// every node has a chat handler; before its last send, the first member
+// waits until every node's handler had them all, so that the count of
+// GETs for them is complete.
+func nodesE2E(m int, sequential bool, talk int) (e2eResult, error) {
 	srv := sechattest.NewServer()
 	defer srv.Close()
 	room := srv.AddRoom("bots")
 	srv.AddUser("SmokeDetector", botEmail, botPassword)
+	person := srv.AddUser("Makyen", "makyen@example.com", "other")
+	var said []int64 // the person's message ids
+	var heard atomic.Int64
+	allHeard := make(chan struct{})
+	var opts []socketscience.Option
+	if talk > 0 {
+		opts = append(opts, socketscience.WithChatHandler(func(context.Context, messages.ChatMessage) {
+			if heard.Add(1) == int64(e2eNodes*talk) {
+				close(allHeard)
+			}
+		}))
+	}
+	every := max(m/(2*max(talk, 1)), 1)
 	res, err := nodesRun(m, sequential, func(int) (chatgateway.Dialer, []socketscience.Option, error) {
 		client, err := sechat.NewClient(sechat.Config{BaseURL: srv.URL, Email: botEmail, Password: botPassword})
 		if err != nil {
 			return nil, nil, err
 		}
-		return client.Room(room.ID), nil, nil
+		return client.Room(room.ID), opts, nil
+	}, func(i, j int) error {
+		switch {
+		case i != 0 || talk == 0:
+		case j%every == 0 && len(said) < talk:
+			id, err := srv.Say(room.ID, person.ID, personSays[len(said)%len(personSays)])
+			if err != nil {
+				return err
+			}
+			said = append(said, id)
+		case j == m-1:
+			select {
+			case <-allHeard:
+			case <-time.After(time.Minute):
+				return fmt.Errorf("nodes: %d of %d person's messages heard", heard.Load(), e2eNodes*talk)
+			}
+		}
+		return nil
 	})
 	res.plainGets = srv.Requests("/message/")
+	res.humans = len(said)
+	for _, id := range said {
+		res.humanGets += srv.RequestsTo("/message/" + strconv.FormatInt(id, 10))
+	}
 	return res, err
 }
 
 // nodesRun runs e2eNodes Nodes, member i on the Dialer and options that
 // dial(i) returns, each sending m ping payloads (sequential: only the
-// first, one at a time), until every node has handled its peers'.
-func nodesRun(m int, sequential bool, dial func(i int) (chatgateway.Dialer, []socketscience.Option, error)) (e2eResult, error) {
+// first, one at a time), until every node has handled its peers'. Each
+// before hook runs before member i sends payload j.
+func nodesRun(m int, sequential bool, dial func(i int) (chatgateway.Dialer, []socketscience.Option, error),
+	before ...func(i, j int) error) (e2eResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	t, senders := newTally(m, sequential)
@@ -109,6 +171,11 @@ func nodesRun(m int, sequential bool, dial func(i int) (chatgateway.Dialer, []so
 		}
 	}
 	res, err := t.drive(ctx, senders, m, sequential, func(i, j int) error {
+		for _, b := range before {
+			if err := b(i, j); err != nil {
+				return err
+			}
+		}
 		return nodes[i].Send(ctx, pingPayload(i, j))
 	})
 	if err != nil {
@@ -420,7 +487,7 @@ func bareFrame(run int64, i, j int) (string, error) {
 
 func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 	// Warm-up, and calibration on the bare relay.
-	if _, err := nodesE2E(20, false); err != nil {
+	if _, err := nodesE2E(20, false, 5); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	w, err := bareE2E(50, false)
@@ -428,11 +495,11 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 	m := max(int(w.rate*cfg.duration.Seconds()/e2eNodes), 20)
-	seqN := 200
+	seqN, talkM, talkN := 200, 300, 30
 	if cfg.quick {
-		seqN = 20
+		seqN, talkM, talkN = 20, 40, 10
 	}
-	var nr, br, ratios, n50, n99, b50, b99, nq50, bq50, gets []float64
+	var nr, br, ratios, latRatios, n50, n99, b50, b99, nq50, bq50, gets, talkGets, humanGets []float64
 	var nAll, bAll []time.Duration
 	for r := range cfg.rounds {
 		order := []bool{true, false}
@@ -442,15 +509,21 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 		var nres, bres e2eResult
 		for _, nodeSide := range order {
 			if nodeSide {
-				if nres, err = nodesE2E(m, false); err != nil {
+				if nres, err = nodesE2E(m, false, 0); err != nil {
 					return nil, err
 				}
 				nr, nq50 = append(nr, nres.rate), append(nq50, ms(latencies(nres.lat).P50))
 				gets = append(gets, float64(nres.plainGets)/float64(e2eNodes*m))
-				lres, err := nodesE2E(seqN, true)
+				lres, err := nodesE2E(seqN, true, 0)
 				if err != nil {
 					return nil, err
 				}
+				tres, err := nodesE2E(talkM, false, talkN)
+				if err != nil {
+					return nil, err
+				}
+				humanGets = append(humanGets, float64(tres.humanGets)/float64(tres.humans))
+				talkGets = append(talkGets, float64(tres.plainGets-tres.humanGets)/float64(e2eNodes*talkM))
 				l := latencies(lres.lat)
 				n50, n99 = append(n50, ms(l.P50)), append(n99, ms(l.P99))
 				nAll = append(nAll, lres.lat...)
@@ -469,9 +542,12 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 			}
 		}
 		ratios = append(ratios, nres.rate/bres.rate)
+		latRatios = append(latRatios, n50[len(n50)-1]/b50[len(b50)-1])
 	}
-	rs := spreadOf(ratios)
+	rs, ls, hs := spreadOf(ratios), spreadOf(latRatios), spreadOf(humanGets)
 	pct := func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) }
+	times := func(x float64) string { return fmt.Sprintf("%.2f×", x) }
+	two := func(x float64) string { return fmt.Sprintf("%.2f", x) }
 	s := &section{
 		Title: "3. End to end on loopback",
 		What: fmt.Sprintf("A local sechattest server (no throttling), 3 members of one room on the same account. Throughput: each member sends %d ping "+
@@ -479,28 +555,50 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 			"Latency: one member sends %d payloads one at a time, each once both others have the previous one; from Send (or the post) "+
 			"to the handler (or the socket frame) on each other member. Nodes: socketscience over the sechat adapter "+
 			"(WithoutCoalescing, so both sides post the same number of messages). Bare relay: the same frames (with an envelope, as a node's) "+
-			"posted by plain HTTP clients, one post at a time per client, and read from the room's WebSocket with gorilla/websocket, no library.", m, seqN),
-		Target: "Nodes ≥ 70% of the bare relay's payloads/s",
+			"posted by plain HTTP clients, one post at a time per client, and read from the room's WebSocket with gorilla/websocket, no library. "+
+			"GETs: the server's count of plain-source requests; in a third run per round each member sends %d payloads while a person "+
+			"(another account) says %d everyday things (markdown, a link, a mention, multi-line and fixed-font text) among them, and "+
+			"each node has a chat handler; its GETs for the person's messages are counted on their own.", m, seqN, talkM, talkN),
+		Target: "Nodes ≥ 70% of the bare relay's payloads/s; one-at-a-time p50 latency ≤ 2× the relay's; 0 plain-source GETs per person's message",
 		Header: []string{"", "Nodes", "bare relay", "Nodes / bare"},
 		Rows: [][]string{
 			{"payloads/s (throughput run)", fmtSpread(spreadOf(nr), fmtRate), fmtSpread(spreadOf(br), fmtRate), fmtSpread(rs, pct)},
-			{"latency p50 (one at a time)", fmtSpread(spreadOf(n50), fmtMs), fmtSpread(spreadOf(b50), fmtMs), ratio(spreadOf(n50).Med, spreadOf(b50).Med)},
+			{"latency p50 (one at a time)", fmtSpread(spreadOf(n50), fmtMs), fmtSpread(spreadOf(b50), fmtMs), fmtSpread(ls, times)},
 			{"latency p99 (one at a time)", fmtSpread(spreadOf(n99), fmtMs), fmtSpread(spreadOf(b99), fmtMs), ratio(spreadOf(n99).Med, spreadOf(b99).Med)},
 			{"latency p50 in the throughput run (includes queueing)", fmtSpread(spreadOf(nq50), fmtMs), fmtSpread(spreadOf(bq50), fmtMs), ""},
-			{"plain-source GETs per payload sent", fmtSpread(spreadOf(gets), func(x float64) string { return fmt.Sprintf("%.2f", x) }), "0", ""},
+			{"plain-source GETs per payload sent", fmtSpread(spreadOf(gets), two), "0", ""},
+			{fmt.Sprintf("plain-source GETs per payload sent, a person talking (%d messages among %d payloads)", talkN, e2eNodes*talkM),
+				fmtSpread(spreadOf(talkGets), two), "0", ""},
+			{"plain-source GETs per person's message (same run; all nodes together)", fmtSpread(hs, two), "0", ""},
 		},
 		Latencies: []series{{"e2e one at a time: Nodes", nAll}, {"e2e one at a time: bare relay", bAll}},
 		Unit:      "ms",
 	}
-	s.Met = yes(rs.Med >= 0.7)
-	s.Notes = append(s.Notes, "Each message in the room costs every node one extra HTTP GET (/message/<id>?plain=true): the sechat adapter reads "+
-		"the plain source rather than the socket's HTML (which the server truncates for long messages), for every message, its own echoes included "+
-		"(3 GETs per payload with 3 members). The bare relay reads the socket's content only, so the server answers about twice as many requests for the nodes.",
+	s.Met = yes(rs.Med >= 0.7 && ls.Med <= 2 && hs.Med == 0)
+	s.Notes = append(s.Notes, "Ratios are per round (the two sides measured back to back), median over rounds; the machine is shared, so single "+
+		"rounds vary widely.",
+		"The sechat adapter fetches a message's plain source (/message/<id>?plain=true) only when the message may be a frame: from the account "+
+			"itself (every member here; its own echoes excepted: Post's text is remembered) or with content that could be a frame or fragment or "+
+			"is cut short. A person's message is taken from the socket's HTML content converted to text, so it costs no GET; up to 8 fetches run "+
+			"at once, in order. So each payload costs a GET on each other member (2 with 3 members); the bare relay reads the socket's content only.",
 		"Throughput-run latency is not comparable between the sides: Send returns once the payload is queued, so a node's latency includes its wait in "+
 			"the outbound queue, while a bare client stamps each frame just before posting it.")
-	if !*s.Met {
-		s.Notes = append(s.Notes, "Not met: the nodes reach less than 70% of the bare relay. The per-message plain-source fetch is the likely main cost "+
-			"(it also serialises each node's reading: the reader goroutine waits for the GET before the next message).")
+	if rs.Med < 0.7 {
+		s.Notes = append(s.Notes, "Throughput not met: the nodes reach less than 70% of the bare relay. The run is CPU-bound (one process holds "+
+			"the server and all three members on 2 cores): by getrusage the nodes spend about 2.2× the relay's CPU per payload (0.55–0.75 ms "+
+			"against 0.25–0.35 ms on this machine). A CPU profile of the nodes' run: the HTTP server and clients (the post, the two "+
+			"plain-source fetches per payload, the cookie jar) over half of it, decoding socket frames about a tenth, allocation and GC "+
+			"about a sixth, the actors a few per cent. Taking the peers' frames from the socket's content instead (no fetch; not done: a "+
+			"frame is fetched by design) did not move the ratio measurably on this shared machine.")
+	}
+	if ls.Med > 2 {
+		s.Notes = append(s.Notes, "Latency not met: one payload at a time costs a node, beyond the relay's post and socket read, the plain-source "+
+			"GET on each receiver (a loopback HTTP round trip, served by the same process) and about ten goroutine hand-offs: the outbound "+
+			"queue's actor and writer on the sender; the socket pump, the reader, the fetch, and the gateway, router and handler actors on "+
+			"each receiver.")
+	}
+	if hs.Med > 0 {
+		s.Notes = append(s.Notes, "GETs per person's message not met: some of the person's messages were fetched.")
 	}
 	return s, nil
 }

@@ -465,3 +465,16 @@ func TestWaitFor(t *testing.T) {
 		t.Fatal("WaitFor did not return on Close")
 	}
 }
+
+func TestRequestsTo(t *testing.T) {
+	srv := sechattest.NewServer()
+	defer srv.Close()
+	for _, p := range []string{"/message/4", "/message/42", "/message/42"} {
+		resp, err := http.Get(srv.URL + p + "?plain=true")
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+	}
+	assert.Equal(t, 2, srv.RequestsTo("/message/42"))
+	assert.Equal(t, 1, srv.RequestsTo("/message/4"))
+	assert.Equal(t, 3, srv.Requests("/message/4"))
+}
