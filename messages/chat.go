@@ -13,8 +13,11 @@ type ChatMessage struct {
 	// accounts have no number (see chatgateway.Identity.Account); empty
 	// where UserID is the account.
 	Account string
-	// Text is the message's plain source, with U+200B and U+200C already
-	// stripped where the server inserts them.
+	// Text is the message's text, with U+200B and U+200C already stripped
+	// where the server inserts them. For anything that can be a frame or a
+	// fragment it is the plain source; for other chat an adapter may give
+	// the server's rendering converted to text instead (sechat does unless
+	// its ExactChatText is set: docs/sechat-reading.md says what that keeps).
 	Text string
 	// Edited is true when this is an edit of an earlier message ID.
 	Edited bool
