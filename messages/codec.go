@@ -114,7 +114,7 @@ func encodeRaw(p Payload, env *Envelope, sign *signer, use func(raw []byte) erro
 			m.add(k, b[spans[i][0]:spans[i][1]])
 		}
 		signed := *env
-		signed.Sig = m.sum()
+		signed.Sig = bytes.Clone(m.finish(env.Offsets))
 		if err := s.enc.EncodeString(EnvelopeKey); err != nil {
 			return fmt.Errorf("messages: encode %q: %w", EnvelopeKey, err)
 		}

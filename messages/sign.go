@@ -72,22 +72,20 @@ func Sign(types []RawType, env *Envelope, room string, secret []byte) ([]byte, e
 	for _, t := range types {
 		m.add(t.Type, t.Data)
 	}
-	if len(env.Offsets) > 0 {
-		// Covered so that a copy with other offsets, taken for other
-		// payloads, does not verify; absent, the bytes are as before.
-		m.h.Write(binary.AppendUvarint(m.scratch[:0], uint64(len(env.Offsets))))
-		for _, o := range env.Offsets {
-			m.h.Write(binary.AppendUvarint(m.scratch[:0], o))
-		}
-	}
-	return m.sum(), nil
+	return bytes.Clone(m.finish(env.Offsets)), nil
 }
 
-// signTypes is Sign for Verify: the signature is in m's buffer, valid until
-// m.free.
-func signTypes(m *mac, types []RawType) []byte {
-	for _, t := range types {
-		m.add(t.Type, t.Data)
+// finish adds the offsets to what m has taken (absent, the bytes are as
+// before offsets existed) and returns the signature in m's buffer, valid
+// until m.free.
+func (m *mac) finish(offsets []uint64) []byte {
+	if len(offsets) > 0 {
+		// Covered so that a copy with other offsets, taken for other
+		// payloads, does not verify.
+		m.h.Write(binary.AppendUvarint(m.scratch[:0], uint64(len(offsets))))
+		for _, o := range offsets {
+			m.h.Write(binary.AppendUvarint(m.scratch[:0], o))
+		}
 	}
 	return m.h.Sum(m.out[:0])
 }
@@ -115,7 +113,10 @@ func (f Frame) Verify(room string, secret []byte) error {
 	}
 	m := newMAC(secret, room, f.Envelope)
 	defer m.free()
-	if !hmac.Equal(signTypes(m, f.Types), f.Envelope.Sig) {
+	for _, t := range f.Types {
+		m.add(t.Type, t.Data)
+	}
+	if !hmac.Equal(m.finish(f.Envelope.Offsets), f.Envelope.Sig) {
 		return ErrBadSignature
 	}
 	return nil
@@ -176,9 +177,6 @@ func (m *mac) writeString(s string) {
 		m.h.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
 	}
 }
-
-// sum returns the signature in a new slice.
-func (m *mac) sum() []byte { return m.h.Sum(nil) }
 
 // free returns m to the pool; m's buffers must not be used after.
 func (m *mac) free() {
