@@ -111,14 +111,17 @@ func newDedup(nodes, ids, bodies int, rc reorderConfig) *dedup {
 func (d *dedup) admit(in *protocol.Inbound, base payload) (out []payload, dups int) {
 	d.out = d.out[:0]
 	if in.Chat.ID != 0 {
-		k := chatKey{in.Room, in.Chat.ID}
-		if _, ok := d.ids[k]; ok {
+		// One map operation for a new id, the common case: storing k
+		// changes the map's length only if k was not there.
+		k, n := chatKey{in.Room, in.Chat.ID}, len(d.ids)
+		if d.ids[k] = struct{}{}; len(d.ids) == n {
 			return nil, 1
 		}
+		// k is not in recent (which holds what ids holds), so what it
+		// pushes out is another id.
 		if old, full := d.recent.push(k); full {
 			delete(d.ids, old)
 		}
-		d.ids[k] = struct{}{}
 	}
 	env := in.Frame.Envelope
 	if env == nil {
