@@ -111,14 +111,17 @@ func newDedup(nodes, ids, bodies int, rc reorderConfig) *dedup {
 func (d *dedup) admit(in *protocol.Inbound, base payload) (out []payload, dups int) {
 	d.out = d.out[:0]
 	if in.Chat.ID != 0 {
-		k := chatKey{in.Room, in.Chat.ID}
-		if _, ok := d.ids[k]; ok {
+		// One map operation for a new id, the common case: storing k
+		// changes the map's length only if k was not there.
+		k, n := chatKey{in.Room, in.Chat.ID}, len(d.ids)
+		if d.ids[k] = struct{}{}; len(d.ids) == n {
 			return nil, 1
 		}
+		// k is not in recent (which holds what ids holds), so what it
+		// pushes out is another id.
 		if old, full := d.recent.push(k); full {
 			delete(d.ids, old)
 		}
-		d.ids[k] = struct{}{}
 	}
 	env := in.Frame.Envelope
 	if env == nil {
@@ -126,7 +129,8 @@ func (d *dedup) admit(in *protocol.Inbound, base payload) (out []payload, dups i
 			return nil, 1
 		}
 		base.types = in.Frame.Types
-		return append(d.out, base), 0
+		d.out = append(d.out, base) // kept, so the next frame reuses it
+		return d.out, 0
 	}
 	r := d.run(nodeRun{env.Node, env.Incarnation})
 	r.rooms |= roomBit(in.Room)
@@ -168,10 +172,15 @@ func (d *dedup) run(k nodeRun) *run {
 func (d *dedup) bodySeen(in *protocol.Inbound, now time.Time) bool {
 	var h maphash.Hash
 	h.SetSeed(d.seed)
+	// Written in pieces, which hash as their concatenation would, without
+	// building it.
 	if in.Chat.Account != "" {
-		h.WriteString("a:" + in.Chat.Account)
+		h.WriteString("a:")
+		h.WriteString(in.Chat.Account)
 	} else {
-		h.WriteString("u:" + strconv.FormatInt(in.Chat.UserID, 10))
+		var num [20]byte
+		h.WriteString("u:")
+		h.Write(strconv.AppendInt(num[:0], in.Chat.UserID, 10))
 	}
 	for _, t := range in.Frame.Types {
 		h.WriteByte(0)

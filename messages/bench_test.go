@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"encoding/base64"
 	"testing"
 	"time"
 )
@@ -186,4 +187,29 @@ func BenchmarkDecodeTyped(b *testing.B) {
 			b.Fatal(err, v)
 		}
 	}
+}
+
+// BenchmarkBase64 decodes a SmokeDetector frame's base64, with
+// decodeBase64 and, to compare, with encoding/base64 alone.
+func BenchmarkBase64(b *testing.B) {
+	body, err := frameBody(loadVectors(b)[len(loadVectors(b))-1].Content, &Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
+	b.Run("decodeBase64", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeBase64(dst, body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding/base64", func(b *testing.B) {
+		src := []byte(body)
+		for b.Loop() {
+			if _, err := base64.StdEncoding.Decode(dst, src); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -153,22 +153,6 @@ func frameBody(content string, l *Limits) (string, error) {
 	return content[len(FramePrefix)+idLen : len(content)-1], nil
 }
 
-// decodeBase64 decodes body into dst, which must have room for
-// base64.StdEncoding.DecodedLen(len(body)) bytes, and returns the bytes.
-// Go's StdEncoding, like Python's b64decode, needs the padding and skips
-// CR and LF; unlike Python it rejects other stray characters, which only a
-// mangled message would hold.
-func decodeBase64(dst []byte, body string) ([]byte, error) {
-	// The decoder only reads src, so viewing the string's bytes in place
-	// is safe and saves copying the whole body.
-	src := unsafe.Slice(unsafe.StringData(body), len(body))
-	n, err := base64.StdEncoding.Decode(dst, src)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadBase64, err)
-	}
-	return dst[:n], nil
-}
-
 // buildFrame wraps msgpack bytes as frame text. The caller has checked the
 // length against the limit.
 func buildFrame(raw []byte) string {
