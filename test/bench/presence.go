@@ -72,7 +72,7 @@ func runPresence(_ context.Context, cfg config, _ *machine) (*section, error) {
 		{"IRC/Matrix (FastTimings), healthy active", presencesim.Config{Healthy: true}},
 	}
 	s := &section{
-		Title: "8. Presence: failover and its cost",
+		Title: "9. Presence: failover and its cost",
 		What: fmt.Sprintf("presence's election core (the state machine every presence.Presence drives) over presencesim's simulated room, "+
 			"%d seeded schedules per row, 3-5 nodes whose clocks run at rates within ±10%%: posts failing, late, throttled or lost, "+
 			"sockets broken (missing what was said, or resuming), readers stalled, connections flapping, nodes isolated, an active killed "+
