@@ -17,11 +17,14 @@ import (
 	"github.com/socketscience/socketscience/messages"
 )
 
-// The homeserver is killed (SIGKILL) and started again; bot-b stays cut
+// The homeserver is stopped (SIGTERM: its process exits and every
+// connection is cut) and started again; bot-b stays cut
 // off until bot-a has posted 30 payloads, six times its sync timeline
 // limit of 5. bot-b resumes from its sync token, the limited timeline's
 // gap is fetched with /messages, and every payload is handled exactly
-// once, in order.
+// once, in order. Not SIGKILL: Dendrite 0.13.8 killed that way sometimes
+// came back with its sync stream silent for every client (2 of 3 runs of
+// this package under load), which tests Dendrite, not the adapter.
 func TestKillRestartCatchUp(t *testing.T) {
 	needServer(t)
 	room, _ := newRoom(t)
@@ -40,7 +43,7 @@ func TestKillRestartCatchUp(t *testing.T) {
 	send(1, 3)
 	require.Eventually(t, func() bool { return len(got.all()) == 3 }, wait, 10*time.Millisecond)
 
-	require.NoError(t, srv.Kill())
+	require.NoError(t, srv.Stop())
 	p.set(func(p *proxy) { p.down = true })
 	send(4, 33)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
