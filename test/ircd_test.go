@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/socketscience/socketscience/internal/syncbuf"
 )
 
 // ircd is a real InspIRCd 3 (Debian's package) on loopback, with a
@@ -29,24 +30,7 @@ type ircd struct {
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
-	out *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	out *syncbuf.Buffer
 }
 
 // ircdBinary finds inspircd, or skips the test (fails it on CI).
@@ -109,7 +93,7 @@ const ircdConfig = `# Written by the test: a standalone InspIRCd 3.15 for loopba
 // foreground and waits until both ports listen; t.Cleanup stops it.
 func startIRCd(t *testing.T) *ircd {
 	t.Helper()
-	s := &ircd{bin: ircdBinary(t), dir: t.TempDir(), wsPort: freePort(t), tcpPort: freePort(t), out: &syncBuffer{}}
+	s := &ircd{bin: ircdBinary(t), dir: t.TempDir(), wsPort: freePort(t), tcpPort: freePort(t), out: &syncbuf.Buffer{}}
 	for _, sub := range []string{"data", "logs", "run"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(s.dir, sub), 0o755))
 	}

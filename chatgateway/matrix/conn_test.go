@@ -17,6 +17,7 @@ import (
 
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/matrix"
+	"github.com/socketscience/socketscience/internal/syncbuf"
 	"github.com/socketscience/socketscience/messages"
 )
 
@@ -120,7 +121,7 @@ func TestEventSize(t *testing.T) {
 func TestResumeAndGap(t *testing.T) {
 	needServer(t)
 	room, _ := newRoom(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := zerolog.New(&logs)
 	p := newProxy(t, srv.URL())
 	p.set(func(p *proxy) { p.refuseMsg = 1 }) // /messages is rate limited: Read waits and asks again

@@ -14,6 +14,7 @@ import (
 	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway"
 	"github.com/socketscience/socketscience/chatgateway/matrix"
+	"github.com/socketscience/socketscience/internal/syncbuf"
 	"github.com/socketscience/socketscience/messages"
 )
 
@@ -29,7 +30,7 @@ func TestKillRestartCatchUp(t *testing.T) {
 	needServer(t)
 	room, _ := newRoom(t)
 	p := newProxy(t, srv.URL())
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	blog := zerolog.New(&logs)
 	a := newNode(t, newDialer(t, srv.URL(), "bot-a", string(room)), socketscience.WithoutCoalescing())
 	b := newNode(t, newDialer(t, p.URL(), "bot-b", string(room), func(c *matrix.Config) { c.TimelineLimit, c.Logger = 5, &blog }))

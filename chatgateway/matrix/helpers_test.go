@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,24 +98,6 @@ func (r *reading) failed(t *testing.T, within time.Duration) error {
 }
 
 func anyText(string) bool { return true }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b = append(s.b, p...)
-	return len(p), nil
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return string(s.b)
-}
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 func errorsIs(err, target error) bool     { return errors.Is(err, target) }

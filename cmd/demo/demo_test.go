@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/socketscience/socketscience/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -37,7 +38,7 @@ func TestHeadlessServesEveryBeverageOnEveryInstance(t *testing.T) {
 // room as it grows, until it is interrupted.
 func TestInteractive(t *testing.T) {
 	in, typing := io.Pipe()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- run(ctx, testConfig(2, false), in, out) }()
@@ -61,21 +62,4 @@ func TestConfigErrors(t *testing.T) {
 		assert.Error(t, c.check())
 	}
 	assert.NoError(t, config{nodes: 1, seRoom: 1, seEmail: "a", sePassword: "b"}.check())
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/socketscience/socketscience/internal/syncbuf"
 )
 
 // The active instance is elected, answers each command alone (one
@@ -34,7 +36,7 @@ func TestHeadlessElectsAndFailsOver(t *testing.T) {
 
 // The status page's button stops the active instance; another takes over.
 func TestStatusFailoverButton(t *testing.T) {
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- run(ctx, testConfig(2, false), strings.NewReader(""), out) }()

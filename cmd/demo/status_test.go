@@ -13,13 +13,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/socketscience/socketscience/internal/syncbuf"
 )
 
 // The demo serves /metrics, the probes and a live status page beside the
 // room; the page's event stream follows payloads and a killed connection.
 func TestStatusServer(t *testing.T) {
 	in, typing := io.Pipe()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- run(ctx, testConfig(3, false), in, out) }()

@@ -1,19 +1,19 @@
 package browser
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/socketscience/socketscience/internal/syncbuf"
 )
 
 // chromium finds Debian's Chromium, which .ci/run installs. Without it the
@@ -97,7 +97,7 @@ func TestBrowserRoomPage(t *testing.T) {
 // is) and runs it as a person would (go run ./cmd/demo): three instances in a
 // room on the local chat server, its output gathered in out. stop interrupts
 // it, as Ctrl-C does, and returns how it ended.
-func startDemo(t *testing.T) (out *syncBuffer, stop func() error) {
+func startDemo(t *testing.T) (out *syncbuf.Buffer, stop func() error) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "demo")
 	args := []string{"build", "-o", bin}
@@ -109,7 +109,7 @@ func startDemo(t *testing.T) (out *syncBuffer, stop func() error) {
 	msg, err := build.CombinedOutput()
 	require.NoError(t, err, "building the demo: %s", msg)
 
-	out = &syncBuffer{}
+	out = &syncbuf.Buffer{}
 	demo := exec.Command(bin, "-nodes", "3")
 	demo.Stdout, demo.Stderr = out, out // stdin is empty: it is only typed into in the browser
 	require.NoError(t, demo.Start())
@@ -138,21 +138,4 @@ func startDemo(t *testing.T) (out *syncBuffer, stop func() error) {
 		}
 	})
 	return out, stop
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
