@@ -285,3 +285,35 @@ func TestHandoverStepDownForce(t *testing.T) {
 	require.Less(t, time.Since(start), testTimings().LeaseDuration)
 	require.ErrorIs(t, c.pres[next].Force(ctx, "sideways"), presence.ErrInvalidOption)
 }
+
+// WhileActive's work context is done by the time IsActive says the role is
+// gone (not a goroutine hop later), and it carries the caller's values.
+func TestWhileActiveEndsWithTheRole(t *testing.T) {
+	c := newCluster(t, 1)
+	a := c.active(10 * time.Second)
+	p := c.pres[a]
+	type key struct{}
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), key{}, "v"), 20*time.Second)
+	defer cancel()
+	works := make(chan context.Context, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.WhileActive(ctx, func(wctx context.Context) error {
+			works <- wctx
+			<-wctx.Done()
+			return nil
+		})
+	}()
+	var wctx context.Context
+	select {
+	case wctx = <-works:
+	case <-ctx.Done():
+		t.Fatal("the work never started on the active node")
+	}
+	require.Equal(t, "v", wctx.Value(key{}))
+	require.NoError(t, p.StepDown(ctx))
+	require.False(t, p.IsActive())
+	require.Error(t, wctx.Err(), "the work's context outlived the role")
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+}
