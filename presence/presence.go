@@ -177,9 +177,12 @@ func (p *Presence) WhileActive(ctx context.Context, fn func(context.Context) err
 				return ErrClosed
 			}
 		}
-		wctx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(actx, cancel)
-		err := fn(wctx)
+		// A child of actx, so that it is cancelled within the call that
+		// ends the role, before IsActive can say so; ctx's end reaches it
+		// through AfterFunc, and its values through workCtx.
+		inner, cancel := context.WithCancel(actx)
+		stop := context.AfterFunc(ctx, cancel)
+		err := fn(workCtx{Context: inner, values: ctx})
 		stop()
 		cancel()
 		switch {
@@ -486,3 +489,13 @@ func (p *Presence) send(ctx context.Context, r Record, active bool) {
 		p.log.Warn().Err(err).Str("kind", string(r.Kind)).Msg("presence record not sent")
 	}
 }
+
+// workCtx is WhileActive's work context: the role's cancellation with the
+// caller's values and deadline.
+type workCtx struct {
+	context.Context
+	values context.Context
+}
+
+func (w workCtx) Value(key any) any                       { return w.values.Value(key) }
+func (w workCtx) Deadline() (deadline time.Time, ok bool) { return w.values.Deadline() }
