@@ -131,7 +131,9 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 	if o.state != nil {
 		onState = func(ctx context.Context, ev protocol.StateEvent) { o.state(ctx, stateChange(ev)) }
 	}
+	dialers := append([]chatgateway.Dialer{dialer}, o.rooms...)
 	n.router = actors.NewRouter(actors.Config{
+		Rooms:           len(dialers),
 		Clock:           o.clock,
 		ReorderWait:     o.reorderWait,
 		System:          n.system,
@@ -150,7 +152,6 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 		Observe:         n.observer(o.observer),
 	})
 	guardian := n.supervise(gatewayKind, machineryPolicy())
-	dialers := append([]chatgateway.Dialer{dialer}, o.rooms...)
 	n.rooms = make([]*room, len(dialers))
 	for i, d := range dialers {
 		r := &room{index: i}

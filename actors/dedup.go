@@ -55,8 +55,10 @@ func (p *payload) size() int {
 // first. The router actor owns it.
 type dedup struct {
 	reorder reorderConfig
-	ids     map[chatKey]struct{}
-	recent  ring[chatKey]
+	ids     *recentIDs
+	// oneRoom: the router has one room, so a frame cannot come again
+	// through another, and frames without an envelope are not remembered.
+	oneRoom bool
 	runs    map[nodeRun]*run
 	order   ring[nodeRun] // runs, in the order they were first heard
 	bodies  map[uint64]bodySeen
@@ -93,8 +95,7 @@ const MaxRooms = 64
 func newDedup(nodes, ids, bodies int, rc reorderConfig) *dedup {
 	return &dedup{
 		reorder: rc,
-		ids:     make(map[chatKey]struct{}),
-		recent:  ring[chatKey]{buf: make([]chatKey, ids)},
+		ids:     newRecentIDs(ids),
 		runs:    make(map[nodeRun]*run),
 		order:   ring[nodeRun]{buf: make([]nodeRun, nodes)},
 		bodies:  make(map[uint64]bodySeen),
@@ -110,22 +111,12 @@ func newDedup(nodes, ids, bodies int, rc reorderConfig) *dedup {
 // shares. The result is valid until the next call.
 func (d *dedup) admit(in *protocol.Inbound, base payload) (out []payload, dups int) {
 	d.out = d.out[:0]
-	if in.Chat.ID != 0 {
-		// One map operation for a new id, the common case: storing k
-		// changes the map's length only if k was not there.
-		k, n := chatKey{in.Room, in.Chat.ID}, len(d.ids)
-		if d.ids[k] = struct{}{}; len(d.ids) == n {
-			return nil, 1
-		}
-		// k is not in recent (which holds what ids holds), so what it
-		// pushes out is another id.
-		if old, full := d.recent.push(k); full {
-			delete(d.ids, old)
-		}
+	if in.Chat.ID != 0 && !d.ids.add(chatKey{in.Room, in.Chat.ID}) {
+		return nil, 1
 	}
 	env := in.Frame.Envelope
 	if env == nil {
-		if d.bodySeen(in, d.reorder.clock.Now()) {
+		if !d.oneRoom && d.bodySeen(in, d.reorder.clock.Now()) {
 			return nil, 1
 		}
 		base.types = in.Frame.Types

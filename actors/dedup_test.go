@@ -88,7 +88,7 @@ func TestDedupChatIDsPerRoom(t *testing.T) {
 	// Memory is bounded: the oldest ids are forgotten.
 	g.in(0, 2, "", nil, "d")
 	g.in(0, 3, "", nil, "e")
-	assert.Len(t, g.d.ids, 3)
+	assert.Equal(t, 3, g.d.ids.len())
 	g.in(0, 1, "", nil, "f")
 	assert.Equal(t, []string{"d", "e", "f"}, g.take(), "id 1 of room 0 was forgotten")
 }
@@ -190,6 +190,19 @@ func TestDedupBodiesAcrossRooms(t *testing.T) {
 	g.clock.Advance(DefaultDedupBodyAge)
 	g.in(2, 6, "", nil, "beverage")
 	assert.Equal(t, []string{"beverage"}, g.take(), "after DefaultDedupBodyAge it is new")
+}
+
+// With one room there is no other room to bring a copy: nothing is
+// remembered of frames without an envelope, and each is handled.
+func TestDedupOneRoomRemembersNoBodies(t *testing.T) {
+	g := newRig(t, 8, 64, 8)
+	g.d.oneRoom = true
+	g.in(0, 1, "", nil, "beverage")
+	g.in(0, 2, "", nil, "beverage")
+	g.in(0, 2, "", nil, "beverage")
+	assert.Equal(t, []string{"beverage", "beverage"}, g.take())
+	assert.Equal(t, 1, g.dups, "the same chat message twice is still one")
+	assert.Empty(t, g.d.bodies)
 }
 
 // Runs are bounded: the oldest is forgotten, and what it held is handed on.

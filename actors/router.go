@@ -68,6 +68,11 @@ type Config struct {
 	Chat func(context.Context, messages.ChatMessage)
 	// State, if set, receives each event passed to NotifyState, in order.
 	State func(context.Context, protocol.StateEvent)
+	// Rooms is how many rooms feed the router. With exactly one, a frame
+	// without an envelope (SmokeDetector's) cannot come again through
+	// another room, so its content is not remembered to drop such copies.
+	// Zero means unknown: remembered.
+	Rooms int
 	// Clock times the reorder wait (DefaultReorderWait unless
 	// ReorderWait is set). Defaults to supervisor.SystemClock{}.
 	Clock       supervisor.Clock
@@ -163,6 +168,7 @@ func NewRouter(cfg Config) *Router {
 		r.log = *cfg.Logger
 	}
 	r.dedup = newDedup(DefaultDedupNodes, DefaultDedupMessages, DefaultDedupBodies, r.reorderConfig())
+	r.dedup.oneRoom = cfg.Rooms == 1
 	r.ctx, r.cancel = context.WithCancel(cfg.Context)
 	routerProps := []actor.PropsOption{actor.WithMailbox(routerMailbox(flushGathered{}))}
 	r.props = append(r.props, actor.WithMailbox(handlerMailbox))
