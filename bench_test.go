@@ -4,42 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/internal/replayconn"
 	"github.com/socketscience/socketscience/messages"
 )
-
-// feedConn is a Conn whose Read returns the frames the benchmark feeds it,
-// so the benchmark measures the node, not a chat server.
-type feedConn struct {
-	frames chan string
-	closed chan struct{}
-	once   sync.Once
-	id     int64 // the last chat message id
-}
-
-// Read returns the frames as posted by the node's own account (the one it
-// trusts), each as a new chat message (or the node drops it as a replay).
-func (c *feedConn) Read() (messages.ChatMessage, error) {
-	select {
-	case s := <-c.frames:
-		c.id++
-		return messages.ChatMessage{ID: c.id, UserID: 1, UserName: "bot", Text: s}, nil
-	case <-c.closed:
-		return messages.ChatMessage{}, chatgateway.ErrConnClosed
-	}
-}
-func (c *feedConn) Post(context.Context, string) (int64, error) { return 1, nil }
-func (c *feedConn) Identity() chatgateway.Identity              { return chatgateway.Identity{UserID: 1} }
-func (c *feedConn) Limits() chatgateway.Limits                  { return chatgateway.Limits{} }
-func (c *feedConn) Close() error {
-	c.once.Do(func() { close(c.closed) })
-	return nil
-}
 
 type vector struct {
 	Name    string `json:"name"`
@@ -58,12 +30,13 @@ func loadVectors(b *testing.B) []vector {
 	return file.Vectors
 }
 
-// benchInbound runs a node reading from a feedConn: register adds its
+// benchInbound runs a node reading from a replayconn: register adds its
 // callbacks, each of which calls done once per payload handled; the
-// benchmark feeds b.N frames, cycling through frames, and waits for
-// perFrame*b.N calls.
+// benchmark lets the connection read b.N frames, cycling through frames,
+// and waits for perFrame*b.N calls.
 func benchInbound(b *testing.B, frames []string, perFrame int, register func(n *socketscience.Node, done func()) error) {
-	conn := &feedConn{frames: make(chan string, 1024), closed: make(chan struct{})}
+	// Frames already read, as the node's own account's posts.
+	conn := replayconn.New(chatgateway.Identity{UserID: 1, UserName: "bot"}, frames)
 	n, err := socketscience.New(chatgateway.DialerFunc(func(context.Context) (chatgateway.Conn, error) { return conn, nil }),
 		socketscience.WithMaxPending(1<<30))
 	if err != nil {
@@ -82,9 +55,7 @@ func benchInbound(b *testing.B, frames []string, perFrame int, register func(n *
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := range b.N {
-		conn.frames <- frames[i%len(frames)]
-	}
+	conn.Release(b.N)
 	<-all
 	b.StopTimer()
 }

@@ -132,7 +132,9 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 		onState = func(ctx context.Context, ev protocol.StateEvent) { o.state(ctx, stateChange(ev)) }
 	}
 	dialers := append([]chatgateway.Dialer{dialer}, o.rooms...)
+	backlog := protocol.NewBacklog(protocol.DefaultBacklog)
 	n.router = actors.NewRouter(actors.Config{
+		Backlog:         backlog,
 		Rooms:           len(dialers),
 		Clock:           o.clock,
 		ReorderWait:     o.reorderWait,
@@ -164,6 +166,7 @@ func newNode(rt *Runtime, dialer chatgateway.Dialer, o options) *Node {
 			System:          n.system,
 			Dialer:          d,
 			Router:          n.router.PID(),
+			Backlog:         backlog,
 			Room:            i,
 			Policy:          &o.reconnect,
 			Clock:           o.clock,

@@ -68,6 +68,9 @@ type Config struct {
 	Chat func(context.Context, messages.ChatMessage)
 	// State, if set, receives each event passed to NotifyState, in order.
 	State func(context.Context, protocol.StateEvent)
+	// Backlog, if set, is released as the router routes what the
+	// gateways' readers acquired it for, and closed when the router stops.
+	Backlog *protocol.Backlog
 	// Rooms is how many rooms feed the router. With exactly one, a frame
 	// without an envelope (SmokeDetector's) cannot come again through
 	// another room, so its content is not remembered to drop such copies.
@@ -138,6 +141,9 @@ type Router struct {
 	// handler.out) since the router actor last handed them on; owned by the
 	// router actor.
 	gathered []*handler
+	// routed is how many inbound messages the router actor has taken
+	// since it last released them to cfg.Backlog.
+	routed   int
 	logDrops rate.Sometimes
 }
 
@@ -523,10 +529,12 @@ func (a routerActor) Receive(c actor.Context) {
 	r := a.r
 	switch m := c.Message().(type) {
 	case *protocol.Inbound:
+		r.routed++
 		r.route(m)
 	case flushGathered:
 		r.handOn(c)
 	case *protocol.ChatInbound:
+		r.routed++
 		if r.chat != nil && r.admit(r.chat, msgSize(m)) {
 			c.Send(r.chat.pid, m)
 		}
@@ -540,6 +548,7 @@ func (a routerActor) Receive(c actor.Context) {
 		// handlers are poisoned only once the router has stopped.
 		r.deliver(r.dedup.flushAll())
 		r.handOn(c)
+		r.cfg.Backlog.Close()
 		r.mu.Lock()
 		r.routerStopping = true
 		r.mu.Unlock()
@@ -587,8 +596,11 @@ func (r *Router) deliver(ps []payload) {
 	}
 }
 
-// handOn sends each handler the messages gathered for it, as one batch.
+// handOn sends each handler the messages gathered for it, as one batch,
+// and lets the readers hand the router as many messages as it has routed.
 func (r *Router) handOn(c actor.Context) {
+	r.cfg.Backlog.Release(r.routed)
+	r.routed = 0
 	for i, h := range r.gathered {
 		c.Send(h.pid, h.out)
 		h.out = nil

@@ -53,6 +53,9 @@ type Config struct {
 	Dialer chatgateway.Dialer
 	// Router receives *protocol.Inbound and *protocol.ChatInbound.
 	Router *actor.PID
+	// Backlog, if set, is acquired for each message sent to Router: the
+	// reader waits while the router is behind (see protocol.Backlog).
+	Backlog *protocol.Backlog
 	// Policy is the reconnect policy. Defaults to DefaultReconnectPolicy().
 	Policy *supervisor.Policy
 	// Clock times reconnects. Defaults to supervisor.SystemClock{}.

@@ -58,8 +58,10 @@ func (g *Gateway) read(s *session) {
 		case err == nil:
 			g.counters.Frames.Add(1)
 			frame.Room = g.cfg.Room
+			g.cfg.Backlog.Acquire()
 			root.Send(g.cfg.Router, frame)
 		case errors.Is(err, messages.ErrNotFrame):
+			g.cfg.Backlog.Acquire()
 			root.Send(g.cfg.Router, &protocol.ChatInbound{Chat: msg})
 		case errors.Is(err, errIncomplete):
 		default:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/socketscience/socketscience"
 	"github.com/socketscience/socketscience/chatgateway"
+	"github.com/socketscience/socketscience/internal/replayconn"
 	"github.com/socketscience/socketscience/messages"
 )
 
@@ -58,7 +59,7 @@ func (c *feedConn) Close() error {
 }
 
 // dialOnce dials c the first time and fails after (a node must not be
-// handed a closed feedConn again).
+// handed a closed connection again).
 func dialOnce(c chatgateway.Conn) chatgateway.Dialer {
 	var used atomic.Bool
 	return chatgateway.DialerFunc(func(context.Context) (chatgateway.Conn, error) {
@@ -189,7 +190,8 @@ func typedHandlers(n *socketscience.Node, _ []string, done func()) error {
 // goInbound feeds n frames (cycling) through a real Node and returns
 // payloads/s: from the first frame fed to the last callback returned.
 func goInbound(frames []string, types []int, n int, register handlers) (float64, error) {
-	conn := newFeedConn(4096)
+	// Frames already read, as the Python loop has them in a list.
+	conn := replayconn.New(bot, frames)
 	node, err := socketscience.New(dialOnce(conn), socketscience.WithMaxPending(1<<30))
 	if err != nil {
 		return 0, err
@@ -217,11 +219,7 @@ func goInbound(frames []string, types []int, n int, register handlers) (float64,
 		calls.Store(0)
 		want.Store(total)
 		start := time.Now()
-		go func() {
-			for i := range n {
-				conn.frames <- frames[i%len(frames)]
-			}
-		}()
+		conn.Release(n)
 		select {
 		case <-done:
 			return time.Since(start), nil
