@@ -15,8 +15,8 @@ const (
 	// incarnation) are remembered, each with its window of payload seqs
 	// and its reorder buffer; the least recently heard is forgotten first.
 	DefaultDedupNodes = 1024
-	// DefaultDedupMessages is how many recent chat message ids are kept,
-	// across rooms.
+	// DefaultDedupMessages is how many recent chat message ids are kept
+	// for each room.
 	DefaultDedupMessages = 4096
 	// DefaultDedupBodies is how many recent frames without an envelope
 	// (SmokeDetector's) are remembered by sending account and content, to

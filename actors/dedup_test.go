@@ -85,12 +85,14 @@ func TestDedupChatIDsPerRoom(t *testing.T) {
 	g.in(0, 0, "", nil, "c")
 	g.in(0, 0, "", nil, "c")
 	assert.Equal(t, []string{"c", "c"}, g.take(), "an unknown id is never a duplicate, and a repeat in one room is new")
-	// Memory is bounded: the oldest ids are forgotten.
+	// Memory is bounded: each room's oldest ids are forgotten.
 	g.in(0, 2, "", nil, "d")
 	g.in(0, 3, "", nil, "e")
-	assert.Equal(t, 3, g.d.ids.len())
-	g.in(0, 1, "", nil, "f")
-	assert.Equal(t, []string{"d", "e", "f"}, g.take(), "id 1 of room 0 was forgotten")
+	g.in(0, 4, "", nil, "f")
+	assert.Equal(t, 4, g.d.ids.len(), "3 of room 0, 1 of room 1")
+	g.in(0, 1, "", nil, "g")
+	g.in(1, 1, "", nil, "h")
+	assert.Equal(t, []string{"d", "e", "f", "g"}, g.take(), "id 1 of room 0 was forgotten, not room 1's")
 }
 
 func TestDedupPayloadsAcrossRooms(t *testing.T) {

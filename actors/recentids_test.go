@@ -7,12 +7,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// idModel is what recentIDs must behave as: a map and a FIFO of the last
-// max keys.
+// idModel is what recentIDs must behave as: a set, and a FIFO of each
+// room's last max keys.
 type idModel struct {
 	max  int
 	set  map[chatKey]bool
-	fifo []chatKey
+	fifo map[int][]chatKey
+}
+
+func newIDModel(max int) *idModel {
+	return &idModel{max: max, set: map[chatKey]bool{}, fifo: map[int][]chatKey{}}
 }
 
 func (m *idModel) add(k chatKey) bool {
@@ -20,26 +24,28 @@ func (m *idModel) add(k chatKey) bool {
 		return false
 	}
 	m.set[k] = true
-	m.fifo = append(m.fifo, k)
-	if len(m.fifo) > m.max {
-		delete(m.set, m.fifo[0])
-		m.fifo = m.fifo[1:]
+	f := append(m.fifo[k.room], k)
+	if len(f) > m.max {
+		delete(m.set, f[0])
+		f = f[1:]
 	}
+	m.fifo[k.room] = f
 	return true
 }
 
 // checkIDs adds keys to a recentIDs and a model, and fails where they part.
-func checkIDs(t *testing.T, max int, keys []chatKey) {
+func checkIDs(t *testing.T, max int, keys []chatKey) *recentIDs {
 	t.Helper()
-	s, m := newRecentIDs(max), &idModel{max: max, set: map[chatKey]bool{}}
+	s, m := newRecentIDs(max), newIDModel(max)
 	for i, k := range keys {
 		require.Equal(t, m.add(k), s.add(k), "add #%d %+v (max %d)", i, k, max)
-		require.Equal(t, len(m.fifo), s.len())
+		require.Equal(t, len(m.set), s.len())
 	}
 	// Everything the model remembers is found; anything else is new.
-	for _, k := range m.fifo {
+	for k := range m.set {
 		assert.False(t, s.add(k), "%+v forgotten too early", k)
 	}
+	return s
 }
 
 func TestRecentIDsForgetOldestFirst(t *testing.T) {
@@ -49,37 +55,53 @@ func TestRecentIDsForgetOldestFirst(t *testing.T) {
 	}
 	assert.False(t, s.add(chatKey{0, 2}), "a repeat")
 	assert.True(t, s.add(chatKey{1, 2}), "the same id in another room is another message")
-	// {0,1} was pushed out by {1,2}: it is new again, and pushes out {0,2}.
+	assert.True(t, s.add(chatKey{0, 4}))
+	// {0,1} was pushed out by {0,4}: it is new again (and out of order),
+	// and pushes out {0,2}.
 	assert.True(t, s.add(chatKey{0, 1}))
 	assert.True(t, s.add(chatKey{0, 2}))
-	assert.Equal(t, 3, s.len())
+	assert.False(t, s.add(chatKey{0, 1}))
+	assert.Equal(t, 4, s.len())
 }
 
 func TestRecentIDsMatchModel(t *testing.T) {
-	var keys []chatKey
-	for i := range 20_000 {
-		// Ids mostly rising, as chat servers give them, with repeats and
-		// a second room; enough to grow the table to its largest and
-		// wrap the ring several times.
-		keys = append(keys, chatKey{i % 2, int64(i/2 + 1)}, chatKey{0, int64(i/3 + 1)})
+	rising := func(from, n int) (keys []chatKey) {
+		for i := range n {
+			// Rising in each room, as chat servers number messages, with
+			// repeats (edits) of recent ones.
+			keys = append(keys, chatKey{i % 2, int64(from + i/2)}, chatKey{0, int64(from + i/3)})
+		}
+		return keys
 	}
-	checkIDs(t, 4096, keys)
+	s := checkIDs(t, 4096, rising(1, 20_000))
+	assert.Nil(t, s.rooms[0].table, "rising ids and repeats keep the sorted ring")
+	// An edit of a message the ring has forgotten comes in out of order.
+	keys := append(rising(1, 20_000), chatKey{0, 3})
+	keys = append(keys, rising(20_000, 20_000)...)
+	s = checkIDs(t, 4096, keys)
+	assert.NotNil(t, s.rooms[0].table)
+	assert.Nil(t, s.rooms[1].table, "each room on its own")
 	checkIDs(t, 1, keys[:100])
 }
 
-// TestRecentIDsOneProbeRun: every key lands on one home slot (the worst a
+// TestRecentIDsOneProbeRun: every id lands on one home slot (the worst a
 // stranger who learnt the seed could do), and the set is still right,
 // deletions included.
 func TestRecentIDsOneProbeRun(t *testing.T) {
 	s := newRecentIDs(40)
-	s.add(chatKey{0, 1})
+	s.add(chatKey{0, 1 << 40})
+	s.add(chatKey{0, 1}) // out of order: the room has a table
+	r := s.rooms[0]
+	require.NotNil(t, r.table)
+	m := newIDModel(40)
+	m.add(chatKey{0, 1 << 40})
+	m.add(chatKey{0, 1})
 	var keys []chatKey
-	for id := int64(1); len(keys) < 200; id++ {
-		if s.home(chatKey{0, id}) == s.home(chatKey{0, 1}) {
+	for id := int64(2); len(keys) < 200; id++ {
+		if r.home(id) == r.home(1) {
 			keys = append(keys, chatKey{0, id})
 		}
 	}
-	m := &idModel{max: 40, set: map[chatKey]bool{{0, 1}: true}, fifo: []chatKey{{0, 1}}}
 	for i, k := range append(keys, keys...) {
 		require.Equal(t, m.add(k), s.add(k), "add #%d", i)
 	}
