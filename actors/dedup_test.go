@@ -57,7 +57,7 @@ func (g *dedupRig) in(room int, id int64, node string, seqs []uint64, types ...s
 		}
 		f.Envelope = env
 	}
-	out, dups := g.d.admit(&protocol.Inbound{Frame: f, Chat: messages.ChatMessage{ID: id, UserID: 7}, Room: room}, payload{})
+	out, dups := g.d.admit(&protocol.Inbound{Frame: f, Chat: protocol.ChatRef{ID: id, UserID: 7}, Room: room}, payload{})
 	g.collect(out)
 	g.dups += dups
 }

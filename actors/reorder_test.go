@@ -36,7 +36,7 @@ func TestRouterReorderWaitAndStop(t *testing.T) {
 		return append([]int(nil), got...)
 	}
 	send := func(room int, seq uint64) {
-		f.system.Root.Send(f.router.PID(), &protocol.Inbound{Room: room, Chat: messages.ChatMessage{UserID: 1},
+		f.system.Root.Send(f.router.PID(), &protocol.Inbound{Room: room, Chat: protocol.ChatRef{UserID: 1},
 			Frame: messages.Frame{Types: []messages.RawType{{Type: "n", Data: []byte{byte(seq)}}}, Envelope: &messages.Envelope{Node: "peer", Incarnation: 1, Seq: seq}}})
 	}
 	send(0, 1)

@@ -137,7 +137,7 @@ func (f *fixture) send(fr messages.Frame) {
 }
 
 func (f *fixture) sendFrom(fr messages.Frame, chat messages.ChatMessage) {
-	f.system.Root.Send(f.router.PID(), &protocol.Inbound{Frame: fr, Chat: chat})
+	f.system.Root.Send(f.router.PID(), &protocol.Inbound{Frame: fr, Chat: protocol.RefTo(chat)})
 }
 
 func (f *fixture) sendChat(chat messages.ChatMessage) {
@@ -1152,7 +1152,7 @@ func BenchmarkRoute(b *testing.B) {
 				Types:    []messages.RawType{{Type: "ping", Data: data}},
 				Envelope: &messages.Envelope{Node: "peer", Seq: uint64(i + 1)},
 			},
-			Chat: messages.ChatMessage{ID: int64(i + 1), UserID: 2, UserName: "peer"},
+			Chat: protocol.ChatRef{ID: int64(i + 1), UserID: 2, UserName: "peer"},
 		}
 	}
 	pid := f.router.PID()

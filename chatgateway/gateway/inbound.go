@@ -157,9 +157,9 @@ func (in *inbound) check(msg messages.ChatMessage, room string, trusted trust) (
 }
 
 // smallFrameLen is the most decoded bytes that an Inbound is allocated
-// with: 112 makes an inboundWith 288 bytes, one of the allocator's size
+// with: 128 makes an inboundWith 256 bytes, one of the allocator's size
 // classes, and holds most frames, SmokeDetector's among them.
-const smallFrameLen = 112
+const smallFrameLen = 128
 
 // inboundWith is an Inbound with room for a small frame's bytes and its
 // one type, so that such a frame costs the reader one allocation.
@@ -179,13 +179,13 @@ func splitInbound(l messages.Limits, text string, msg messages.ChatMessage) (*pr
 		if err != nil {
 			return nil, err
 		}
-		return &protocol.Inbound{Frame: f, Chat: msg}, nil
+		return &protocol.Inbound{Frame: f, Chat: protocol.RefTo(msg)}, nil
 	}
 	w := new(inboundWith)
 	f, err := l.SplitInto(text, w.buf[:], w.types[:])
 	if err != nil {
 		return nil, err
 	}
-	w.msg = protocol.Inbound{Frame: f, Chat: msg}
+	w.msg = protocol.Inbound{Frame: f, Chat: protocol.RefTo(msg)}
 	return &w.msg, nil
 }

@@ -54,10 +54,25 @@ type Outbound struct {
 type Inbound struct {
 	Frame messages.Frame
 	// Chat is the chat message that carried the frame.
-	Chat messages.ChatMessage
+	Chat ChatRef
 	// Room is the index of the node's room that read it: chat message ids
 	// are unique within a room only.
 	Room int
+}
+
+// ChatRef is what the router needs of the chat message that carried a
+// frame: which one it was, and who posted it. Not its text or time, which
+// would only make each frame's allocation bigger.
+type ChatRef struct {
+	ID       int64
+	UserID   int64
+	UserName string
+	Account  string
+}
+
+// RefTo is msg's ChatRef.
+func RefTo(msg messages.ChatMessage) ChatRef {
+	return ChatRef{ID: msg.ID, UserID: msg.UserID, UserName: msg.UserName, Account: msg.Account}
 }
 
 // ChatInbound carries a chat message that is not a frame to the node's chat
