@@ -117,7 +117,7 @@ func idleCost(t *testing.T, count int, shared bool) (heapPerNode float64, gorout
 	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(count), float64(goroutines) / float64(count)
 }
 
-// An idle, connected node on a shared Runtime costs at most 256 KiB of heap
+// An idle, connected node on a shared Runtime costs at most 64 KiB of heap
 // and two goroutines (its connection's reader and writer). IDLE_FIGURES=1
 // prints the table in BENCHMARKS.md for 1, 10, 100 and 1000 nodes.
 func TestIdleNodeCost(t *testing.T) {
@@ -128,7 +128,7 @@ func TestIdleNodeCost(t *testing.T) {
 	for _, count := range counts {
 		heap, goroutines := idleCost(t, count, true)
 		t.Logf("| %d | %.0f KiB | %.2f |", count, heap/1024, goroutines)
-		assert.LessOrEqual(t, heap, float64(256<<10), "heap per node, %d nodes", count)
+		assert.LessOrEqual(t, heap, float64(64<<10), "heap per node, %d nodes", count)
 		assert.LessOrEqual(t, goroutines, 2.0, "goroutines per node, %d nodes", count)
 	}
 	if os.Getenv("IDLE_FIGURES") != "" {

@@ -97,9 +97,9 @@ func newDedup(nodes, ids, bodies int, rc reorderConfig) *dedup {
 		reorder: rc,
 		ids:     newRecentIDs(ids),
 		runs:    make(map[nodeRun]*run),
-		order:   ring[nodeRun]{buf: make([]nodeRun, nodes)},
+		order:   ring[nodeRun]{size: max(nodes, 1)},
 		bodies:  make(map[uint64]bodySeen),
-		bodyLog: ring[uint64]{buf: make([]uint64, bodies)},
+		bodyLog: ring[uint64]{size: max(bodies, 1)},
 		seed:    maphash.MakeSeed(),
 	}
 }
@@ -219,19 +219,21 @@ func (d *dedup) flushAll() []payload {
 	return d.out
 }
 
-// ring is a fixed-size FIFO; push returns the value it pushed out.
+// ring is a FIFO of at most size values, grown on use so that an idle
+// node holds little; push returns the value it pushed out.
 type ring[T any] struct {
 	buf  []T
+	size int
 	next int
-	full bool
 }
 
 func (r *ring[T]) push(v T) (old T, evicted bool) {
-	old, evicted = r.buf[r.next], r.full
-	r.buf[r.next] = v
-	r.next++
-	if r.next == len(r.buf) {
-		r.next, r.full = 0, true
+	if len(r.buf) < r.size {
+		r.buf = append(r.buf, v)
+		return old, false
 	}
-	return old, evicted
+	old = r.buf[r.next]
+	r.buf[r.next] = v
+	r.next = (r.next + 1) % r.size
+	return old, true
 }

@@ -225,8 +225,8 @@ func runMemory(_ context.Context, cfg config, _ *machine) (*section, error) {
 	}
 	s.Notes = append(s.Notes, "A node made with New has an ActorSystem of its own, whose ProcessRegistry preallocates a sharded map "+
 		"(actor.newSliceMap → 1024 × orcaman/concurrent-map.New), about 2.7 MiB. Nodes made with one Runtime's NewNode share it: "+
-		"what is left per node is its actors, connection and the router's dedup rings (~50 KiB). The two goroutines are the "+
-		"connection's reader and writer. TestIdleNodeCost checks the shared figure (≤ 256 KiB, ≤ 2 goroutines) for 100 nodes; "+
+		"what is left per node is its actors and connection (the router's dedup memory grows with use). The two goroutines are the "+
+		"connection's reader and writer. TestIdleNodeCost checks the shared figure (≤ 64 KiB, ≤ 2 goroutines) for 100 nodes; "+
 		"IDLE_FIGURES=1 go test -run TestIdleNodeCost -v . prints it for 1, 10, 100 and 1000 nodes.")
 	s.Met = yes(pts.Med < 2000 && idleMet)
 	if !*s.Met {
