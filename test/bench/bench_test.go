@@ -57,6 +57,29 @@ func TestQuickRun(t *testing.T) {
 	assert.Contains(t, string(chart), "<svg")
 }
 
+// A scenario saved by one run is reused by the next: its table is in the
+// report, said to be measured earlier, and it is not run again.
+func TestReuseSavedSection(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config{scenarios: []string{"isolation"}, rounds: 1, quick: true, save: filepath.Join(dir, "saved"),
+		out: filepath.Join(dir, "first.md"), command: "go test ./test/bench/"}
+	require.NoError(t, run(context.Background(), cfg))
+	first, err := loadSection(cfg.save, "isolation")
+	require.NoError(t, err)
+	require.NotEmpty(t, first.Rows)
+	first.Rows[0][1] = "a figure only the saved file holds"
+	require.NoError(t, saveSection(cfg.save, first))
+
+	cfg.reuse, cfg.out = []string{"isolation"}, filepath.Join(dir, "second.md")
+	require.NoError(t, run(context.Background(), cfg))
+	raw, err := os.ReadFile(cfg.out)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), "a figure only the saved file holds")
+	assert.Contains(t, string(raw), "by an earlier run of the harness")
+	_, err = loadSection(cfg.save, "memory")
+	assert.Error(t, err, "nothing saved for a scenario that did not run")
+}
+
 func TestFrameKey(t *testing.T) {
 	k, ok := frameKey("<div class='full'>. <br> \x021234abc=\x03</div>")
 	assert.True(t, ok)

@@ -6,6 +6,8 @@
 //	go run ./test/bench                      # every scenario, full length
 //	go run ./test/bench -quick               # smoke run, a few hundred ms each
 //	go run ./test/bench -scenarios inbound,isolation -rounds 7
+//	go run ./test/bench -scenarios memory -save .bench -out /tmp/m.md   # the long one, once
+//	go run ./test/bench -save .bench -reuse memory                     # the rest, with it
 //
 // The Python side of the inbound scenario needs python3 with the msgpack
 // package (Debian: python3-msgpack); -python picks the interpreter.
@@ -13,6 +15,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,6 +42,12 @@ type config struct {
 	requirePython bool
 	command       string // how to reproduce, for the report
 	log           io.Writer
+	// save, if set, is a directory each scenario's results are written
+	// to (<name>.json); reuse names scenarios whose results are read from
+	// there instead of run, so that a long scenario measured once can go
+	// into a later report. The report says which were reused.
+	save  string
+	reuse []string
 }
 
 var allScenarios = []string{"inbound", "isolation", "e2e", "ratelimit", "memory", "recovery", "matrix", "rooms", "presence"}
@@ -53,8 +63,16 @@ func main() {
 	flag.StringVar(&cfg.chart, "chart", "docs/benchmarks-latency.svg", "chart path (.svg or .png)")
 	flag.StringVar(&cfg.python, "python", "", "python3 with msgpack (default: the first of python3, /usr/bin/python3 that imports msgpack)")
 	flag.BoolVar(&cfg.requirePython, "require-python", os.Getenv("CI") == "true", "fail when no python3 with msgpack is found (default true under CI=true)")
+	var reuse string
+	flag.StringVar(&cfg.save, "save", "", "directory to write each scenario's results to, for -reuse")
+	flag.StringVar(&reuse, "reuse", "", "comma-separated scenarios whose results are read from -save's directory instead of run")
 	flag.Parse()
 	cfg.scenarios = splitList(list)
+	cfg.reuse = splitList(reuse)
+	if len(cfg.reuse) > 0 && cfg.save == "" {
+		fmt.Fprintln(os.Stderr, "bench: -reuse needs -save")
+		os.Exit(2)
+	}
 	cfg.command = reproduceCommand(os.Args[1:])
 	if err := run(context.Background(), cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -86,14 +104,17 @@ func reproduceCommand(args []string) string {
 
 // section is one scenario's results, as the report shows them.
 type section struct {
-	Key    string
-	Title  string
-	What   string   // how it was measured
-	Target string   // the target, as stated
-	Met    *bool    // nil: no target
-	Header []string // table
-	Rows   [][]string
-	Notes  []string
+	Key string
+	// Measured, set on a section read back with -reuse, is when it was
+	// measured; the report says so.
+	Measured string
+	Title    string
+	What     string   // how it was measured
+	Target   string   // the target, as stated
+	Met      *bool    // nil: no target
+	Header   []string // table
+	Rows     [][]string
+	Notes    []string
 	// Latencies are the pooled samples of each side, for the chart.
 	Latencies []series
 	Unit      string // of Latencies' axis: "ms" or "s (virtual)"
@@ -125,6 +146,15 @@ func run(ctx context.Context, cfg config) error {
 		if !ok {
 			return fmt.Errorf("unknown scenario %q (have %s)", name, strings.Join(allScenarios, ", "))
 		}
+		if slices.Contains(cfg.reuse, name) {
+			s, err := loadSection(cfg.save, name)
+			if err != nil {
+				return fmt.Errorf("scenario %s: %w", name, err)
+			}
+			fmt.Fprintf(cfg.log, "bench: %s reused from %s\n", name, s.Measured)
+			secs = append(secs, s)
+			continue
+		}
 		start := time.Now()
 		fmt.Fprintf(cfg.log, "bench: %s ...\n", name)
 		s, err := fn(ctx, cfg, env)
@@ -133,6 +163,11 @@ func run(ctx context.Context, cfg config) error {
 		}
 		s.Key = name
 		fmt.Fprintf(cfg.log, "bench: %s done in %v\n", name, time.Since(start).Round(time.Millisecond))
+		if cfg.save != "" {
+			if err := saveSection(cfg.save, s); err != nil {
+				return err
+			}
+		}
 		secs = append(secs, s)
 	}
 	if cfg.chart != "" {
@@ -173,4 +208,31 @@ func findPython(want string) (string, error) {
 		errs = append(errs, fmt.Errorf("%s: %v: %s", c, err, strings.TrimSpace(string(out))))
 	}
 	return "", errors.Join(errs...)
+}
+
+// saveSection writes s to dir/<key>.json, with when it was measured.
+func saveSection(dir string, s *section) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	saved := *s
+	saved.Measured = time.Now().UTC().Format("2006-01-02 15:04 UTC")
+	raw, err := json.Marshal(&saved)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, s.Key+".json"), raw, 0o644)
+}
+
+// loadSection reads back what saveSection wrote for name.
+func loadSection(dir, name string) (*section, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, name+".json"))
+	if err != nil {
+		return nil, fmt.Errorf("reuse: %w", err)
+	}
+	var s section
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("reuse %s: %w", name, err)
+	}
+	return &s, nil
 }

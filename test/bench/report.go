@@ -189,6 +189,9 @@ func writeReport(cfg config, m *machine, secs []*section) error {
 	for _, s := range secs {
 		w("## %s\n\n", s.Title)
 		w("%s\n\n", s.What)
+		if s.Measured != "" {
+			w("Measured %s by an earlier run of the harness (`-save`), reused in this report (`-reuse`).\n\n", s.Measured)
+		}
 		if s.Target != "" {
 			met := ""
 			if s.Met != nil {
