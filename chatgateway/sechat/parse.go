@@ -298,3 +298,12 @@ func notFoundError(body string) error {
 // zeroWidth removes what SE inserts into long words of a message source;
 // SmokeDetector strips the same two characters.
 var zeroWidth = strings.NewReplacer("\u200b", "", "\u200c", "")
+
+// stripZeroWidth is zeroWidth.Replace without its copy when s has neither
+// character (both start with the byte 0xE2), as a frame never has.
+func stripZeroWidth(s string) string {
+	if strings.IndexByte(s, 0xe2) < 0 {
+		return s
+	}
+	return zeroWidth.Replace(s)
+}
