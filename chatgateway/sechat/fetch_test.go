@@ -150,3 +150,33 @@ func TestDeletedPersonsMessageReplayedFromContent(t *testing.T) {
 	assert.Equal(t, "kept", nextMsg(t, ch).Text)
 	assert.Zero(t, f.srv.Requests("/message/"))
 }
+
+// A message alone in the queue is fetched on Read's goroutine; messages
+// that arrive while that fetch hangs still have theirs started at once
+// (the socket's reader starts them), and come out in order.
+func TestFetchesStartWhileALoneFetchHangs(t *testing.T) {
+	h := newHostile(t)
+	release := make(chan struct{})
+	h.on(routePlain, func(_ http.ResponseWriter, r *http.Request, _ int) bool {
+		if r.PathValue("id") == "1" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		return false
+	})
+	ch := reader(t, h.dial(t))
+	h.sayHuman("message 0")
+	require.Eventually(t, func() bool { return h.requests(routePlain) == 1 }, waitLimit, time.Millisecond)
+	for i := 1; i < 4; i++ {
+		h.sayHuman("message " + strconv.Itoa(i))
+	}
+	require.Eventually(t, func() bool { return h.requests(routePlain) == 4 }, waitLimit, time.Millisecond,
+		"the later three fetched while the first hangs")
+	assert.Empty(t, ch)
+	close(release)
+	for i := range 4 {
+		assert.Equal(t, "message "+strconv.Itoa(i), nextMsg(t, ch).Text)
+	}
+}

@@ -254,9 +254,14 @@ func (k *conn) haveAlone(it *item) bool {
 	// then looks at the queue: one of the two sees the other.
 	k.inline.Store(true)
 	defer k.inline.Store(false)
-	if f, ok := k.frames.tryPop(); ok && f.err == nil {
-		k.take(f)
-		return false
+	for {
+		f, ok := k.frames.tryPop()
+		if !ok || f.err != nil {
+			break
+		}
+		if k.take(f); len(k.ahead) > 1 {
+			return false
+		}
 	}
 	select { // it counts against maxFetches too
 	case k.slots <- struct{}{}:
