@@ -322,11 +322,15 @@ type conn struct {
 	inline atomic.Bool
 
 	// Owned by the Read goroutine.
-	ahead   []*item       // events taken from frames, in order, their texts being had
-	started int           // how many of ahead have been started
-	readErr error         // sticky: once Read failed, the socket is dead
-	slots   chan struct{} // one per fetch in flight, up to maxFetches
-	fetches sync.WaitGroup
+	ahead   []*item // events taken from frames, in order, their texts being had
+	started int     // how many of ahead have been started
+	readErr error   // sticky: once Read failed, the socket is dead
+
+	// The fetches, which Read and the pump start (tryStart).
+	slots   chan struct{}  // one per fetch in flight, up to maxFetches
+	fetches sync.WaitGroup // the fetcher goroutines
+	work    chan *item     // to an idle fetcher
+	idle    atomic.Int32   // fetchers waiting on work
 
 	mu       sync.Mutex
 	reason   error  // why the adapter closed the socket: chatgateway.ErrConnClosed, ErrSilent or ErrRefresh
@@ -343,7 +347,7 @@ var _ chatgateway.Conn = (*conn)(nil)
 // checks the first frame against. It starts the pump.
 func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.Conn, lastT, anchor int64) *conn {
 	k := &conn{c: c, d: d, room: d.room, self: self, ws: ws, lastT: lastT, anchor: anchor,
-		frames: newFrameQueue(), pumpDone: make(chan struct{}), slots: make(chan struct{}, maxFetches)}
+		frames: newFrameQueue(), pumpDone: make(chan struct{}), slots: make(chan struct{}, maxFetches), work: make(chan *item)}
 	k.log = c.log.With().Str("room", d.name).Logger()
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	if c.cfg.RefreshInterval > 0 {

@@ -3,6 +3,7 @@ package sechat_test
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -179,4 +180,38 @@ func TestFetchesStartWhileALoneFetchHangs(t *testing.T) {
 	for i := range 4 {
 		assert.Equal(t, "message "+strconv.Itoa(i), nextMsg(t, ch).Text)
 	}
+}
+
+// After a burst of fetches, at most two fetcher goroutines stay, idle,
+// for the next ones; Close ends them.
+func TestFetchersAfterABurst(t *testing.T) {
+	h := newHostile(t)
+	release := make(chan struct{})
+	h.on(routePlain, func(_ http.ResponseWriter, r *http.Request, _ int) bool {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return false
+	})
+	conn := h.dial(t)
+	ch := reader(t, conn)
+	for i := range 12 {
+		h.sayHuman("message " + strconv.Itoa(i))
+	}
+	require.Eventually(t, func() bool { return h.requests(routePlain) == 8 }, waitLimit, time.Millisecond)
+	assert.GreaterOrEqual(t, fetchers(), 7, "the first may be fetched by Read")
+	close(release)
+	for i := range 12 {
+		assert.Equal(t, "message "+strconv.Itoa(i), nextMsg(t, ch).Text)
+	}
+	require.Eventually(t, func() bool { return fetchers() <= 2 }, waitLimit, time.Millisecond)
+	require.NoError(t, conn.Close())
+	assert.Zero(t, fetchers())
+}
+
+// fetchers counts the goroutines running a conn's fetcher.
+func fetchers() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "sechat.(*conn).fetcher(")
 }

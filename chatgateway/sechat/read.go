@@ -18,6 +18,11 @@ const (
 	// maxAhead is how many events Read takes from the frame queue ahead
 	// of the one it returns next (a frame's events are taken whole).
 	maxAhead = 32
+	// maxIdleFetchers is how many fetcher goroutines a conn keeps waiting
+	// for work once their fetches are done; more end. A message alone
+	// needs none (Read fetches it), and a busy room's fetches, a few at a
+	// time, reuse them.
+	maxIdleFetchers = 2
 )
 
 // item is one event on its way out of Read, with its text once had: from
@@ -211,22 +216,47 @@ func (k *conn) tryStart(it *item) bool {
 	return true
 }
 
-// start runs the claimed item's fetch on a goroutine of its own, which
-// holds one of k.slots until it is done; not once Close has begun (which
-// waits for the goroutines started before).
+// start runs the claimed item's fetch on a fetcher goroutine, which
+// releases one of k.slots when it is done: an idle one, or a new one; not
+// once Close has begun (which waits for the fetchers started before).
 func (k *conn) start(it *item) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.reason == chatgateway.ErrConnClosed {
 		return
 	}
+	select {
+	case k.work <- it: // an idle fetcher took it
+		return
+	default:
+	}
 	k.fetches.Add(1)
-	go func() {
-		defer k.fetches.Done()
-		defer func() { <-k.slots }()
-		defer close(it.done)
+	go k.fetcher(it)
+}
+
+// fetcher has items' texts, it first, then what start hands it while it
+// waits idle, until Close; or it ends once done when maxIdleFetchers are
+// idle already. Reused, it keeps the stack that net/http and the cookie
+// jar grew (a new goroutine per fetch grew its stack every time: 2% of a
+// node's CPU end to end).
+func (k *conn) fetcher(it *item) {
+	defer k.fetches.Done()
+	for {
 		k.have(it)
-	}()
+		close(it.done)
+		<-k.slots
+		if k.idle.Add(1) > maxIdleFetchers {
+			k.idle.Add(-1)
+			return
+		}
+		select {
+		case it = <-k.work:
+			k.idle.Add(-1)
+		case <-k.ctx.Done():
+			k.idle.Add(-1)
+			return
+		}
+	}
 }
 
 // have gets the text of an item that needs a fetch: an own post's, once
