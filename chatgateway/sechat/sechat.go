@@ -266,14 +266,15 @@ func NewClient(cfg Config) (*Client, error) {
 	if !c.haveCreds && jar == nil {
 		return nil, errors.New("sechat: Config needs Email and Password, or a logged-in Jar")
 	}
-	if jar == nil {
+	own := jar == nil
+	if own {
 		jar, _ = cookiejar.New(nil) // never fails with nil options
 	}
 	hc := http.Client{Timeout: DefaultHTTPTimeout, Transport: defaultTransport}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
-	hc.Jar = newBoundedJar(jar, c.log)
+	hc.Jar = newBoundedJar(jar, own, c.log)
 	// do bounds each request by the client's Timeout itself, as a deadline
 	// on the request's context: for Client.Timeout, net/http starts a
 	// goroutine and a timer per request, which were 2% of a node's CPU end
