@@ -591,22 +591,24 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 			"the outbound queue, while a bare client stamps each frame just before posting it.")
 	if rs.Med < 0.7 {
 		s.Notes = append(s.Notes, fmt.Sprintf("Throughput not met: the nodes reach less than 70%% of the bare relay. The run is CPU-bound (one "+
-			"process holds the server and all three members on 2 cores), and the nodes spend %.1f× the relay's CPU per payload (row above). "+
+			"process holds the server and all three members on 2 cores), and the nodes spend %.2f× the relay's CPU per payload (row above). "+
 			"Most of the difference is the two plain-source GETs per payload, each receiver fetching the sender's frame (by design: the "+
-			"socket content cannot be trusted to keep a frame's control characters). One loopback GET costs about 0.1 ms of CPU, client and "+
-			"server together, against about 0.3 ms for the relay's whole payload, so with the fetches the nodes cannot pass about 60%% of the "+
-			"relay, whatever else they save. In an experiment on this machine (2026-12) with the receivers taking frames from the socket "+
-			"content instead (not an option, for the reason above), the nodes spent 1.2–1.5× the relay's CPU per payload and reached "+
-			"65%% and 94%% of its payloads/s (medians of two 3-round runs), against 2.2–2.6× and 32–51%% with the fetches. What remains besides the fetches, in a CPU profile: decoding socket frames, the frame check and "+
-			"the actors, allocation and GC.", cs.Med))
+			"socket content cannot be trusted to keep a frame's control characters). In an experiment on this machine (2026-12-02, two "+
+			"3-round runs of this scenario's throughput and latency runs) with the receivers taking frames from the socket content instead "+
+			"(not an option, for that reason), the nodes spent 1.26–1.30× the relay's CPU per payload and reached 84–89%% of its "+
+			"payloads/s, against 1.95–2.05× and 55–56%% with the fetches in the same runs. The fetches cost about 0.17 ms of CPU per "+
+			"payload, client and server, near the relay's whole payload (0.19–0.22 ms); 70%% needs a node's payload to cost at most 1.43× "+
+			"the relay's, so with the fetches it is out of reach even if the rest cost no more than the relay. The rest, in a CPU "+
+			"profile: the frame check and the router and handler actors, the outbound queue's hand-offs, allocation and GC.", cs.Med))
 	}
 	if ls.Med > 2 {
-		s.Notes = append(s.Notes, "Latency not met: a traced run, one payload at a time (medians, from Send): the post starts after 16 µs "+
-			"(the gateway actor and its writer); the first receiver's socket has the frame 240 µs later (the relay's whole way takes "+
-			"about 230 µs); its plain-source fetch starts 8 µs after that, on the reader's goroutine, and takes about 230 µs (an isolated "+
-			"loopback GET takes about 100 µs; here both receivers fetch at once, and the sender reads its own echo, on 2 cores); the "+
-			"handler runs 13 µs after the fetch (router and handler actors). Without the fetch (the experiment above) the ratio was "+
-			"1.6–1.75×.")
+		s.Notes = append(s.Notes, "Latency not met: a traced run, one payload at a time (medians, from Send; 2026-12-02): the post starts "+
+			"after 10 µs (the gateway actor and its writer); the first receiver's socket has the frame 160 µs later (the relay's whole "+
+			"way takes about as long); its plain-source fetch starts 7 µs after that, on the reader's goroutine; the GET reaches the "+
+			"server's handler 117 µs later and is answered 55 µs after that (an isolated loopback GET takes about 100 µs: here both "+
+			"receivers fetch while the sender reads its own echo and its post completes, and the server's connection goroutine waits "+
+			"for one of the 2 cores); the handler runs 10 µs after the fetch (router and handler actors). Without the fetches (the "+
+			"experiment above) the ratio was 1.40–1.51×.")
 	}
 	if hs.Med > 0 {
 		s.Notes = append(s.Notes, "GETs per person's message not met: some of the person's messages were fetched.")
