@@ -410,3 +410,24 @@ func TestGarbageFramesAreSkipped(t *testing.T) {
 	h.sayHuman("still here")
 	assert.Equal(t, "still here", nextMsg(t, ch).Text)
 }
+
+// The HTTP client's Timeout bounds each request, applied by the adapter
+// as a deadline on the request's context: a post the server never
+// answers fails within it, as a plain error (the gateway reconnects).
+func TestHTTPTimeoutBoundsAStalledPost(t *testing.T) {
+	h := newHostile(t)
+	h.on(routePost, func(_ http.ResponseWriter, r *http.Request, _ int) bool {
+		h.stall(r)
+		return true
+	})
+	const timeout = 300 * time.Millisecond
+	conn := h.dial(t, func(c *sechat.Config) { c.HTTPClient.Timeout = timeout })
+	start := time.Now()
+	_, err := conn.Post(context.Background(), ".\nhi")
+	el := time.Since(start)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.NotErrorIs(t, err, chatgateway.ErrPermanent)
+	assert.GreaterOrEqual(t, el, timeout)
+	assert.Less(t, el, waitLimit)
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -316,12 +317,20 @@ type conn struct {
 	lastT  int64 // the cursor where the last frame read left it, to spot lost frames
 	anchor int64 // the events endpoint's cursor when dialing, to spot a first frame far ahead
 
+	// inline is set while Read has an item's text on its own goroutine:
+	// the pump then starts the fetches of the frames it queues.
+	inline atomic.Bool
+
 	// Owned by the Read goroutine.
-	ahead   []*item       // events taken from frames, in order, their texts being had
-	started int           // how many of ahead have been started
-	readErr error         // sticky: once Read failed, the socket is dead
-	slots   chan struct{} // one per fetch in flight, up to maxFetches
-	fetches sync.WaitGroup
+	ahead   []*item // events taken from frames, in order, their texts being had
+	started int     // how many of ahead have been started
+	readErr error   // sticky: once Read failed, the socket is dead
+
+	// The fetches, which Read and the pump start (tryStart).
+	slots   chan struct{}  // one per fetch in flight, up to maxFetches
+	fetches sync.WaitGroup // the fetcher goroutines
+	work    chan *item     // to an idle fetcher
+	idle    atomic.Int32   // fetchers waiting on work
 
 	mu       sync.Mutex
 	reason   error  // why the adapter closed the socket: chatgateway.ErrConnClosed, ErrSilent or ErrRefresh
@@ -338,7 +347,7 @@ var _ chatgateway.Conn = (*conn)(nil)
 // checks the first frame against. It starts the pump.
 func newConn(c *Client, d *roomDialer, self chatgateway.Identity, ws *websocket.Conn, lastT, anchor int64) *conn {
 	k := &conn{c: c, d: d, room: d.room, self: self, ws: ws, lastT: lastT, anchor: anchor,
-		frames: newFrameQueue(), pumpDone: make(chan struct{}), slots: make(chan struct{}, maxFetches)}
+		frames: newFrameQueue(), pumpDone: make(chan struct{}), slots: make(chan struct{}, maxFetches), work: make(chan *item)}
 	k.log = c.log.With().Str("room", d.name).Logger()
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	if c.cfg.RefreshInterval > 0 {
@@ -392,9 +401,17 @@ func (k *conn) pump() {
 		if len(evs) > 0 {
 			size = len(data)
 		}
-		f := queuedFrame{events: evs, t: cur.T, size: size, posts: k.d.echoes.begunSoFar()}
-		if k.frames.push(k.ctx, f) != nil {
+		// An own message in the frame can only be from a post begun by now.
+		its := k.items(evs, cur.T, k.d.echoes.begunSoFar())
+		if k.frames.push(k.ctx, queuedFrame{items: its, t: cur.T, size: size}) != nil {
 			return // closed
+		}
+		if k.inline.Load() { // Read is busy fetching: start these now
+			for _, it := range its {
+				if it.fetch && !k.tryStart(it) {
+					break
+				}
+			}
 		}
 	}
 }
@@ -510,7 +527,7 @@ func (k *conn) plainSource(ctx context.Context, id int64) (string, error) {
 				return "", err
 			}
 		case resp.status == http.StatusOK:
-			return zeroWidth.Replace(string(resp.body)), nil
+			return stripZeroWidth(string(resp.body)), nil
 		case resp.status == http.StatusNotFound || resp.status == http.StatusGone:
 			return "", errNoSuchMessage
 		default:
@@ -704,7 +721,7 @@ func (k *conn) landed(ctx context.Context, text string) (int64, bool) {
 	for i := len(ans.Events) - 1; i >= 0 && checked < recent; i-- {
 		if e := ans.Events[i]; e.UserID == k.self.UserID && e.MessageID != 0 {
 			checked++
-			if plain, err := k.plainSource(ctx, e.MessageID); err == nil && plain == zeroWidth.Replace(text) {
+			if plain, err := k.plainSource(ctx, e.MessageID); err == nil && plain == stripZeroWidth(text) {
 				return e.MessageID, true
 			}
 		}

@@ -36,7 +36,7 @@ func contentText(content string) string {
 	if strings.IndexByte(content, '&') >= 0 {
 		content = html.UnescapeString(content)
 	}
-	return zeroWidth.Replace(content)
+	return stripZeroWidth(content)
 }
 
 // needSource reports whether a message's plain source must be fetched

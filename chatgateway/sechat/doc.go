@@ -38,7 +38,8 @@
 // unless Config.ExactChatText asks for every source; docs/sechat-reading.md
 // says exactly what the conversion keeps and loses. U+200B and U+200C,
 // which SE inserts into long words, are removed. Up to 8 fetches run at
-// once, ahead of the message Read returns next. A fetch that fails is
+// once, ahead of the message Read returns next (a message alone in the
+// queue is fetched on Read's goroutine). A fetch that fails is
 // retried with backoff on the clock; if it still fails, Read fails with
 // ErrNoPlainSource without moving the resume cursor past the message, so
 // that the next socket replays it. Only a deleted message (404) is skipped,

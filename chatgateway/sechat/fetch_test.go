@@ -3,6 +3,7 @@ package sechat_test
 import (
 	"context"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -93,16 +94,9 @@ func TestOwnEchoNeedsNoFetch(t *testing.T) {
 // slow first fetch does not hold back the others' requests.
 func TestFetchesArePipelinedInOrder(t *testing.T) {
 	h := newHostile(t)
-	release := make(chan struct{})
 	var first atomic.Bool
-	h.on(routePlain, func(_ http.ResponseWriter, r *http.Request, _ int) bool {
-		if r.PathValue("id") == "1" && first.CompareAndSwap(false, true) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}
-		return false // then answer normally
+	release := holdFetches(h, func(r *http.Request) bool {
+		return r.PathValue("id") == "1" && first.CompareAndSwap(false, true)
 	})
 	ch := reader(t, h.dial(t))
 	for i := range 5 {
@@ -112,22 +106,40 @@ func TestFetchesArePipelinedInOrder(t *testing.T) {
 		"all five fetched while the first hangs")
 	assert.Empty(t, ch)
 	close(release)
-	for i := range 5 {
+	inOrder(t, ch, 5)
+}
+
+// holdFetches makes the plain-source fetches that hold picks wait until
+// the returned channel is closed (or the client gives up); then, and for
+// the others at once, the server answers normally.
+func holdFetches(h *hostile, hold func(*http.Request) bool) chan struct{} {
+	release := make(chan struct{})
+	h.on(routePlain, func(_ http.ResponseWriter, r *http.Request, _ int) bool {
+		if hold(r) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		return false
+	})
+	return release
+}
+
+// inOrder checks that the next n messages are "message 0", "message 1", …
+func inOrder(t *testing.T, ch <-chan readResult, n int) {
+	t.Helper()
+	for i := range n {
 		assert.Equal(t, "message "+strconv.Itoa(i), nextMsg(t, ch).Text)
 	}
 }
 
+func holdAll(*http.Request) bool { return true }
+
 // At most 8 fetches run at once: the ninth waits for a slot.
 func TestAtMostEightFetchesAtOnce(t *testing.T) {
 	h := newHostile(t)
-	release := make(chan struct{})
-	h.on(routePlain, func(_ http.ResponseWriter, r *http.Request, _ int) bool {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		return false
-	})
+	release := holdFetches(h, holdAll)
 	ch := reader(t, h.dial(t))
 	for i := range 12 {
 		h.sayHuman("message " + strconv.Itoa(i))
@@ -135,9 +147,7 @@ func TestAtMostEightFetchesAtOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return h.requests(routePlain) == 8 }, waitLimit, time.Millisecond)
 	require.Never(t, func() bool { return h.requests(routePlain) > 8 }, 50*time.Millisecond, time.Millisecond)
 	close(release)
-	for i := range 12 {
-		assert.Equal(t, "message "+strconv.Itoa(i), nextMsg(t, ch).Text)
-	}
+	inOrder(t, ch, 12)
 }
 
 // A person's message deleted while the socket was down is replayed with
@@ -149,4 +159,48 @@ func TestDeletedPersonsMessageReplayedFromContent(t *testing.T) {
 	assert.Equal(t, "regrettable", nextMsg(t, ch).Text)
 	assert.Equal(t, "kept", nextMsg(t, ch).Text)
 	assert.Zero(t, f.srv.Requests("/message/"))
+}
+
+// A message alone in the queue is fetched on Read's goroutine; messages
+// that arrive while that fetch hangs still have theirs started at once
+// (the socket's reader starts them), and come out in order.
+func TestFetchesStartWhileALoneFetchHangs(t *testing.T) {
+	h := newHostile(t)
+	release := holdFetches(h, func(r *http.Request) bool { return r.PathValue("id") == "1" })
+	ch := reader(t, h.dial(t))
+	h.sayHuman("message 0")
+	require.Eventually(t, func() bool { return h.requests(routePlain) == 1 }, waitLimit, time.Millisecond)
+	for i := 1; i < 4; i++ {
+		h.sayHuman("message " + strconv.Itoa(i))
+	}
+	require.Eventually(t, func() bool { return h.requests(routePlain) == 4 }, waitLimit, time.Millisecond,
+		"the later three fetched while the first hangs")
+	assert.Empty(t, ch)
+	close(release)
+	inOrder(t, ch, 4)
+}
+
+// After a burst of fetches, at most two fetcher goroutines stay, idle,
+// for the next ones; Close ends them.
+func TestFetchersAfterABurst(t *testing.T) {
+	h := newHostile(t)
+	release := holdFetches(h, holdAll)
+	conn := h.dial(t)
+	ch := reader(t, conn)
+	for i := range 12 {
+		h.sayHuman("message " + strconv.Itoa(i))
+	}
+	require.Eventually(t, func() bool { return h.requests(routePlain) == 8 }, waitLimit, time.Millisecond)
+	assert.GreaterOrEqual(t, fetchers(), 7, "the first may be fetched by Read")
+	close(release)
+	inOrder(t, ch, 12)
+	require.Eventually(t, func() bool { return fetchers() <= 2 }, waitLimit, time.Millisecond)
+	require.NoError(t, conn.Close())
+	assert.Zero(t, fetchers())
+}
+
+// fetchers counts the goroutines running a conn's fetcher.
+func fetchers() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "sechat.(*conn).fetcher(")
 }

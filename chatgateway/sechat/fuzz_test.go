@@ -1,10 +1,12 @@
 package sechat
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,10 +27,16 @@ func FuzzRoomEvents(f *testing.F) {
 		`{"r11540":{"e":[{"event_type":10,"id":7,"message_id":2},{"event_type":1,"message_id":0}],"t":-1}}`,
 		`{"r11540":{"t":1000000000000,"d":999999999000}}`,
 		`{"r11540":{"e":"x","t":1}}`, `{"r11540":[]}`, `[]`, `null`, `not json`, `{}`,
+		`{"r11540":{"e":[{"event_type":1,"content":"<div class='full'>. <br> \u0002123gaRwaW5n\u0003</div>","id":5,"user_id":7,` +
+			`"user_name":"Sm\u00f6key \ud83d\ude00","room_id":11540,"room_name":"x","message_id":4,"parent_id":2,"show_parent":true}],"t":5,"d":1},"r12539":{}}`,
+		`{"r11540":{"e":[{"Event_Type":1,"message_id":1}],"t":2}}`, `{"r11540":{"e":[{"event_type":1,"message_id":1,"message_id":2}]}}`,
+		`{"r11540":{"t":1},"r11540":{"t":2}}`, `{"r11540":{"e":[{"event_type":1.0,"message_id":1}]}}`, `{"r11540":{"e":null,"d":null}}`,
+		`{"r11540":{"e":[{"event_type":1,"message_id":1,"content":null,"user_name":"\ud800"}]}}`, "{\"r11540\":{\"e\":[{\"content\":\"\xff\"}]}}",
 	} {
 		f.Add([]byte(s), int64(11540), int64(1000), int64(1000))
 	}
 	f.Fuzz(func(t *testing.T, frame []byte, room, last, anchor int64) {
+		scanAgrees(t, frame, room)
 		evs, cur, err := roomEvents(frame, room)
 		// The one-pass decode agrees with the piece-by-piece one on the
 		// events (the cursor of a frame whose rooms disagree is any one
@@ -63,6 +71,32 @@ func FuzzRoomEvents(f *testing.F) {
 		}
 		_ = cur.follows(last)
 	})
+}
+
+// scanAgrees checks that what scanRoomEvents takes, it reads as
+// encoding/json does: the same events, and a cursor from a room with one
+// whenever there is one, the room's own when it has one.
+func scanAgrees(t *testing.T, frame []byte, room int64) {
+	sevs, scur, ok := scanRoomEvents(frame, room)
+	if !ok {
+		return
+	}
+	devs, dcur, err := decodeRoomEvents(frame, room)
+	if err != nil {
+		t.Fatalf("scanned a frame encoding/json refuses: %v", err)
+	}
+	if !reflect.DeepEqual(sevs, devs) {
+		t.Fatalf("scanned events %+v, decoded %+v", sevs, devs)
+	}
+	if (scur.T > 0) != (dcur.T > 0) {
+		t.Fatalf("scanned cursor %+v, decoded %+v", scur, dcur)
+	}
+	var rooms map[string]json.RawMessage
+	var own cursor
+	if json.Unmarshal(frame, &rooms) == nil && json.Unmarshal(rooms["r"+strconv.FormatInt(room, 10)], &own) == nil && own.T > 0 &&
+		!reflect.DeepEqual(scur, dcur) {
+		t.Fatalf("scanned cursor %+v, decoded %+v", scur, dcur)
+	}
 }
 
 func FuzzThrottleWait(f *testing.F) {

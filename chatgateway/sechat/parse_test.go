@@ -192,3 +192,40 @@ func TestCursorPlausible(t *testing.T) {
 	assert.False(t, c(1<<62).plausible(0, -1<<62), "no overflow: a negative anchor counts as 0")
 	assert.False(t, c(1<<62).plausible(0, 0))
 }
+
+// The frames a room's socket brings, as sechattest renders them (a frame,
+// a person's multi-line and non-ASCII message, a reply, an edit, a
+// keep-alive with another room's key), are read by scanRoomEvents, not
+// left to encoding/json, and read as encoding/json reads them. Odd ones
+// are left to encoding/json (FuzzRoomEvents compares the two on any).
+func TestScanRoomEventsTakesUsualFrames(t *testing.T) {
+	for _, frame := range []string{
+		`{"r11540":{"e":[{"event_type":1,"time_stamp":1764662400,"content":"<div class='full'>. <br> \u0002123456gqVwaW5n\u0003</div>",` +
+			`"id":12345,"user_id":1001,"user_name":"SmokeDetector","room_id":11540,"room_name":"Charcoal HQ","message_id":4567}],"t":12345,"d":1}}`,
+		`{"r11540":{"e":[{"event_type":1,"time_stamp":1764662400,"content":"<div class='full'>first line <br> caf\u00e9 &amp; ` +
+			`\ud83d\ude00</div>","id":7,"user_id":1002,"user_name":"Mak\u00ffen","room_id":11540,"room_name":"x","message_id":8,` +
+			`"parent_id":3,"show_parent":true}],"t":7,"d":2}}`,
+		`{"r11540":{"e":[{"event_type":2,"time_stamp":1,"content":"b","id":9,"user_id":4,"user_name":"F","room_id":11540,` +
+			`"room_name":"x","message_id":100,"message_edits":1}],"t":9,"d":0}}`,
+		`{"r11540":{"t":20,"d":0},"r12538":{}}`,
+		`{"r999":{"e":[],"t":20,"d":5}}`,
+		" {\"r11540\" : {\"e\" : [ ] , \"t\" : 3 }\n}\t",
+	} {
+		evs, cur, ok := scanRoomEvents([]byte(frame), 11540)
+		require.True(t, ok, frame)
+		devs, dcur, err := decodeRoomEvents([]byte(frame), 11540)
+		require.NoError(t, err)
+		assert.Equal(t, devs, evs, frame)
+		assert.Equal(t, dcur, cur, frame)
+	}
+	for _, frame := range []string{
+		`{"r11540":{"e":[{"Event_Type":1,"message_id":1}]}}`,               // encoding/json folds case
+		`{"r11540":{"e":[{"event_type":1,"message_id":1,"id":1,"id":2}]}}`, // a repeated key
+		`{"r11540":{"t":1.5}}`, `{"r11540":{"t":01}}`, `{"r11540":{"e":null}}`, `{"r11540":null}`,
+		`{"r11540":{"e":[{"user_name":null}]}}`, `{"r11540":{"e":[{"content":5}]}}`, `{"r\u0031":{}}`,
+		`{"r11540":{"t":1}} x`, `{"r11540":{"x":[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}}`, `[]`, `not json`,
+	} {
+		_, _, ok := scanRoomEvents([]byte(frame), 11540)
+		assert.False(t, ok, frame)
+	}
+}

@@ -16,15 +16,12 @@ const (
 	maxQueuedBytes  = 1 << 20
 )
 
-// queuedFrame is one frame's events for the room and its cursor, or the
-// error that ended the socket.
+// queuedFrame is one frame's events for the room, as items, and its
+// cursor, or the error that ended the socket.
 type queuedFrame struct {
-	events []event
-	t      int64
-	size   int // the frame's length, counted against maxQueuedBytes
-	// posts is how many posts the Dialer had begun when the frame was
-	// read: an own message in it can only be from one of them.
-	posts uint64
+	items []*item
+	t     int64
+	size  int // the frame's length, counted against maxQueuedBytes
 	err   error
 }
 
@@ -57,7 +54,7 @@ func (q *frameQueue) push(ctx context.Context, f queuedFrame) error {
 		q.mu.Lock()
 		n := len(q.frames)
 		switch {
-		case n > 0 && len(q.frames[n-1].events) == 0 && q.frames[n-1].err == nil && len(f.events) == 0:
+		case n > 0 && len(q.frames[n-1].items) == 0 && q.frames[n-1].err == nil && len(f.items) == 0:
 			q.frames[n-1] = f
 		case n == 0 || (n < maxQueuedFrames && q.bytes+f.size <= maxQueuedBytes):
 			q.frames = append(q.frames, f)

@@ -3,6 +3,7 @@ package sechat
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/socketscience/socketscience/chatgateway"
@@ -17,6 +18,11 @@ const (
 	// maxAhead is how many events Read takes from the frame queue ahead
 	// of the one it returns next (a frame's events are taken whole).
 	maxAhead = 32
+	// maxIdleFetchers is how many fetcher goroutines a conn keeps waiting
+	// for work once their fetches are done; more end. A message alone
+	// needs none (Read fetches it), and a busy room's fetches, a few at a
+	// time, reuse them.
+	maxIdleFetchers = 2
 )
 
 // item is one event on its way out of Read, with its text once had: from
@@ -25,12 +31,14 @@ type item struct {
 	e     event
 	t     int64  // the cursor Read's resume point moves to once this item is done; 0: none
 	posts uint64 // posts begun when its frame was read
-	// fetch: the text is had on a goroutine of its own (a fetch, or a wait
-	// for an own post's answer), which closes done.
-	fetch bool
-	done  chan struct{}
-	text  string
-	err   error
+	// fetch: the text is to be had by a fetch, or a wait for an own
+	// post's answer: on Read's goroutine, or on one of its own, which
+	// closes done. Whoever sets claimed does it.
+	fetch   bool
+	claimed atomic.Bool
+	done    chan struct{}
+	text    string
+	err     error
 }
 
 // Read returns the next message posted or edited in the room, own posts
@@ -55,7 +63,8 @@ type item struct {
 //     is fetched.
 //
 // U+200B and U+200C are removed either way. Up to maxFetches fetches run at
-// once, ahead of the message Read returns next.
+// once, ahead of the message Read returns next; the fetch for a message
+// alone in the queue runs on Read's goroutine.
 //
 // A fetch, its retries included, is bounded by about
 // Config.LivenessTimeout on the Clock (each of its plainTries attempts gets
@@ -128,22 +137,20 @@ func (k *conn) fill() {
 		k.take(f)
 	}
 	for k.started < len(k.ahead) {
-		if it := k.ahead[k.started]; it.fetch {
-			select {
-			case k.slots <- struct{}{}:
-			default:
-				return
-			}
-			k.start(it)
+		if k.started == 0 && len(k.ahead) == 1 {
+			return // alone: ready may have it on Read's goroutine
+		}
+		if it := k.ahead[k.started]; it.fetch && !k.tryStart(it) {
+			return
 		}
 		k.started++
 	}
 }
 
-// take adds a frame's events to ahead. A frame with none only moves the
-// cursor: at once, or once the events before it are done.
+// take adds a frame's items to ahead. A frame with none only moves the
+// cursor: at once, or once the items before it are done.
 func (k *conn) take(f queuedFrame) {
-	if len(f.events) == 0 {
+	if len(f.items) == 0 {
 		if n := len(k.ahead); n > 0 {
 			k.ahead[n-1].t = max(k.ahead[n-1].t, f.t)
 		} else {
@@ -151,19 +158,26 @@ func (k *conn) take(f queuedFrame) {
 		}
 		return
 	}
-	for i, e := range f.events {
-		it := &item{e: e, posts: f.posts}
-		if i == len(f.events)-1 {
-			it.t = f.t
-		}
-		k.prepare(it)
-		k.ahead = append(k.ahead, it)
+	k.ahead = append(k.ahead, f.items...)
+}
+
+// items makes a frame's events into items, the last holding the frame's
+// cursor t; posts is how many posts had begun when it was read.
+func (k *conn) items(evs []event, t int64, posts uint64) []*item {
+	its := make([]*item, len(evs))
+	for i, e := range evs {
+		its[i] = &item{e: e, posts: posts}
+		k.prepare(its[i])
 	}
+	if len(its) > 0 {
+		its[len(its)-1].t = t
+	}
+	return its
 }
 
 // prepare has the item's text at once where it can: an own post's
 // remembered text, or a person's message's content. Otherwise it marks the
-// item for start.
+// item for a fetch.
 func (k *conn) prepare(it *item) {
 	e := it.e
 	own := e.EventType == eventMessagePosted && e.UserID == k.self.UserID
@@ -181,29 +195,116 @@ func (k *conn) prepare(it *item) {
 	it.text = contentText(*e.Content)
 }
 
-// start runs the item's fetch on a goroutine of its own, which holds one
-// of k.slots until it is done; not once Close has begun (which waits for
-// the goroutines started before).
+// tryStart starts the fetch of an item that needs one on a goroutine of
+// its own, unless it has been claimed already; it reports false when it
+// could not, all of k.slots being taken. Both Read and, while Read fetches
+// on its own goroutine, the pump call it.
+func (k *conn) tryStart(it *item) bool {
+	if it.claimed.Load() {
+		return true
+	}
+	select {
+	case k.slots <- struct{}{}:
+	default:
+		return false
+	}
+	if !it.claimed.CompareAndSwap(false, true) {
+		<-k.slots
+		return true
+	}
+	k.start(it)
+	return true
+}
+
+// start runs the claimed item's fetch on a fetcher goroutine, which
+// releases one of k.slots when it is done: an idle one, or a new one; not
+// once Close has begun (which waits for the fetchers started before).
 func (k *conn) start(it *item) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.reason == chatgateway.ErrConnClosed {
 		return
 	}
+	select {
+	case k.work <- it: // an idle fetcher took it
+		return
+	default:
+	}
 	k.fetches.Add(1)
-	go func() {
-		defer k.fetches.Done()
-		defer func() { <-k.slots }()
-		defer close(it.done)
-		e := it.e
-		if e.EventType == eventMessagePosted && e.UserID == k.self.UserID {
-			if text, ok := k.d.echoes.await(k.ctx, e.MessageID, it.posts); ok {
-				it.text = text
-				return
-			}
+	go k.fetcher(it)
+}
+
+// fetcher has items' texts, it first, then what start hands it while it
+// waits idle, until Close; or it ends once done when maxIdleFetchers are
+// idle already. Reused, it keeps the stack that net/http and the cookie
+// jar grew (a new goroutine per fetch grew its stack every time: 2% of a
+// node's CPU end to end).
+func (k *conn) fetcher(it *item) {
+	defer k.fetches.Done()
+	for {
+		k.have(it)
+		close(it.done)
+		<-k.slots
+		if k.idle.Add(1) > maxIdleFetchers {
+			k.idle.Add(-1)
+			return
 		}
-		it.text, it.err = k.plainSource(k.ctx, e.MessageID)
-	}()
+		select {
+		case it = <-k.work:
+			k.idle.Add(-1)
+		case <-k.ctx.Done():
+			k.idle.Add(-1)
+			return
+		}
+	}
+}
+
+// have gets the text of an item that needs a fetch: an own post's, once
+// answered, or else its plain source.
+func (k *conn) have(it *item) {
+	e := it.e
+	if e.EventType == eventMessagePosted && e.UserID == k.self.UserID {
+		if text, ok := k.d.echoes.await(k.ctx, e.MessageID, it.posts); ok {
+			it.text = text
+			return
+		}
+	}
+	it.text, it.err = k.plainSource(k.ctx, e.MessageID)
+}
+
+// haveAlone has the text of the head item, alone ahead and not claimed, on
+// Read's own goroutine: a goroutine of its own would add two hand-offs to
+// the message's way (one message at a time is the usual case). Meanwhile
+// the pump starts the fetches of the frames it queues, so that they still
+// run at once. It reports false, having done nothing, when a frame has come
+// in or all of k.slots are taken (then the item is started like any
+// other).
+func (k *conn) haveAlone(it *item) bool {
+	// The pump queues a frame, then looks at inline; this sets inline,
+	// then looks at the queue: one of the two sees the other.
+	k.inline.Store(true)
+	defer k.inline.Store(false)
+	for {
+		f, ok := k.frames.tryPop()
+		if !ok || f.err != nil {
+			break
+		}
+		if k.take(f); len(k.ahead) > 1 {
+			return false
+		}
+	}
+	select { // it counts against maxFetches too
+	case k.slots <- struct{}{}:
+	default:
+		return false
+	}
+	defer func() { <-k.slots }()
+	if !it.claimed.CompareAndSwap(false, true) {
+		return false
+	}
+	k.have(it)
+	close(it.done)
+	return true
 }
 
 // ready waits for the first item ahead to have its text, starting it if
@@ -212,13 +313,26 @@ func (k *conn) start(it *item) {
 func (k *conn) ready() bool {
 	it := k.ahead[0]
 	if k.started == 0 {
-		if it.fetch {
+		if it.fetch && !it.claimed.Load() {
+			if len(k.ahead) == 1 {
+				if k.haveAlone(it) {
+					k.started++
+					return true
+				}
+				if len(k.ahead) > 1 {
+					return false // fill starts it with the ones come in
+				}
+			}
 			select { // the slots free up as the fetches before it end
 			case k.slots <- struct{}{}:
 			case <-k.ctx.Done():
 				return true
 			}
-			k.start(it)
+			if it.claimed.CompareAndSwap(false, true) {
+				k.start(it)
+			} else {
+				<-k.slots
+			}
 		}
 		k.started++
 	}

@@ -39,9 +39,15 @@ func (r *response) snippet() string {
 	return s
 }
 
-// do makes one request and reads the whole answer. form, if not nil, is sent
-// x-www-form-urlencoded (SE answers 404 to POST bodies of any other type).
+// do makes one request and reads the whole answer, within c.timeout. form,
+// if not nil, is sent x-www-form-urlencoded (SE answers 404 to POST bodies
+// of any other type).
 func (c *Client) do(ctx context.Context, hc *http.Client, method, rawURL string, form url.Values) (*response, error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())

@@ -32,6 +32,7 @@ const (
 
 type e2eResult struct {
 	rate      float64 // payloads sent per second, until every other member had them all
+	cpu       float64 // the process's CPU time (getrusage) per payload sent, in ms, meanwhile
 	lat       []time.Duration
 	plainGets int // requests for plain sources
 	// humanGets: requests for the plain sources of the person's messages,
@@ -244,13 +245,16 @@ func (t *tally) seen(to int, content string, now time.Time) {
 
 // drive runs the senders (see drive) and returns the run's result.
 func (t *tally) drive(ctx context.Context, senders, m int, sequential bool, send func(i, j int) error) (e2eResult, error) {
+	c0 := cpuTime()
 	el, err := drive(ctx, senders, m, sequential, t.tick, t.done, send)
+	cpu := cpuTime() - c0
 	if err != nil {
 		return e2eResult{}, fmt.Errorf("%d of %d deliveries: %w", t.got.Load(), t.want, err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return e2eResult{rate: float64(senders*m) / el.Seconds(), lat: slices.Clone(t.lat)}, nil
+	n := float64(senders * m)
+	return e2eResult{rate: n / el.Seconds(), cpu: ms(cpu) / n, lat: slices.Clone(t.lat)}, nil
 }
 
 // drive has each of senders goroutines call send(i, j) for j in [0, m),
@@ -499,7 +503,7 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 	if cfg.quick {
 		seqN, talkM, talkN = 20, 40, 10
 	}
-	var nr, br, ratios, latRatios, n50, n99, b50, b99, nq50, bq50, gets, talkGets, humanGets []float64
+	var nr, br, ratios, latRatios, n50, n99, b50, b99, nq50, bq50, gets, talkGets, humanGets, ncpu, bcpu, cpuRatios []float64
 	var nAll, bAll []time.Duration
 	for r := range cfg.rounds {
 		order := []bool{true, false}
@@ -512,7 +516,7 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 				if nres, err = nodesE2E(m, false, 0); err != nil {
 					return nil, err
 				}
-				nr, nq50 = append(nr, nres.rate), append(nq50, ms(latencies(nres.lat).P50))
+				nr, nq50, ncpu = append(nr, nres.rate), append(nq50, ms(latencies(nres.lat).P50)), append(ncpu, nres.cpu)
 				gets = append(gets, float64(nres.plainGets)/float64(e2eNodes*m))
 				lres, err := nodesE2E(seqN, true, 0)
 				if err != nil {
@@ -531,7 +535,7 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 				if bres, err = bareE2E(m, false); err != nil {
 					return nil, err
 				}
-				br, bq50 = append(br, bres.rate), append(bq50, ms(latencies(bres.lat).P50))
+				br, bq50, bcpu = append(br, bres.rate), append(bq50, ms(latencies(bres.lat).P50)), append(bcpu, bres.cpu)
 				lres, err := bareE2E(seqN, true)
 				if err != nil {
 					return nil, err
@@ -541,10 +545,10 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 				bAll = append(bAll, lres.lat...)
 			}
 		}
-		ratios = append(ratios, nres.rate/bres.rate)
+		ratios, cpuRatios = append(ratios, nres.rate/bres.rate), append(cpuRatios, nres.cpu/bres.cpu)
 		latRatios = append(latRatios, n50[len(n50)-1]/b50[len(b50)-1])
 	}
-	rs, ls, hs := spreadOf(ratios), spreadOf(latRatios), spreadOf(humanGets)
+	rs, ls, hs, cs := spreadOf(ratios), spreadOf(latRatios), spreadOf(humanGets), spreadOf(cpuRatios)
 	pct := func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) }
 	times := func(x float64) string { return fmt.Sprintf("%.2f×", x) }
 	two := func(x float64) string { return fmt.Sprintf("%.2f", x) }
@@ -563,6 +567,8 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 		Header: []string{"", "Nodes", "bare relay", "Nodes / bare"},
 		Rows: [][]string{
 			{"payloads/s (throughput run)", fmtSpread(spreadOf(nr), fmtRate), fmtSpread(spreadOf(br), fmtRate), fmtSpread(rs, pct)},
+			{"CPU per payload sent (throughput run; the whole process, server included)", fmtSpread(spreadOf(ncpu), fmtMs),
+				fmtSpread(spreadOf(bcpu), fmtMs), fmtSpread(cs, times)},
 			{"latency p50 (one at a time)", fmtSpread(spreadOf(n50), fmtMs), fmtSpread(spreadOf(b50), fmtMs), fmtSpread(ls, times)},
 			{"latency p99 (one at a time)", fmtSpread(spreadOf(n99), fmtMs), fmtSpread(spreadOf(b99), fmtMs), ratio(spreadOf(n99).Med, spreadOf(b99).Med)},
 			{"latency p50 in the throughput run (includes queueing)", fmtSpread(spreadOf(nq50), fmtMs), fmtSpread(spreadOf(bq50), fmtMs), ""},
@@ -584,18 +590,25 @@ func runE2E(_ context.Context, cfg config, _ *machine) (*section, error) {
 		"Throughput-run latency is not comparable between the sides: Send returns once the payload is queued, so a node's latency includes its wait in "+
 			"the outbound queue, while a bare client stamps each frame just before posting it.")
 	if rs.Med < 0.7 {
-		s.Notes = append(s.Notes, "Throughput not met: the nodes reach less than 70% of the bare relay. The run is CPU-bound (one process holds "+
-			"the server and all three members on 2 cores): by getrusage the nodes spend about 2.2× the relay's CPU per payload (0.55–0.75 ms "+
-			"against 0.25–0.35 ms on this machine). A CPU profile of the nodes' run: the HTTP server and clients (the post, the two "+
-			"plain-source fetches per payload, the cookie jar) over half of it, decoding socket frames about a tenth, allocation and GC "+
-			"about a sixth, the actors a few per cent. Taking the peers' frames from the socket's content instead (no fetch; not done: a "+
-			"frame is fetched by design) did not move the ratio measurably on this shared machine.")
+		s.Notes = append(s.Notes, fmt.Sprintf("Throughput not met: the nodes reach less than 70%% of the bare relay. The run is CPU-bound (one "+
+			"process holds the server and all three members on 2 cores), and the nodes spend %.2f× the relay's CPU per payload (row above). "+
+			"Most of the difference is the two plain-source GETs per payload, each receiver fetching the sender's frame (by design: the "+
+			"socket content cannot be trusted to keep a frame's control characters). In an experiment on this machine (2026-12-02, two "+
+			"3-round runs of this scenario's throughput and latency runs) with the receivers taking frames from the socket content instead "+
+			"(not an option, for that reason), the nodes spent 1.26–1.30× the relay's CPU per payload and reached 84–89%% of its "+
+			"payloads/s, against 1.95–2.05× and 55–56%% with the fetches in the same runs. The fetches cost about 0.17 ms of CPU per "+
+			"payload, client and server, near the relay's whole payload (0.19–0.22 ms); 70%% needs a node's payload to cost at most 1.43× "+
+			"the relay's, so with the fetches it is out of reach even if the rest cost no more than the relay. The rest, in a CPU "+
+			"profile: the frame check and the router and handler actors, the outbound queue's hand-offs, allocation and GC.", cs.Med))
 	}
 	if ls.Med > 2 {
-		s.Notes = append(s.Notes, "Latency not met: one payload at a time costs a node, beyond the relay's post and socket read, the plain-source "+
-			"GET on each receiver (a loopback HTTP round trip, served by the same process) and about ten goroutine hand-offs: the outbound "+
-			"queue's actor and writer on the sender; the socket pump, the reader, the fetch, and the gateway, router and handler actors on "+
-			"each receiver.")
+		s.Notes = append(s.Notes, "Latency not met: a traced run, one payload at a time (medians, from Send; 2026-12-02): the post starts "+
+			"after 10 µs (the gateway actor and its writer); the first receiver's socket has the frame 160 µs later (the relay's whole "+
+			"way takes about as long); its plain-source fetch starts 7 µs after that, on the reader's goroutine; the GET reaches the "+
+			"server's handler 117 µs later and is answered 55 µs after that (an isolated loopback GET takes about 100 µs: here both "+
+			"receivers fetch while the sender reads its own echo and its post completes, and the server's connection goroutine waits "+
+			"for one of the 2 cores); the handler runs 10 µs after the fetch (router and handler actors). Without the fetches (the "+
+			"experiment above) the ratio was 1.40–1.51×.")
 	}
 	if hs.Med > 0 {
 		s.Notes = append(s.Notes, "GETs per person's message not met: some of the person's messages were fetched.")
