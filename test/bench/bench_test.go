@@ -92,3 +92,8 @@ func TestPercentile(t *testing.T) {
 	assert.Equal(t, spread{Med: 2, Min: 1, Max: 3}, spreadOf([]float64{3, 1, 2}))
 	assert.Equal(t, 2.5, spreadOf([]float64{4, 1, 2, 3}).Med)
 }
+
+func TestReproduceCommandLeavesOutReuse(t *testing.T) {
+	assert.Equal(t, "go run ./test/bench -rounds 7", reproduceCommand([]string{"-save", "/tmp/s", "-rounds", "7", "--reuse=memory"}))
+	assert.Equal(t, "go run ./test/bench -out 'a b.md'", reproduceCommand([]string{"-out", "a b.md", "-reuse", "memory,e2e"}))
+}

@@ -93,7 +93,16 @@ func splitList(s string) []string {
 func reproduceCommand(args []string) string {
 	q := make([]string, 0, len(args)+3)
 	q = append(q, "go", "run", "./test/bench")
-	for _, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		// -save and -reuse assemble a report from earlier runs; measuring
+		// again needs neither.
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && (name == "save" || name == "reuse") {
+			if !strings.Contains(a, "=") {
+				i++ // its value
+			}
+			continue
+		}
 		if strings.ContainsAny(a, " \t'\"$") {
 			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 		}
