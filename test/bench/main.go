@@ -115,8 +115,9 @@ func reproduceCommand(args []string) string {
 type section struct {
 	Key string
 	// Measured, set on a section read back with -reuse, is when it was
-	// measured; the report says so.
+	// measured; the report says so. Rounds is how many rounds it ran.
 	Measured string
+	Rounds   int
 	Title    string
 	What     string   // how it was measured
 	Target   string   // the target, as stated
@@ -170,7 +171,7 @@ func run(ctx context.Context, cfg config) error {
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", name, err)
 		}
-		s.Key = name
+		s.Key, s.Rounds = name, cfg.rounds
 		fmt.Fprintf(cfg.log, "bench: %s done in %v\n", name, time.Since(start).Round(time.Millisecond))
 		if cfg.save != "" {
 			if err := saveSection(cfg.save, s); err != nil {

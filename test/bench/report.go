@@ -163,7 +163,15 @@ func writeReport(cfg config, m *machine, secs []*section) error {
 	if cfg.quick {
 		w("**This is a -quick smoke run: the workloads are tiny and the numbers mean nothing.** ")
 	}
-	w("Each scenario runs a warm-up, then %d measured rounds per side, alternating the compared sides; ", cfg.rounds)
+	rounds := map[int]bool{}
+	for _, s := range secs {
+		rounds[s.Rounds] = true
+	}
+	if len(rounds) == 1 {
+		w("Each scenario runs a warm-up, then %d measured rounds per side, alternating the compared sides; ", secs[0].Rounds)
+	} else {
+		w("Each scenario runs a warm-up, then measured rounds per side (as many as its section says), alternating the compared sides; ")
+	}
 	w("tables give the median over rounds and, in parentheses, the min–max over rounds.\n\n")
 	w("Reproduce (from the repository root):\n\n```sh\n%s\n```\n\n", cfg.command)
 	w("## Machine\n\n| | |\n|---|---|\n")
@@ -189,6 +197,9 @@ func writeReport(cfg config, m *machine, secs []*section) error {
 	for _, s := range secs {
 		w("## %s\n\n", s.Title)
 		w("%s\n\n", s.What)
+		if len(rounds) > 1 {
+			w("%d measured rounds.\n\n", s.Rounds)
+		}
 		if s.Measured != "" {
 			w("Measured %s by an earlier run of the harness (`-save`), reused in this report (`-reuse`).\n\n", s.Measured)
 		}
