@@ -17,7 +17,6 @@ import (
 // idle node holds little.
 type recentIDs struct {
 	max   int
-	seed  uint64 // of every room's hash: ids a stranger can influence must not pile up on one probe run
 	rooms []*roomIDs
 }
 
@@ -31,14 +30,14 @@ type roomIDs struct {
 	// from next (the oldest) round to next-1.
 	table []int64
 	mask  uint64
-	seed  uint64
+	seed  uint64 // of the hash: ids a stranger can influence must not pile up on one probe run
 }
 
 // minIDTable is a room's first table size; it doubles as the ring fills.
 const minIDTable = 64
 
 func newRecentIDs(n int) *recentIDs {
-	return &recentIDs{max: max(n, 1), seed: rand.Uint64()}
+	return &recentIDs{max: max(n, 1)}
 }
 
 // add records k and reports whether it is new, forgetting the oldest of
@@ -49,7 +48,7 @@ func (s *recentIDs) add(k chatKey) bool {
 	}
 	r := s.rooms[k.room]
 	if r == nil {
-		r = &roomIDs{seed: s.seed}
+		r = &roomIDs{seed: rand.Uint64()}
 		s.rooms[k.room] = r
 	}
 	return r.add(k.id, s.max)
